@@ -1,0 +1,496 @@
+//! Edge-list readers and writers.
+//!
+//! Reads edge lists as they are published: whitespace, comma or tab separated;
+//! `#` and `%` comment lines; an optional header line; an optional third column
+//! that is a weight or a timestamp (a message log, where each line is one
+//! message and the weight of a pair becomes its number of messages); any node
+//! labels (numbers or names, not necessarily contiguous).
+//!
+//! Dense ids are assigned canonically: labels sorted numerically when every
+//! label is a non-negative integer, else lexicographically. So the same edges in
+//! any line order give the same graph, the same ids and (later) the same clusters.
+
+use super::{BuildOptions, BuildReport, Duplicates, Graph, GraphBuilder, NodeLabels};
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+/// How to read an optional third column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThirdColumn {
+    /// Decide from the header name, else timestamps if every value is an integer ≥ 10^8, else weights.
+    #[default]
+    Auto,
+    /// A positive edge weight.
+    Weight,
+    /// A timestamp: each line is one event; the weight of a pair is its number of lines.
+    Timestamp,
+    /// Ignore it (the graph is unweighted).
+    Ignore,
+}
+
+/// Whether the first data line is a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Header {
+    /// A header if its third field is not a number, if its fields are usual column
+    /// names (src, dst, source, target, from, to, weight, time, …), or if its ids
+    /// are not numbers while the next line's are.
+    #[default]
+    Auto,
+    /// The first non-comment line is a header.
+    Yes,
+    /// There is no header.
+    No,
+}
+
+/// Options of [`read_edge_list`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReadOptions {
+    /// Read `u v` as an arc u→v (otherwise as an undirected edge).
+    pub directed: bool,
+    /// How to read a third column.
+    pub third_column: ThirdColumn,
+    /// Header detection.
+    pub header: Header,
+    /// Self-loop and duplicate policies.
+    pub build: BuildOptions,
+    /// Most distinct nodes accepted (ids are `u32`). Lower only in tests.
+    pub max_nodes: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            directed: false,
+            third_column: ThirdColumn::Auto,
+            header: Header::Auto,
+            build: BuildOptions::default(),
+            max_nodes: u32::MAX as usize,
+        }
+    }
+}
+
+/// How the third column was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThirdColumnUse {
+    /// There was none (or it was ignored): unweighted.
+    None,
+    /// Edge weights.
+    Weight,
+    /// Timestamps: weight = number of lines per pair.
+    Timestamp,
+}
+
+/// What [`read_edge_list`] found in the file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReadReport {
+    /// Lines in the file.
+    pub lines: usize,
+    /// Comment and blank lines skipped.
+    pub comment_lines: usize,
+    /// The header line, if one was detected.
+    pub header: Option<String>,
+    /// Edge lines read.
+    pub edge_lines: usize,
+    /// How the third column was read.
+    pub third_column: ThirdColumnUse,
+    /// Self-loops dropped and duplicates merged.
+    pub build: BuildReport,
+}
+
+const SOURCE_NAMES: &[&str] = &[
+    "src", "source", "from", "sender", "u", "i", "node1", "node_1", "id1", "user1", "a",
+];
+const TARGET_NAMES: &[&str] = &[
+    "dst",
+    "target",
+    "to",
+    "receiver",
+    "recipient",
+    "v",
+    "j",
+    "node2",
+    "node_2",
+    "id2",
+    "user2",
+    "b",
+];
+const TIME_NAMES: &[&str] = &[
+    "time",
+    "timestamp",
+    "ts",
+    "t",
+    "unix_time",
+    "date",
+    "datetime",
+];
+const WEIGHT_NAMES: &[&str] = &["weight", "w", "count", "value", "n", "messages"];
+
+fn fields(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+}
+
+fn is_name(tok: &str, names: &[&str]) -> bool {
+    let t = tok.trim_matches('"').to_ascii_lowercase();
+    names.contains(&t.as_str())
+}
+
+fn looks_like_header(f: &[&str]) -> bool {
+    (f.len() >= 3 && f[2].parse::<f64>().is_err())
+        || (is_name(f[0], SOURCE_NAMES) && is_name(f[1], TARGET_NAMES))
+}
+
+/// Read an edge list from a file.
+pub fn read_edge_list(path: &Path, opts: &ReadOptions) -> Result<(Graph, ReadReport)> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+    read_edge_list_from(BufReader::with_capacity(1 << 20, file), path, opts)
+}
+
+struct Pending {
+    line_no: usize,
+    text: String,
+}
+
+/// Read an edge list from any reader; `path` names it in errors.
+pub fn read_edge_list_from<R: BufRead>(
+    mut reader: R,
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Graph, ReadReport)> {
+    let mut interner: HashMap<Box<str>, u32> = HashMap::new();
+    let mut names: Vec<Box<str>> = Vec::new();
+    let mut src: Vec<u32> = Vec::new();
+    let mut dst: Vec<u32> = Vec::new();
+    let mut third: Vec<f64> = Vec::new();
+    let mut third_lines: Vec<usize> = Vec::new();
+    let mut columns: Option<(usize, usize)> = None; // (count, line where fixed)
+    let mut header: Option<String> = None;
+    let mut header_decided = opts.header == Header::No;
+    let mut pending: Option<Pending> = None;
+    let mut report_lines = 0usize;
+    let mut comment_lines = 0usize;
+
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+
+    let mut intern = |tok: &str, line_no: usize| -> Result<u32> {
+        if let Some(&id) = interner.get(tok) {
+            return Ok(id);
+        }
+        if names.len() >= opts.max_nodes {
+            return Err(Error::parse(
+                path,
+                line_no,
+                format!(
+                    "more than {} distinct nodes: node ids are stored as 32-bit integers",
+                    opts.max_nodes
+                ),
+            ));
+        }
+        let id = names.len() as u32;
+        let name: Box<str> = tok.into();
+        interner.insert(name.clone(), id);
+        names.push(name);
+        Ok(id)
+    };
+
+    let mut take = |text: &str,
+                    line_no: usize,
+                    columns: &mut Option<(usize, usize)>,
+                    src: &mut Vec<u32>,
+                    dst: &mut Vec<u32>,
+                    third: &mut Vec<f64>,
+                    third_lines: &mut Vec<usize>|
+     -> Result<()> {
+        let f: Vec<&str> = fields(text).collect();
+        match *columns {
+            None => {
+                if f.len() < 2 || f.len() > 3 {
+                    return Err(Error::parse(
+                        path,
+                        line_no,
+                        format!(
+                            "expected 2 or 3 columns (source, target, optional weight or timestamp), found {}",
+                            f.len()
+                        ),
+                    ));
+                }
+                *columns = Some((f.len(), line_no));
+            }
+            Some((c, first)) if c != f.len() => {
+                return Err(Error::parse(
+                    path,
+                    line_no,
+                    format!("expected {c} columns as on line {first}, found {}", f.len()),
+                ));
+            }
+            _ => {}
+        }
+        src.push(intern(f[0], line_no)?);
+        dst.push(intern(f[1], line_no)?);
+        if f.len() == 3 && opts.third_column != ThirdColumn::Ignore {
+            let v: f64 = f[2].parse().map_err(|_| {
+                Error::parse(
+                    path,
+                    line_no,
+                    format!(
+                        "expected a number in column 3 (weight or timestamp), found {:?}",
+                        f[2]
+                    ),
+                )
+            })?;
+            if !v.is_finite() {
+                return Err(Error::parse(
+                    path,
+                    line_no,
+                    format!("expected a finite number in column 3, found {:?}", f[2]),
+                ));
+            }
+            third.push(v);
+            third_lines.push(line_no);
+        }
+        Ok(())
+    };
+
+    loop {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+        if read == 0 {
+            break;
+        }
+        line_no += 1;
+        report_lines += 1;
+        let text = std::str::from_utf8(&buf)
+            .map_err(|_| Error::parse(path, line_no, "not valid UTF-8 text"))?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('%') {
+            comment_lines += 1;
+            continue;
+        }
+        if !header_decided {
+            let f: Vec<&str> = fields(trimmed).collect();
+            let is_header = match opts.header {
+                Header::Yes => Some(true),
+                Header::No => Some(false),
+                Header::Auto => {
+                    if let Some(p) = pending.take() {
+                        // Second data line: the first was a header if its ids were
+                        // not numbers while these are.
+                        let pf: Vec<&str> = fields(&p.text).collect();
+                        let numeric = |x: &[&str]| {
+                            x.len() >= 2
+                                && x[0].parse::<f64>().is_ok()
+                                && x[1].parse::<f64>().is_ok()
+                        };
+                        header_decided = true;
+                        if pf.len() >= 2 && !numeric(&pf) && numeric(&f) {
+                            header = Some(p.text.clone());
+                        } else {
+                            take(
+                                &p.text,
+                                p.line_no,
+                                &mut columns,
+                                &mut src,
+                                &mut dst,
+                                &mut third,
+                                &mut third_lines,
+                            )?;
+                        }
+                        None
+                    } else if f.len() >= 2 && looks_like_header(&f) {
+                        Some(true)
+                    } else {
+                        pending = Some(Pending {
+                            line_no,
+                            text: trimmed.to_string(),
+                        });
+                        continue;
+                    }
+                }
+            };
+            match is_header {
+                Some(true) => {
+                    header = Some(trimmed.to_string());
+                    header_decided = true;
+                    continue;
+                }
+                Some(false) => header_decided = true,
+                None => {}
+            }
+        }
+        take(
+            trimmed,
+            line_no,
+            &mut columns,
+            &mut src,
+            &mut dst,
+            &mut third,
+            &mut third_lines,
+        )?;
+    }
+    if let Some(p) = pending.take() {
+        take(
+            &p.text,
+            p.line_no,
+            &mut columns,
+            &mut src,
+            &mut dst,
+            &mut third,
+            &mut third_lines,
+        )?;
+    }
+    drop(take);
+    drop(intern);
+
+    if src.is_empty() {
+        return Err(Error::input(format!(
+            "{}: no edges found: expected lines of `source target [weight|timestamp]`, but the file {}",
+            path.display(),
+            if report_lines == 0 {
+                "is empty".to_string()
+            } else {
+                format!("holds only comments, blank lines or a header ({report_lines} lines)")
+            }
+        )));
+    }
+
+    // How to read the third column.
+    let header_third = header
+        .as_deref()
+        .and_then(|h| fields(h).nth(2).map(str::to_string));
+    let use_third = if third.is_empty() {
+        ThirdColumnUse::None
+    } else {
+        match opts.third_column {
+            ThirdColumn::Ignore => ThirdColumnUse::None,
+            ThirdColumn::Weight => ThirdColumnUse::Weight,
+            ThirdColumn::Timestamp => ThirdColumnUse::Timestamp,
+            ThirdColumn::Auto => match header_third.as_deref() {
+                Some(h) if is_name(h, TIME_NAMES) => ThirdColumnUse::Timestamp,
+                Some(h) if is_name(h, WEIGHT_NAMES) => ThirdColumnUse::Weight,
+                _ if third.iter().all(|&t| t.fract() == 0.0 && t >= 1e8) => {
+                    ThirdColumnUse::Timestamp
+                }
+                _ => ThirdColumnUse::Weight,
+            },
+        }
+    };
+    if use_third == ThirdColumnUse::Weight {
+        if let Some(k) = third.iter().position(|&w| w <= 0.0) {
+            return Err(Error::parse(
+                path,
+                third_lines[k],
+                format!(
+                    "expected a positive weight in column 3, found {} (use --third-column timestamp if it is a time)",
+                    third[k]
+                ),
+            ));
+        }
+    }
+
+    // Canonical dense ids: sort labels.
+    let numeric: Option<Vec<u64>> = names.iter().map(|s| s.parse::<u64>().ok()).collect();
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    match &numeric {
+        Some(vals) => order.sort_by(|&a, &b| {
+            vals[a as usize]
+                .cmp(&vals[b as usize])
+                .then_with(|| names[a as usize].cmp(&names[b as usize]))
+        }),
+        None => order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize])),
+    }
+    let mut dense = vec![0u32; names.len()];
+    for (new, &old) in order.iter().enumerate() {
+        dense[old as usize] = new as u32;
+    }
+    let sorted_names: Vec<&str> = order.iter().map(|&o| &*names[o as usize]).collect();
+    let labels = NodeLabels::from_names(&sorted_names);
+
+    let weighted = use_third != ThirdColumnUse::None;
+    let mut b = GraphBuilder::new(names.len(), opts.directed, weighted);
+    b.reserve(src.len());
+    for k in 0..src.len() {
+        let w = if use_third == ThirdColumnUse::Weight {
+            third[k]
+        } else {
+            1.0
+        };
+        b.add_edge(dense[src[k] as usize], dense[dst[k] as usize], w);
+    }
+    let edge_lines = src.len();
+    drop((src, dst, third));
+    let (graph, build) = b.build_or_duplicate(&opts.build).map_err(|d| {
+        Error::input(format!(
+            "{}: duplicate edge {} {} (--duplicates error)",
+            path.display(),
+            sorted_names[d.0 as usize],
+            sorted_names[d.1 as usize]
+        ))
+    })?;
+    let graph = graph.with_labels(labels)?;
+    Ok((
+        graph,
+        ReadReport {
+            lines: report_lines,
+            comment_lines,
+            header,
+            edge_lines,
+            third_column: use_third,
+            build,
+        },
+    ))
+}
+
+/// Write `graph` as an edge list (tab separated: source, target, and weight if
+/// weighted) with the user's labels, atomically. Undirected edges are written once.
+pub fn write_edge_list(graph: &Graph, path: &Path, comment: &str) -> Result<()> {
+    crate::fsutil::write_atomic(path, |w| write_edges(graph, w, comment))
+}
+
+/// Write `graph` as an edge list to any writer.
+pub fn write_edges(graph: &Graph, w: &mut dyn Write, comment: &str) -> std::io::Result<()> {
+    for line in comment.lines() {
+        writeln!(w, "# {line}")?;
+    }
+    writeln!(
+        w,
+        "# {} graph: {} nodes, {} edges",
+        if graph.is_directed() {
+            "directed"
+        } else {
+            "undirected"
+        },
+        graph.node_count(),
+        graph.edge_count()
+    )?;
+    let weighted = graph.is_weighted();
+    for (u, v, wt) in graph.edges() {
+        if weighted {
+            writeln!(w, "{}\t{}\t{}", graph.label(u), graph.label(v), wt)?;
+        } else {
+            writeln!(w, "{}\t{}", graph.label(u), graph.label(v))?;
+        }
+    }
+    Ok(())
+}
+
+/// Convenience: default options with the duplicate policy set (used by tests and the CLI).
+pub fn options(directed: bool, duplicates: Duplicates) -> ReadOptions {
+    ReadOptions {
+        directed,
+        build: BuildOptions {
+            duplicates,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}

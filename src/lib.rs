@@ -1,0 +1,21 @@
+//! # spillover
+//!
+//! Which randomization design gives an honest, powerful answer for an A/B test
+//! on a network where one user's treatment changes another's outcome?
+//!
+//! The library is organized the way a design is declared and diagnosed:
+//! [`graph`] (storage, generators, readers) feeds the later stages (partitions,
+//! outcome models, designs, estimators, simulation, reports). Data flows one
+//! way, and every module says in its documentation which types it owns.
+//! The library works without the command line; [`cli`] is a thin layer on top.
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod graph;
+pub mod rng;
+
+pub use error::{Error, Result};
+pub use graph::Graph;
