@@ -131,14 +131,17 @@ fn out(text: &str) -> Result<()> {
 }
 
 fn generate(a: GenerateArgs) -> Result<()> {
+    if a.communities.is_some() && !a.model.plants_communities() {
+        return Err(Error::input(
+            "--communities: this model plants no communities (sbm, lfr and messaging do)",
+        ));
+    }
     let g = a.model.generate(a.seed)?;
     let comment = format!("spillover generate {} seed={}", g.description, a.seed);
     io::write_edge_list(&g.graph, &a.out, &comment)?;
     if let Some(path) = &a.communities {
         let Some(c) = &g.communities else {
-            return Err(Error::input(
-                "--communities: this model plants no communities",
-            ));
+            return Err(Error::Internal("planted communities missing".into()));
         };
         crate::fsutil::write_atomic(path, |w| {
             writeln!(w, "# {comment}")?;

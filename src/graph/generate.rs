@@ -262,6 +262,11 @@ pub enum Model {
 }
 
 impl Model {
+    /// Whether the model plants communities (returned in [`Generated::communities`]).
+    pub fn plants_communities(&self) -> bool {
+        matches!(self, Model::Sbm(_) | Model::Lfr(_) | Model::Messaging(_))
+    }
+
     /// Generate the graph for `seed`.
     pub fn generate(&self, seed: u64) -> Result<Generated> {
         match self {
@@ -870,6 +875,27 @@ fn assign_communities(sizes: &[usize], internal: &[f64], r: &mut Rng) -> Vec<u32
     community
 }
 
+impl Lfr {
+    /// The lower end k_min of the expected-degree power law, set so its mean is
+    /// `mean_degree` (bisection: the mean grows with k_min).
+    pub fn min_expected_degree(&self) -> Result<f64> {
+        let (mut lo, mut hi) = (1e-9_f64, self.mean_degree);
+        check(
+            power_law_mean(self.degree_exponent, lo, self.max_degree) <= self.mean_degree,
+            || "mean_degree too small for this exponent and max_degree".to_string(),
+        )?;
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if power_law_mean(self.degree_exponent, mid, self.max_degree) < self.mean_degree {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(0.5 * (lo + hi))
+    }
+}
+
 fn lfr(p: &Lfr, seed: u64) -> Result<Generated> {
     check_nodes(p.n)?;
     check_prob("mu", p.mu)?;
@@ -898,22 +924,7 @@ fn lfr(p: &Lfr, seed: u64) -> Result<Generated> {
     check(p.max_community <= p.n, || {
         format!("max_community ({}) exceeds n ({})", p.max_community, p.n)
     })?;
-    // k_min so that the mean of the truncated power law is mean_degree (bisection:
-    // the mean increases with k_min).
-    let (mut lo, mut hi) = (1e-9_f64, p.mean_degree);
-    check(
-        power_law_mean(p.degree_exponent, lo, p.max_degree) <= p.mean_degree,
-        || "mean_degree too small for this exponent and max_degree".to_string(),
-    )?;
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if power_law_mean(p.degree_exponent, mid, p.max_degree) < p.mean_degree {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let kmin = 0.5 * (lo + hi);
+    let kmin = p.min_expected_degree()?;
     let mut r = rng::stream(seed, &[purpose::GENERATE, 6, 0]);
     let theta: Vec<f64> = (0..p.n)
         .map(|_| power_law_draw(p.degree_exponent, kmin, p.max_degree, r.random::<f64>()))
@@ -1059,21 +1070,41 @@ fn messaging(p: &Messaging, seed: u64) -> Result<Generated> {
             .min(n - 1);
             let own = &members[community[u] as usize];
             mine.clear();
-            let mut tries = 0usize;
-            while mine.len() < d && tries < 4 * d + 16 {
-                tries += 1;
-                let inside = own.len() > 1 && !r.random_bool(p.mu);
-                let v = if inside {
-                    own[r.random_range(0..own.len())]
-                } else {
-                    let v = r.random_range(0..n as u32);
-                    if community[v as usize] == community[u] && own.len() < n {
-                        continue;
+            let outside_exists = own.len() < n;
+            // Heavy senders track recipients in a hash set; light ones scan `mine`.
+            let mut seen: HashSet<u32> = HashSet::new();
+            let big = d > 32;
+            let mut inside_count = 0usize;
+            for _ in 0..d {
+                // Decide the category first, then look for a new recipient in it,
+                // so the share of contacts outside the community stays mu
+                // (until a sender has written to everyone in its community).
+                let room_inside = inside_count + 1 < own.len();
+                let inside = room_inside && !(outside_exists && r.random_bool(p.mu));
+                if !inside && !outside_exists {
+                    break;
+                }
+                for _ in 0..64 {
+                    let v = if inside {
+                        own[r.random_range(0..own.len())]
+                    } else {
+                        let v = r.random_range(0..n as u32);
+                        if community[v as usize] == community[u] {
+                            continue;
+                        }
+                        v
+                    };
+                    let new = v as usize != u
+                        && if big {
+                            seen.insert(v)
+                        } else {
+                            !mine.contains(&v)
+                        };
+                    if new {
+                        mine.push(v);
+                        inside_count += usize::from(inside);
+                        break;
                     }
-                    v
-                };
-                if v as usize != u && !mine.contains(&v) {
-                    mine.push(v);
                 }
             }
             out.extend(mine.iter().map(|&v| (u as u32, v)));

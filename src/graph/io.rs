@@ -104,7 +104,7 @@ pub struct ReadReport {
 }
 
 const SOURCE_NAMES: &[&str] = &[
-    "src", "source", "from", "sender", "u", "i", "node1", "node_1", "id1", "user1", "a",
+    "src", "source", "from", "sender", "u", "i", "node1", "node_1", "id1", "user1",
 ];
 const TARGET_NAMES: &[&str] = &[
     "dst",
@@ -118,7 +118,6 @@ const TARGET_NAMES: &[&str] = &[
     "node_2",
     "id2",
     "user2",
-    "b",
 ];
 const TIME_NAMES: &[&str] = &[
     "time",
