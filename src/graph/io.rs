@@ -347,8 +347,6 @@ pub fn read_edge_list_from<R: BufRead>(
             &mut third_lines,
         )?;
     }
-    drop(take);
-    drop(intern);
 
     if src.is_empty() {
         return Err(Error::input(format!(
