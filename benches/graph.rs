@@ -25,7 +25,8 @@ fn sbm_1m(c: &mut Criterion) {
 }
 
 fn read_facebook(c: &mut Criterion) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/facebook_combined.txt");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/facebook_combined.txt");
     if !path.exists() {
         eprintln!("skipping read_facebook: {} is missing", path.display());
         return;

@@ -40,5 +40,9 @@ fn main() {
         report.duplicates_merged
     );
     println!("graph heap bytes: {:.1} MB", g.heap_bytes() as f64 / 1e6);
-    println!("resident now: {}; peak resident (VmHWM): {}", status("VmRSS"), status("VmHWM"));
+    println!(
+        "resident now: {}; peak resident (VmHWM): {}",
+        status("VmRSS"),
+        status("VmHWM")
+    );
 }
