@@ -19,3 +19,4 @@ pub mod rng;
 
 pub use error::{Error, Result};
 pub use graph::Graph;
+pub mod partition;

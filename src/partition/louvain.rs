@@ -1,0 +1,463 @@
+//! Louvain modularity optimization (Blondel et al. 2008) with an optional
+//! Leiden refinement (Traag, Waltman & van Eck 2019) and a hard cluster-size cap.
+//!
+//! Local moving visits nodes from a queue seeded with a random permutation of
+//! dense ids (Leiden's fast local move: a node is revisited only when a
+//! neighbour left its community), so the result depends only on the seed.
+//! Aggregation runs in parallel over fixed blocks of communities, each row
+//! computed independently, so it is deterministic on any number of threads.
+//! A maximum cluster size is respected by construction: a move that would make
+//! a community exceed it is never considered.
+
+use super::{ensure, split_disconnected, Partition};
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::rng::{self, purpose};
+use rand::RngExt;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// Parameters of Louvain and Leiden.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Params {
+    /// Resolution γ (> 0): larger gives more, smaller clusters.
+    pub resolution: f64,
+    /// Seed for the visiting orders.
+    pub seed: u64,
+    /// Largest cluster allowed (number of nodes), if any.
+    pub max_size: Option<usize>,
+    /// Most levels (aggregation rounds).
+    pub max_levels: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            resolution: 1.0,
+            seed: 1,
+            max_size: None,
+            max_levels: 100,
+        }
+    }
+}
+
+/// Weighted undirected graph of one level: CSR without self-loops, plus each
+/// node's self-loop weight, strength and size (original nodes it stands for).
+struct Level {
+    offsets: Vec<usize>,
+    targets: Vec<u32>,
+    weights: Vec<f64>,
+    /// Weight of edges inside the node (each counted once).
+    self_w: Vec<f64>,
+    /// Strength: Σ of incident weights, internal edges counted twice.
+    k: Vec<f64>,
+    size: Vec<u32>,
+}
+
+impl Level {
+    fn n(&self) -> usize {
+        self.k.len()
+    }
+
+    fn from_graph(g: &Graph) -> Level {
+        let n = g.node_count();
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        let mut targets = Vec::with_capacity(g.out_neighbors(0).len() * n);
+        let mut weights = Vec::with_capacity(targets.capacity());
+        let mut self_w = vec![0.0; n];
+        let mut k = vec![0.0; n];
+        for u in 0..n as u32 {
+            for (v, w) in g.out_edges(u) {
+                if v == u {
+                    self_w[u as usize] += w;
+                    k[u as usize] += 2.0 * w;
+                } else {
+                    targets.push(v);
+                    weights.push(w);
+                    k[u as usize] += w;
+                }
+            }
+            offsets.push(targets.len());
+        }
+        Level {
+            offsets,
+            targets,
+            weights,
+            self_w,
+            k,
+            size: vec![1; n],
+        }
+    }
+
+    /// Aggregate: one node per community of `part` (dense ids `0..count`).
+    fn aggregate(&self, part: &[u32], count: usize) -> Level {
+        // Members of each community, in node order (counting sort).
+        let mut start = vec![0usize; count + 1];
+        for &c in part {
+            start[c as usize + 1] += 1;
+        }
+        for c in 0..count {
+            start[c + 1] += start[c];
+        }
+        let mut members = vec![0u32; part.len()];
+        let mut cursor = start.clone();
+        for (v, &c) in part.iter().enumerate() {
+            members[cursor[c as usize]] = v as u32;
+            cursor[c as usize] += 1;
+        }
+        const BLOCK: usize = 2048;
+        type Rows = (Vec<usize>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>);
+        let blocks: Vec<Rows> = (0..count.div_ceil(BLOCK))
+            .into_par_iter()
+            .map_init(
+                || (vec![0.0f64; count], Vec::<u32>::new()),
+                |(acc, touched), b| {
+                    let (mut lens, mut tg, mut wt) = (Vec::new(), Vec::new(), Vec::new());
+                    let (mut sw, mut kk, mut sz) = (Vec::new(), Vec::new(), Vec::new());
+                    for c in b * BLOCK..((b + 1) * BLOCK).min(count) {
+                        let (mut inside, mut kc, mut size) = (0.0, 0.0, 0u32);
+                        for &v in &members[start[c]..start[c + 1]] {
+                            let v = v as usize;
+                            inside += self.self_w[v];
+                            kc += self.k[v];
+                            size += self.size[v];
+                            for e in self.offsets[v]..self.offsets[v + 1] {
+                                let d = part[self.targets[e] as usize];
+                                if d as usize == c {
+                                    inside += 0.5 * self.weights[e];
+                                } else {
+                                    if acc[d as usize] == 0.0 {
+                                        touched.push(d);
+                                    }
+                                    acc[d as usize] += self.weights[e];
+                                }
+                            }
+                        }
+                        lens.push(touched.len());
+                        for &d in touched.iter() {
+                            tg.push(d);
+                            wt.push(acc[d as usize]);
+                            acc[d as usize] = 0.0;
+                        }
+                        touched.clear();
+                        sw.push(inside);
+                        kk.push(kc);
+                        sz.push(size);
+                    }
+                    (lens, tg, wt, sw, kk, sz)
+                },
+            )
+            .collect();
+        let mut lvl = Level {
+            offsets: Vec::with_capacity(count + 1),
+            targets: Vec::new(),
+            weights: Vec::new(),
+            self_w: Vec::with_capacity(count),
+            k: Vec::with_capacity(count),
+            size: Vec::with_capacity(count),
+        };
+        lvl.offsets.push(0);
+        for (lens, tg, wt, sw, kk, sz) in blocks {
+            let base = lvl.targets.len();
+            lvl.offsets.extend(lens.iter().scan(base, |acc, &l| {
+                *acc += l;
+                Some(*acc)
+            }));
+            lvl.targets.extend(tg);
+            lvl.weights.extend(wt);
+            lvl.self_w.extend(sw);
+            lvl.k.extend(kk);
+            lvl.size.extend(sz);
+        }
+        lvl
+    }
+}
+
+/// Community bookkeeping during local moving.
+struct State<'a> {
+    g: &'a Level,
+    comm: Vec<u32>,
+    tot: Vec<f64>,
+    csize: Vec<u64>,
+    /// γ / 2m.
+    scale: f64,
+    max_size: u64,
+    acc: Vec<f64>,
+    touched: Vec<u32>,
+}
+
+impl<'a> State<'a> {
+    fn new(g: &'a Level, comm: Vec<u32>, gamma: f64, m2: f64, max_size: Option<usize>) -> Self {
+        let n = g.n();
+        let mut tot = vec![0.0; n];
+        let mut csize = vec![0u64; n];
+        for v in 0..n {
+            tot[comm[v] as usize] += g.k[v];
+            csize[comm[v] as usize] += g.size[v] as u64;
+        }
+        State {
+            g,
+            comm,
+            tot,
+            csize,
+            scale: gamma / m2,
+            max_size: max_size.map_or(u64::MAX, |m| m as u64),
+            acc: vec![0.0; n],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Fast local moving from a seeded order; returns whether any node moved.
+    fn move_nodes(&mut self, order: &[u32]) -> bool {
+        let g = self.g;
+        let n = g.n();
+        let mut queue: VecDeque<u32> = order.iter().copied().collect();
+        let mut queued = vec![true; n];
+        let mut moved_any = false;
+        while let Some(v) = queue.pop_front() {
+            let vi = v as usize;
+            queued[vi] = false;
+            let d = self.comm[vi];
+            let kv = g.k[vi];
+            let sv = g.size[vi] as u64;
+            for e in g.offsets[vi]..g.offsets[vi + 1] {
+                let c = self.comm[g.targets[e] as usize];
+                if self.acc[c as usize] == 0.0 {
+                    self.touched.push(c);
+                }
+                self.acc[c as usize] += g.weights[e];
+            }
+            self.tot[d as usize] -= kv;
+            self.csize[d as usize] -= sv;
+            let mut best = d;
+            let mut best_gain = self.acc[d as usize] - self.scale * kv * self.tot[d as usize];
+            for &c in &self.touched {
+                if c == d || self.csize[c as usize] + sv > self.max_size {
+                    continue;
+                }
+                let gain = self.acc[c as usize] - self.scale * kv * self.tot[c as usize];
+                if gain > best_gain {
+                    best_gain = gain;
+                    best = c;
+                }
+            }
+            for &c in &self.touched {
+                self.acc[c as usize] = 0.0;
+            }
+            self.touched.clear();
+            self.tot[best as usize] += kv;
+            self.csize[best as usize] += sv;
+            if best != d {
+                self.comm[vi] = best;
+                moved_any = true;
+                for e in g.offsets[vi]..g.offsets[vi + 1] {
+                    let u = g.targets[e];
+                    if !queued[u as usize] && self.comm[u as usize] != best {
+                        queued[u as usize] = true;
+                        queue.push_back(u);
+                    }
+                }
+            }
+        }
+        moved_any
+    }
+
+    /// Leiden refinement: inside each community, merge singletons greedily into
+    /// well-connected sub-communities they are linked to. Returns the refined
+    /// labels (dense) and their count. Every refined sub-community is connected.
+    fn refine(&mut self, order: &[u32]) -> (Vec<u32>, usize) {
+        let g = self.g;
+        let n = g.n();
+        let mut refined: Vec<u32> = (0..n as u32).collect();
+        let mut rtot = g.k.clone();
+        let mut singleton = vec![true; n];
+        // Weight from each refined sub-community to the rest of its community.
+        let mut ext = vec![0.0f64; n];
+        for (v, x) in ext.iter_mut().enumerate() {
+            for e in g.offsets[v]..g.offsets[v + 1] {
+                if self.comm[g.targets[e] as usize] == self.comm[v] {
+                    *x += g.weights[e];
+                }
+            }
+        }
+        for &v in order {
+            let vi = v as usize;
+            if !singleton[vi] {
+                continue;
+            }
+            let c = self.comm[vi] as usize;
+            let kv = g.k[vi];
+            let tot_c = self.tot[c];
+            // v must be well connected to its community.
+            if ext[vi] < self.scale * kv * (tot_c - kv) {
+                continue;
+            }
+            for e in g.offsets[vi]..g.offsets[vi + 1] {
+                let u = g.targets[e] as usize;
+                if self.comm[u] as usize != c {
+                    continue;
+                }
+                let r = refined[u];
+                if self.acc[r as usize] == 0.0 {
+                    self.touched.push(r);
+                }
+                self.acc[r as usize] += g.weights[e];
+            }
+            let mut best: Option<(u32, f64)> = None;
+            for &r in &self.touched {
+                let ri = r as usize;
+                if r == v {
+                    continue;
+                }
+                // The target must be well connected to the rest of its community.
+                if ext[ri] < self.scale * rtot[ri] * (tot_c - rtot[ri]) {
+                    continue;
+                }
+                let gain = self.acc[ri] - self.scale * kv * rtot[ri];
+                if gain >= 0.0 && best.is_none_or(|(_, bg)| gain > bg) {
+                    best = Some((r, gain));
+                }
+            }
+            if let Some((r, _)) = best {
+                let ri = r as usize;
+                let w_vr = self.acc[ri];
+                refined[vi] = r;
+                rtot[ri] += kv;
+                ext[ri] = ext[ri] + ext[vi] - 2.0 * w_vr;
+                singleton[vi] = false;
+                singleton[ri] = false;
+            }
+            for &r in &self.touched {
+                self.acc[r as usize] = 0.0;
+            }
+            self.touched.clear();
+        }
+        let p = Partition::from_dense(&refined, n);
+        let count = p.count();
+        (p.labels, count)
+    }
+}
+
+fn permutation(n: usize, seed: u64, level: usize) -> Vec<u32> {
+    let mut r = rng::stream(seed, &[purpose::PARTITION, 1, level as u64]);
+    let mut p: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        let j = r.random_range(0..=i);
+        p.swap(i, j);
+    }
+    p
+}
+
+/// Most whole passes Leiden makes.
+pub const LEIDEN_ITERATIONS: usize = 10;
+
+/// One pass of local moving and aggregation from the communities `start`;
+/// returns the community of every node of `base`.
+fn pass(
+    base: &Level,
+    start: Vec<u32>,
+    m2: f64,
+    p: &Params,
+    leiden: bool,
+    iteration: usize,
+) -> Vec<u32> {
+    let n = base.n();
+    let mut owned: Option<Level> = None;
+    // membership[orig] = node of the current level it belongs to.
+    let mut membership: Vec<u32> = (0..n as u32).collect();
+    let mut init = start;
+    let mut final_comm = init.clone();
+    for lvl in 0..p.max_levels {
+        let level = owned.as_ref().unwrap_or(base);
+        let key = iteration * 100_000 + lvl;
+        let order = permutation(level.n(), p.seed, key);
+        let mut st = State::new(level, init.clone(), p.resolution, m2, p.max_size);
+        let moved = st.move_nodes(&order);
+        let comm = Partition::from_dense(&st.comm, level.n());
+        for (o, m) in membership.iter().enumerate() {
+            final_comm[o] = comm.labels[*m as usize];
+        }
+        if comm.count() == level.n() {
+            break; // every node alone: nothing left to aggregate
+        }
+        let (agg_part, agg_count) = if leiden {
+            st.comm = comm.labels.clone();
+            let order = permutation(level.n(), p.seed, 50_000 + key);
+            let (refined, count) = st.refine(&order);
+            if count < level.n() {
+                (refined, count)
+            } else if moved {
+                // Refinement merged nothing but nodes moved: aggregate on the communities.
+                (comm.labels.clone(), comm.count())
+            } else {
+                break;
+            }
+        } else {
+            (comm.labels.clone(), comm.count())
+        };
+        // Next level starts from the (unrefined) communities.
+        let mut next_init = vec![0u32; agg_count];
+        for v in 0..level.n() {
+            next_init[agg_part[v] as usize] = comm.labels[v];
+        }
+        for m in membership.iter_mut() {
+            *m = agg_part[*m as usize];
+        }
+        let next = level.aggregate(&agg_part, agg_count);
+        owned = Some(next);
+        init = next_init;
+    }
+    final_comm
+}
+
+/// Louvain (or Leiden when `leiden`) on an undirected graph. Leiden repeats
+/// whole passes, each starting from the previous result, until the partition
+/// no longer changes (at most [`LEIDEN_ITERATIONS`]).
+pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
+    if !(p.resolution > 0.0 && p.resolution.is_finite()) {
+        return Err(Error::input(format!(
+            "resolution must be > 0, got {}",
+            p.resolution
+        )));
+    }
+    if p.max_size == Some(0) {
+        return Err(Error::input("max size must be at least 1"));
+    }
+    let n = g.node_count();
+    let base = Level::from_graph(g);
+    let m2: f64 = base.k.iter().sum();
+    let mut final_comm: Vec<u32> = (0..n as u32).collect();
+    if m2 > 0.0 {
+        let iterations = if leiden { LEIDEN_ITERATIONS } else { 1 };
+        for it in 0..iterations {
+            let next = pass(&base, final_comm.clone(), m2, p, leiden, it);
+            let same = Partition::from_dense(&next, n) == Partition::from_dense(&final_comm, n);
+            final_comm = next;
+            if same {
+                break;
+            }
+        }
+    }
+    let mut part = Partition::from_dense(&final_comm, n);
+    if leiden {
+        // Refined sub-communities are connected; splitting guards the promise
+        // (it can only raise modularity) and is checked below.
+        part = split_disconnected(g, &part);
+        let q = super::quality(g, &part);
+        ensure(q.disconnected_clusters == 0, || {
+            format!(
+                "Leiden returned {} disconnected clusters",
+                q.disconnected_clusters
+            )
+        })?;
+    }
+    if let Some(max) = p.max_size {
+        let largest = part.sizes().into_iter().max().unwrap_or(0);
+        ensure(largest <= max, || {
+            format!("a cluster of {largest} nodes exceeds --max-size {max}")
+        })?;
+    }
+    Ok(part)
+}

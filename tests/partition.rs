@@ -1,0 +1,225 @@
+//! Partitioners against published reference values, reproducibility, and
+//! promises checked after the fact.
+
+mod common;
+
+use common::on_threads;
+use spillover::graph::generate::{Model, Sbm};
+use spillover::graph::io::{read_edge_list, read_edge_list_from, ReadOptions};
+use spillover::partition::{balanced, louvain, nmi, quality, Method, Partition};
+use std::path::Path;
+
+fn planted_100k() -> (spillover::Graph, Vec<u32>) {
+    let g = Model::Sbm(Sbm {
+        n: Some(100_000),
+        blocks: Some(1000),
+        mean_degree: Some(20.0),
+        mu: Some(0.2),
+        ..Default::default()
+    })
+    .generate(1)
+    .unwrap();
+    (g.graph, g.communities.unwrap())
+}
+
+fn lv(resolution: f64, seed: u64) -> louvain::Params {
+    louvain::Params {
+        resolution,
+        seed,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn facebook_louvain_and_leiden_modularity() {
+    let path = common::shared_data("facebook_combined.txt");
+    let (g, _) = read_edge_list(&path, &ReadOptions::default()).unwrap();
+    for seed in [1, 2, 3] {
+        let l = Method::Louvain(lv(1.0, seed)).run(&g).unwrap();
+        let d = Method::Leiden(lv(1.0, seed)).run(&g).unwrap();
+        let (ql, qd) = (quality(&g, &l), quality(&g, &d));
+        eprintln!(
+            "facebook seed {seed}: louvain {:.4} ({} clusters), leiden {:.4} ({} clusters)",
+            ql.modularity, ql.clusters, qd.modularity, qd.clusters
+        );
+        assert!(ql.modularity >= 0.830, "louvain {}", ql.modularity);
+        assert!(
+            qd.modularity >= ql.modularity,
+            "leiden {} < louvain {}",
+            qd.modularity,
+            ql.modularity
+        );
+        assert_eq!(qd.disconnected_clusters, 0);
+    }
+}
+
+#[test]
+fn planted_partition_resolution_limit_and_recovery() {
+    let (g, truth) = planted_100k();
+    // Resolution 1: modularity's resolution limit merges planted communities;
+    // igraph and networkit stop at about 440 clusters, NMI 0.933, modularity 0.800.
+    let p = Method::Louvain(lv(1.0, 1)).run(&g).unwrap();
+    let q = quality(&g, &p);
+    let score = nmi(p.labels(), &truth);
+    eprintln!(
+        "resolution 1: {} clusters, modularity {:.4}, NMI {:.4}",
+        q.clusters, q.modularity, score
+    );
+    assert!(
+        (q.modularity - 0.800).abs() < 0.005,
+        "modularity {}",
+        q.modularity
+    );
+    assert!((score - 0.933).abs() < 0.015, "NMI {score}");
+    assert!((380..=500).contains(&q.clusters), "{} clusters", q.clusters);
+    // Resolution 4 recovers the planted communities.
+    for method in [Method::Louvain(lv(4.0, 1)), Method::Leiden(lv(4.0, 1))] {
+        let p = method.run(&g).unwrap();
+        let score = nmi(p.labels(), &truth);
+        eprintln!(
+            "resolution 4 {method:?}: {} clusters, NMI {score:.4}",
+            p.count()
+        );
+        assert!(score >= 0.99, "NMI {score}");
+    }
+}
+
+#[test]
+fn same_seed_same_clusters_on_one_and_two_threads() {
+    let (g, _) = planted_100k();
+    for m in [Method::Louvain(lv(1.0, 5)), Method::Leiden(lv(2.0, 5))] {
+        let a = on_threads(1, || m.run(&g).unwrap());
+        let b = on_threads(2, || m.run(&g).unwrap());
+        assert_eq!(a, b, "{m:?}");
+    }
+    let a = on_threads(1, || Method::LabelPropagation { seed: 3 }.run(&g).unwrap());
+    let b = on_threads(2, || Method::LabelPropagation { seed: 3 }.run(&g).unwrap());
+    assert_eq!(a, b);
+}
+
+#[test]
+fn shuffled_edge_file_gives_the_same_clusters() {
+    let path = common::shared_data("facebook_combined.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // A fixed shuffle (LCG) of the lines, with each edge's ends swapped too.
+    let mut s: u64 = 12345;
+    for i in (1..lines.len()).rev() {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        lines.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    let swapped: Vec<String> = lines
+        .iter()
+        .map(|l| l.split_whitespace().rev().collect::<Vec<_>>().join(" "))
+        .collect();
+    let shuffled = swapped.join("\n");
+    let (g1, _) = read_edge_list(&path, &ReadOptions::default()).unwrap();
+    let (g2, _) = read_edge_list_from(
+        shuffled.as_bytes(),
+        Path::new("shuffled"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    for m in [Method::Louvain(lv(1.0, 9)), Method::Leiden(lv(1.0, 9))] {
+        let a = m.run(&g1).unwrap();
+        let b = m.run(&g2).unwrap();
+        assert_eq!(a, b, "{m:?}");
+    }
+}
+
+#[test]
+fn max_size_is_respected_by_construction() {
+    let path = common::shared_data("facebook_combined.txt");
+    let (g, _) = read_edge_list(&path, &ReadOptions::default()).unwrap();
+    for leiden in [false, true] {
+        let free = quality(&g, &louvain::louvain(&g, &lv(1.0, 1), leiden).unwrap());
+        assert!(
+            free.sizes.summary.max > 100,
+            "the cap must bind for this test to mean anything"
+        );
+        let p = louvain::louvain(
+            &g,
+            &louvain::Params {
+                max_size: Some(100),
+                ..lv(1.0, 1)
+            },
+            leiden,
+        )
+        .unwrap();
+        let q = quality(&g, &p);
+        assert!(
+            q.sizes.summary.max <= 100,
+            "largest {}",
+            q.sizes.summary.max
+        );
+        // Capped clusters still follow the communities: random clusters of the
+        // same count have modularity near 0.
+        let random = Method::Random {
+            parts: q.clusters,
+            seed: 1,
+        }
+        .run(&g)
+        .unwrap();
+        let qr = quality(&g, &random);
+        eprintln!(
+            "max size 100 (leiden {leiden}): {} clusters, modularity {:.4} (random {:.4})",
+            q.clusters, q.modularity, qr.modularity
+        );
+        assert!(q.modularity > 0.5 * free.modularity && qr.modularity < 0.05);
+    }
+}
+
+#[test]
+fn balanced_partitions_keep_their_promise_and_cut_less_than_random() {
+    let (g, _) = planted_100k();
+    let bp = balanced::Params {
+        parts: 1000,
+        imbalance: 0.03,
+        seed: 1,
+        passes: 10,
+    };
+    let random = Method::Random {
+        parts: 1000,
+        seed: 1,
+    }
+    .run(&g)
+    .unwrap();
+    let qr = quality(&g, &random);
+    for m in [Method::Metis(bp.clone()), Method::Ldg(bp.clone())] {
+        let p = m.run(&g).unwrap();
+        let q = quality(&g, &p);
+        let imb = balanced::imbalance(&p, 1000);
+        eprintln!(
+            "{m:?}: cut {:.4} (random {:.4}), imbalance {imb:.4}",
+            q.cut_edge_share, qr.cut_edge_share
+        );
+        assert_eq!(p.count(), 1000);
+        assert!(imb <= 0.03 + 1e-12, "imbalance {imb}");
+        assert!(q.cut_edge_share < 0.5 * qr.cut_edge_share);
+    }
+}
+
+#[test]
+fn simple_partitioners() {
+    let path = common::shared_data("CollegeMsg.txt");
+    let (g, _) = read_edge_list(
+        &path,
+        &ReadOptions {
+            directed: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(Method::Components.run(&g).unwrap().count(), 4);
+    let r = Method::Random { parts: 10, seed: 1 }.run(&g).unwrap();
+    let sizes = r.sizes();
+    assert!(sizes.iter().all(|&s| s == 189 || s == 190), "{sizes:?}");
+    let lp = Method::LabelPropagation { seed: 1 }.run(&g).unwrap();
+    assert!(lp.count() > 1 && lp.count() < g.node_count());
+    assert_eq!(
+        Partition::from_labels(&[5, 5, 2, 9, 2]).labels(),
+        &[0, 0, 1, 2, 1]
+    );
+}
