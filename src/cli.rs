@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::graph::generate::Model;
 use crate::graph::io::{self, Header, ReadOptions, ReadReport, ThirdColumn};
 use crate::graph::stats::{self, Summary};
-use crate::graph::{BuildOptions, Duplicates, Graph, SelfLoops};
+use crate::graph::{BuildOptions, Duplicates, SelfLoops};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -254,9 +254,7 @@ fn inspect(a: InspectArgs) -> Result<()> {
         });
         out(&format!("{}\n", pretty(&v)?))
     } else {
-        out(&(row("file", a.file.display().to_string())
-            + &table(&summary)
-            + &read_lines(&a.file, &g, &report)))
+        out(&(row("file", a.file.display().to_string()) + &table(&summary) + &read_lines(&report)))
     }
 }
 
@@ -371,8 +369,7 @@ fn table(s: &Summary) -> String {
     t
 }
 
-fn read_lines(path: &Path, g: &Graph, r: &ReadReport) -> String {
-    let _ = (path, g);
+fn read_lines(r: &ReadReport) -> String {
     let third = match r.third_column {
         io::ThirdColumnUse::None => "none (unweighted)".to_string(),
         io::ThirdColumnUse::Weight => "weights".to_string(),

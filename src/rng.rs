@@ -38,6 +38,23 @@ pub fn stream(seed: u64, key: &[u64]) -> Rng {
     ChaCha8Rng::from_seed(bytes)
 }
 
+/// Shuffle `items` in place (Fisher–Yates). Written here rather than taken from
+/// `rand::seq` so that a seed keeps giving the same order across `rand` releases.
+pub fn shuffle<T>(items: &mut [T], r: &mut Rng) {
+    use rand::RngExt;
+    for i in (1..items.len()).rev() {
+        let j = r.random_range(0..=i);
+        items.swap(i, j);
+    }
+}
+
+/// A uniformly random permutation of `0..n`.
+pub fn permutation(n: usize, r: &mut Rng) -> Vec<u32> {
+    let mut p: Vec<u32> = (0..n as u32).collect();
+    shuffle(&mut p, r);
+    p
+}
+
 /// Stream purposes, so that different stages never share a stream by accident.
 pub mod purpose {
     /// Graph generators.

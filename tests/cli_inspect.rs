@@ -72,15 +72,7 @@ fn generate_then_inspect_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sbm.tsv");
     let comm = dir.path().join("sbm-communities.tsv");
-    let g = json(&[
-        "generate",
-        "--seed",
-        "4",
-        "--out",
-        out.to_str().unwrap(),
-        "--communities",
-        comm.to_str().unwrap(),
-        "--json",
+    const SBM: [&str; 9] = [
         "sbm",
         "--n",
         "2000",
@@ -90,7 +82,21 @@ fn generate_then_inspect_round_trip() {
         "10",
         "--mu",
         "0.1",
-    ]);
+    ];
+    let generate = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--seed",
+            "4",
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&SBM);
+        json(&args)
+    };
+    let g = generate(&out, &["--communities", comm.to_str().unwrap()]);
     let i = json(&["inspect", out.to_str().unwrap(), "--json"]);
     assert_eq!(g["summary"]["edges"], i["summary"]["edges"]);
     // An edge list cannot name isolated nodes: the file holds the others.
@@ -102,23 +108,7 @@ fn generate_then_inspect_round_trip() {
     assert_eq!(lines.lines().filter(|l| !l.starts_with('#')).count(), 2000);
     // Same seed, same file.
     let again = dir.path().join("again.tsv");
-    json(&[
-        "generate",
-        "--seed",
-        "4",
-        "--out",
-        again.to_str().unwrap(),
-        "--json",
-        "sbm",
-        "--n",
-        "2000",
-        "--blocks",
-        "20",
-        "--mean-degree",
-        "10",
-        "--mu",
-        "0.1",
-    ]);
+    generate(&again, &[]);
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
     // A directed weighted model round-trips its total weight.
     let msg = dir.path().join("msg.tsv");

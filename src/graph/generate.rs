@@ -1030,11 +1030,7 @@ fn messaging(p: &Messaging, seed: u64) -> Result<Generated> {
         &mut r,
     )?;
     // Communities on a random permutation of users.
-    let mut perm: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = r.random_range(0..=i);
-        perm.swap(i, j);
-    }
+    let perm = rng::permutation(n, &mut r);
     let mut community = vec![0u32; n];
     let mut members: Vec<Vec<u32>> = Vec::with_capacity(sizes.len());
     let mut at = 0;

@@ -10,7 +10,7 @@
 //! label is a non-negative integer, else lexicographically. So the same edges in
 //! any line order give the same graph, the same ids and (later) the same clusters.
 
-use super::{BuildOptions, BuildReport, Duplicates, Graph, GraphBuilder, NodeLabels};
+use super::{BuildOptions, BuildReport, Graph, GraphBuilder, NodeLabels};
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -478,16 +478,4 @@ pub fn write_edges(graph: &Graph, w: &mut dyn Write, comment: &str) -> std::io::
         }
     }
     Ok(())
-}
-
-/// Convenience: default options with the duplicate policy set (used by tests and the CLI).
-pub fn options(directed: bool, duplicates: Duplicates) -> ReadOptions {
-    ReadOptions {
-        directed,
-        build: BuildOptions {
-            duplicates,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
 }

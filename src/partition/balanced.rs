@@ -10,7 +10,6 @@ use super::{ensure, simple::check_parts, Partition};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::rng::{self, purpose};
-use rand::RngExt;
 use serde::Serialize;
 
 /// Parameters of the balanced partitioners.
@@ -125,11 +124,7 @@ pub fn ldg(g: &Graph, p: &Params) -> Result<Partition> {
     let k = p.parts;
     let cap = capacity(n, k, p.imbalance);
     let mut r = rng::stream(p.seed, &[purpose::PARTITION, 4]);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = r.random_range(0..=i);
-        order.swap(i, j);
-    }
+    let order = rng::permutation(n, &mut r);
     const NONE: u32 = u32::MAX;
     let mut part = vec![NONE; n];
     let mut acc = vec![0.0f64; k];

@@ -13,7 +13,6 @@ use super::{ensure, split_disconnected, Partition};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::rng::{self, purpose};
-use rand::RngExt;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -341,13 +340,10 @@ impl<'a> State<'a> {
 }
 
 fn permutation(n: usize, seed: u64, level: usize) -> Vec<u32> {
-    let mut r = rng::stream(seed, &[purpose::PARTITION, 1, level as u64]);
-    let mut p: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = r.random_range(0..=i);
-        p.swap(i, j);
-    }
-    p
+    rng::permutation(
+        n,
+        &mut rng::stream(seed, &[purpose::PARTITION, 1, level as u64]),
+    )
 }
 
 /// Most whole passes Leiden makes.

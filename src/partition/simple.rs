@@ -28,10 +28,7 @@ pub fn label_propagation(g: &Graph, seed: u64) -> Partition {
     let mut order: Vec<u32> = (0..n as u32).collect();
     for sweep in 0..100u64 {
         let mut r = rng::stream(seed, &[purpose::PARTITION, 2, sweep]);
-        for i in (1..n).rev() {
-            let j = r.random_range(0..=i);
-            order.swap(i, j);
-        }
+        rng::shuffle(&mut order, &mut r);
         let mut changed = false;
         for &u in &order {
             for (v, w) in g.out_edges(u) {
@@ -77,11 +74,7 @@ pub fn label_propagation(g: &Graph, seed: u64) -> Partition {
 pub fn random(n: usize, parts: usize, seed: u64) -> Result<Partition> {
     check_parts(n, parts)?;
     let mut r = rng::stream(seed, &[purpose::PARTITION, 3]);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    for i in (1..n).rev() {
-        let j = r.random_range(0..=i);
-        order.swap(i, j);
-    }
+    let order = rng::permutation(n, &mut r);
     let mut label = vec![0u32; n];
     for (pos, &u) in order.iter().enumerate() {
         label[u as usize] = (pos % parts) as u32;
