@@ -57,6 +57,32 @@ fn partition_writes_clusters_and_reports_quality() {
 }
 
 #[test]
+fn min_size_merges_small_clusters() {
+    let fb = common::shared_data("facebook_combined.txt");
+    let report = |extra: &[&str]| {
+        let mut args = vec![
+            "partition",
+            fb.to_str().unwrap(),
+            "--method",
+            "label-propagation",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["quality"].clone()
+    };
+    let before = report(&[]);
+    let after = report(&["--min-size", "50"]);
+    assert!(
+        before["sizes"]["min"].as_u64().unwrap() < 50,
+        "the test needs small clusters to merge"
+    );
+    assert!(after["sizes"]["min"].as_u64().unwrap() >= 50);
+    assert!(after["clusters"].as_u64() < before["clusters"].as_u64());
+}
+
+#[test]
 fn bad_partition_input_exits_2_without_output() {
     let fb = common::shared_data("facebook_combined.txt");
     let fb = fb.to_str().unwrap();
