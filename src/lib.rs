@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod error;
+pub mod estimate;
 pub mod fsutil;
 pub mod graph;
 pub mod rng;

@@ -1,0 +1,508 @@
+//! The answer strategy: estimators an analyst would run on one experiment.
+//!
+//! This module owns [`Estimate`] (value, standard error, degrees of freedom,
+//! confidence interval, p-value), [`Failure`] (why an estimator could not be
+//! computed on a replicate) and the estimators themselves:
+//!
+//! - difference in means with the naive i.i.d. (Welch) standard error;
+//! - OLS with the cluster-robust **CR2** variance (Bell & McCaffrey 2002;
+//!   Pustejovsky & Tipton 2018) and Bell–McCaffrey/Satterthwaite degrees of
+//!   freedom, used for the difference in means at the randomization unit, for
+//!   the linear-in-means regression adjustment (GATE = β_z + β_e) and for CUPED;
+//! - a two-sample t-test on cluster means with G − 2 degrees of freedom.
+//!
+//! CR2 is computed from per-cluster sufficient statistics (X_gᵀX_g and X_gᵀe_g),
+//! with the cluster's leverage block handled through the eigen-decomposition of
+//! a P×P matrix, so its cost is linear in units whatever the cluster sizes.
+//! Inference uses Student t quantiles with the stated degrees of freedom.
+
+use nalgebra::{SMatrix, SVector};
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// One estimate with its inference.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// Point estimate.
+    pub value: f64,
+    /// Standard error.
+    pub se: f64,
+    /// Degrees of freedom of the t reference distribution.
+    pub df: f64,
+    /// Lower end of the 1 − α confidence interval.
+    pub ci_low: f64,
+    /// Upper end of the 1 − α confidence interval.
+    pub ci_high: f64,
+    /// Two-sided p-value for H0: effect = 0.
+    pub p_value: f64,
+}
+
+/// Why an estimator could not be computed on a replicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Failure {
+    /// An arm has no units.
+    EmptyArm,
+    /// An arm has fewer than two clusters (or units): no variance estimate.
+    OneClusterInArm,
+    /// The regression design matrix is singular (e.g. no variation in exposure).
+    Singular,
+    /// The standard error is zero or not finite.
+    DegenerateSe,
+}
+
+impl Failure {
+    /// Short description for reports.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Failure::EmptyArm => "an arm has no units",
+            Failure::OneClusterInArm => "an arm has fewer than two clusters",
+            Failure::Singular => "singular regression",
+            Failure::DegenerateSe => "zero or undefined standard error",
+        }
+    }
+}
+
+/// Result of one estimator on one replicate.
+pub type Outcome = Result<Estimate, Failure>;
+
+/// t-based inference for `value` with standard error `se` and `df` degrees of freedom.
+pub fn t_inference(value: f64, se: f64, df: f64, alpha: f64) -> Outcome {
+    if !(se.is_finite() && se > 0.0 && df.is_finite() && df > 0.0) {
+        return Err(Failure::DegenerateSe);
+    }
+    let t = StudentsT::new(0.0, 1.0, df).map_err(|_| Failure::DegenerateSe)?;
+    let q = t.inverse_cdf(1.0 - alpha / 2.0);
+    let p = 2.0 * t.sf((value / se).abs());
+    Ok(Estimate {
+        value,
+        se,
+        df,
+        ci_low: value - q * se,
+        ci_high: value + q * se,
+        p_value: p.clamp(0.0, 1.0),
+    })
+}
+
+/// Count, mean and unbiased variance.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    /// Count.
+    pub n: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sum of squared deviations.
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Add one value (Welford).
+    pub fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Moments of a slice.
+    pub fn of(x: &[f64]) -> Self {
+        let mut m = Moments::default();
+        for &v in x {
+            m.push(v);
+        }
+        m
+    }
+
+    /// Unbiased variance (NaN for fewer than two values).
+    pub fn var(&self) -> f64 {
+        if self.n < 2.0 {
+            f64::NAN
+        } else {
+            self.m2 / (self.n - 1.0)
+        }
+    }
+}
+
+/// Welch's two-sample t-test of mean(treated) − mean(control).
+pub fn welch(t: &Moments, c: &Moments, alpha: f64) -> Outcome {
+    if t.n < 1.0 || c.n < 1.0 {
+        return Err(Failure::EmptyArm);
+    }
+    if t.n < 2.0 || c.n < 2.0 {
+        return Err(Failure::OneClusterInArm);
+    }
+    let (vt, vc) = (t.var() / t.n, c.var() / c.n);
+    let se = (vt + vc).sqrt();
+    let df = (vt + vc).powi(2) / (vt * vt / (t.n - 1.0) + vc * vc / (c.n - 1.0));
+    t_inference(t.mean - c.mean, se, df, alpha)
+}
+
+/// Student's two-sample t-test with pooled variance and n_t + n_c − 2 df.
+pub fn student(t: &Moments, c: &Moments, alpha: f64) -> Outcome {
+    if t.n < 1.0 || c.n < 1.0 {
+        return Err(Failure::EmptyArm);
+    }
+    if t.n < 2.0 || c.n < 2.0 {
+        return Err(Failure::OneClusterInArm);
+    }
+    let df = t.n + c.n - 2.0;
+    let pooled = (t.m2 + c.m2) / df;
+    let se = (pooled * (1.0 / t.n + 1.0 / c.n)).sqrt();
+    t_inference(t.mean - c.mean, se, df, alpha)
+}
+
+/// Difference in means with the naive i.i.d. standard error (Welch).
+pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
+    let (mut t, mut c) = (Moments::default(), Moments::default());
+    for (&v, &zi) in y.iter().zip(z) {
+        if zi == 1 {
+            t.push(v)
+        } else {
+            c.push(v)
+        }
+    }
+    welch(&t, &c, alpha)
+}
+
+/// Two-sample t-test on cluster means (G − 2 df). `cluster` holds dense ids
+/// below `clusters`; treatment must be constant within a cluster (a cluster's
+/// arm is taken from its units' majority).
+pub fn cluster_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64) -> Outcome {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    let (mut t, mut c) = (Moments::default(), Moments::default());
+    for g in 0..clusters {
+        if count[g] == 0 {
+            continue;
+        }
+        let mean = sum[g] / count[g] as f64;
+        if 2 * treated[g] >= count[g] {
+            t.push(mean)
+        } else {
+            c.push(mean)
+        }
+    }
+    student(&t, &c, alpha)
+}
+
+/// OLS of `y` on the P regressors `x(i)` with a CR2 standard error clustered
+/// by `cluster` (dense ids below `clusters`; pass `clusters == y.len()` with
+/// `cluster[i] == i` for heteroskedasticity-robust HC2) and Bell–McCaffrey
+/// degrees of freedom, for the contrast `c'β`.
+pub fn ols_cr2<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    clusters: usize,
+    contrast: [f64; P],
+    alpha: f64,
+) -> Outcome {
+    type M<const P: usize> = SMatrix<f64, P, P>;
+    type V<const P: usize> = SVector<f64, P>;
+    let n = y.len();
+    let mut xtx = M::<P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for (i, &yi) in y.iter().enumerate() {
+        let xi = V::<P>::from(x(i));
+        xtx += xi * xi.transpose();
+        xty += xi * yi;
+    }
+    let Some(b) = xtx.try_inverse() else {
+        return Err(Failure::Singular);
+    };
+    // Guard against near-singular designs (e.g. a constant regressor).
+    if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
+        return Err(Failure::Singular);
+    }
+    let beta = b * xty;
+    let c = V::<P>::from(contrast);
+    let bc = b * c;
+    let value = c.dot(&beta);
+    let Some(chol) = b.cholesky() else {
+        return Err(Failure::Singular);
+    };
+    let l = chol.l();
+
+    // Streaming sums over clusters.
+    let mut var = 0.0; // Σ q_g²
+    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut ttt = M::<P>::zeros();
+    let mut bad = false;
+    let mut add = |mg: &M<P>, sg: &V<P>| {
+        // Nonzero eigen-structure of the leverage block H_gg = X_g B X_gᵀ.
+        let s = l.transpose() * mg * l;
+        let (mut a_s, mut a_m, mut a2_m) = (*sg, *mg, *mg);
+        // A single unit (HC2): H_gg = h = xᵀBx has one eigenvalue, no decomposition needed.
+        let eig = nalgebra::DMatrix::from_iterator(P, P, s.iter().copied()).symmetric_eigen();
+        for k in 0..P {
+            let lam = eig.eigenvalues[k];
+            if lam <= 1e-12 {
+                continue;
+            }
+            if lam >= 1.0 - 1e-10 {
+                bad = true;
+                return;
+            }
+            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
+            let ml = mg * (l * w); // X_gᵀ u_k · sqrt(λ)
+            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
+            let f2 = 1.0 / (1.0 - lam) - 1.0;
+            let proj = (l * w).dot(sg); // u_kᵀ e · sqrt(λ)
+            a_s += ml * (f1 * proj / lam);
+            a_m += ml * ml.transpose() * (f1 / lam);
+            a2_m += ml * ml.transpose() * (f2 / lam);
+        }
+        let q = bc.dot(&a_s);
+        var += q * q;
+        let t = a_m * bc;
+        let d = bc.dot(&(a2_m * bc));
+        let tbt = t.dot(&(b * t));
+        sum_d += d;
+        sum_tbt += tbt;
+        sum_d2 += d * d;
+        sum_dtbt += d * tbt;
+        ttt += t * t.transpose();
+    };
+    if clusters == n {
+        // One unit per cluster (HC2): the leverage block is the scalar h = xᵀBx.
+        for (i, &yi) in y.iter().enumerate() {
+            let xi = V::<P>::from(x(i));
+            let e = yi - xi.dot(&beta);
+            let h = xi.dot(&(b * xi));
+            if h >= 1.0 - 1e-10 {
+                bad = true;
+                break;
+            }
+            let xbc = xi.dot(&bc);
+            let q = xbc * e / (1.0 - h).sqrt();
+            var += q * q;
+            let t = xi * (xbc / (1.0 - h).sqrt());
+            let d = xbc * xbc / (1.0 - h);
+            let tbt = t.dot(&(b * t));
+            sum_d += d;
+            sum_tbt += tbt;
+            sum_d2 += d * d;
+            sum_dtbt += d * tbt;
+            ttt += t * t.transpose();
+        }
+    } else {
+        let mut mg = vec![M::<P>::zeros(); clusters];
+        let mut sg = vec![V::<P>::zeros(); clusters];
+        for (i, &yi) in y.iter().enumerate() {
+            let xi = V::<P>::from(x(i));
+            let g = cluster[i] as usize;
+            mg[g] += xi * xi.transpose();
+            sg[g] += xi * (yi - xi.dot(&beta));
+        }
+        for g in 0..clusters {
+            add(&mg[g], &sg[g]);
+        }
+    }
+    if bad {
+        return Err(Failure::OneClusterInArm);
+    }
+    let bt = b * ttt;
+    let tr = sum_d - sum_tbt;
+    let tr2 = sum_d2 - 2.0 * sum_dtbt + (bt * bt).trace();
+    let df = tr * tr / tr2;
+    t_inference(value, var.sqrt(), df, alpha)
+}
+
+/// Difference in means as OLS on [1, z] with CR2 at the randomization unit.
+pub fn dm_cr2(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    ols_cr2(
+        y,
+        |i| [1.0, z[i] as f64],
+        cluster,
+        clusters,
+        [0.0, 1.0],
+        alpha,
+    )
+}
+
+/// Linear-in-means regression adjustment: OLS on [1, z, e] (e = treated
+/// neighbour share), GATE = β_z + β_e, CR2 at the randomization unit.
+pub fn regression(
+    y: &[f64],
+    z: &[u8],
+    e: &[f64],
+    cluster: &[u32],
+    clusters: usize,
+    alpha: f64,
+) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    ols_cr2(
+        y,
+        |i| [1.0, z[i] as f64, e[i]],
+        cluster,
+        clusters,
+        [0.0, 1.0, 1.0],
+        alpha,
+    )
+}
+
+/// CUPED: difference in means of y − θ(x − x̄), θ = cov(y, x)/var(x) pooled
+/// over both arms (treated as known), CR2 at the randomization unit.
+pub fn cuped(
+    y: &[f64],
+    z: &[u8],
+    x: &[f64],
+    cluster: &[u32],
+    clusters: usize,
+    alpha: f64,
+) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    let n = y.len() as f64;
+    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (&a, &b) in y.iter().zip(x) {
+        sxy += (a - my) * (b - mx);
+        sxx += (b - mx) * (b - mx);
+    }
+    if sxx <= 0.0 {
+        return Err(Failure::Singular);
+    }
+    let theta = sxy / sxx;
+    let adj: Vec<f64> = y
+        .iter()
+        .zip(x)
+        .map(|(&a, &b)| a - theta * (b - mx))
+        .collect();
+    ols_cr2(
+        &adj,
+        |i| [1.0, z[i] as f64],
+        cluster,
+        clusters,
+        [0.0, 1.0],
+        alpha,
+    )
+}
+
+/// Each arm needs at least two randomization units.
+fn arms_check(z: &[u8], cluster: &[u32], clusters: usize) -> Result<(), Failure> {
+    let mut seen = vec![0u8; clusters];
+    let (mut t, mut c) = (0usize, 0usize);
+    for (i, &zi) in z.iter().enumerate() {
+        let g = cluster[i] as usize;
+        let bit = if zi == 1 { 1 } else { 2 };
+        if seen[g] & bit == 0 {
+            seen[g] |= bit;
+            if zi == 1 {
+                t += 1
+            } else {
+                c += 1
+            }
+        }
+    }
+    match (t, c) {
+        (0, _) | (_, 0) => Err(Failure::EmptyArm),
+        (1, _) | (_, 1) => Err(Failure::OneClusterInArm),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn welch_oracle() {
+        // R: t.test(1:5, c(2,4,6,8)): t = −1.0190, df = 4.7494, p = 0.3578 is for
+        // 1:5 vs 2,4,6,8 with means 3 and 5: SE = sqrt(2.5/5 + 6.6667/4).
+        let t = Moments::of(&[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let c = Moments::of(&[2.0, 4.0, 6.0, 8.0]);
+        let e = welch(&t, &c, 0.05).unwrap();
+        assert!((e.se - 1.47196).abs() < 1e-5, "{}", e.se);
+        assert!((e.df - 4.74941).abs() < 1e-5, "{}", e.df);
+        assert!((e.value + 2.0).abs() < 1e-12);
+        assert!((e.p_value - 0.23519).abs() < 1e-5, "{}", e.p_value);
+    }
+
+    #[test]
+    fn cr2_equals_welch_on_cluster_means_with_equal_sizes() {
+        // 6 clusters of 3 units; clusters 0..3 treated.
+        let y = [
+            1.0, 2.0, 4.0, 3.0, 3.5, 2.0, 5.0, 6.0, 4.0, 0.5, 1.0, 2.0, 2.0, 3.0, 1.0, 0.0, 1.5,
+            2.5,
+        ];
+        let cluster: Vec<u32> = (0..18).map(|i| i / 3).collect();
+        let z: Vec<u8> = (0..18).map(|i| u8::from(i < 9)).collect();
+        let cr2 = dm_cr2(&y, &z, &cluster, 6, 0.05).unwrap();
+        let means: Vec<f64> = (0..6)
+            .map(|g| y[3 * g..3 * g + 3].iter().sum::<f64>() / 3.0)
+            .collect();
+        let w = welch(&Moments::of(&means[..3]), &Moments::of(&means[3..]), 0.05).unwrap();
+        assert!((cr2.value - w.value).abs() < 1e-12);
+        assert!((cr2.se - w.se).abs() < 1e-10, "{} vs {}", cr2.se, w.se);
+        // Balanced arms: Bell–McCaffrey df = G − 2.
+        assert!((cr2.df - 4.0).abs() < 1e-8, "df {}", cr2.df);
+    }
+
+    #[test]
+    fn hc2_with_singletons_matches_welch_se() {
+        // With one unit per cluster, CR2 is HC2, which for a two-group
+        // comparison equals the Welch variance.
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0, 2.0, 4.0, 6.0, 8.0];
+        let z = [1u8, 1, 1, 1, 1, 0, 0, 0, 0];
+        let cluster: Vec<u32> = (0..9).collect();
+        let cr2 = dm_cr2(&y, &z, &cluster, 9, 0.05).unwrap();
+        assert!((cr2.se - 1.47196).abs() < 1e-5, "{}", cr2.se);
+        // Bell–McCaffrey df uses the homoskedastic working model, not the sample
+        // variances (Imbens & Kolesár 2016): for two groups it is
+        // (1/n1 + 1/n0)² / (1/(n1²(n1−1)) + 1/(n0²(n0−1))) = 6.567568 here.
+        let (n1, n0) = (5.0f64, 4.0f64);
+        let bm = (1.0 / n1 + 1.0 / n0).powi(2)
+            / (1.0 / (n1 * n1 * (n1 - 1.0)) + 1.0 / (n0 * n0 * (n0 - 1.0)));
+        assert!((cr2.df - bm).abs() < 1e-9, "{} vs {bm}", cr2.df);
+    }
+
+    #[test]
+    fn failures_are_named() {
+        let y = [1.0, 2.0, 3.0];
+        assert_eq!(dm_naive(&y, &[1, 1, 1], 0.05), Err(Failure::EmptyArm));
+        assert_eq!(
+            dm_naive(&y, &[1, 0, 0], 0.05),
+            Err(Failure::OneClusterInArm)
+        );
+        let cl = [0u32, 0, 1];
+        assert_eq!(
+            dm_cr2(&y, &[1, 1, 0], &cl, 2, 0.05),
+            Err(Failure::OneClusterInArm)
+        );
+        let e = [0.5, 0.5, 0.5];
+        let z = [1u8, 0, 1];
+        assert_eq!(
+            regression(
+                &[1.0, 2.0, 3.0, 4.0],
+                &[1, 0, 1, 0],
+                &[0.5; 4],
+                &[0, 1, 2, 3],
+                4,
+                0.05
+            ),
+            Err(Failure::Singular)
+        );
+        let _ = (e, z);
+    }
+
+    #[test]
+    fn regression_recovers_a_linear_model_exactly() {
+        // y = 1 + 2z + 3e exactly: GATE = β_z + β_e = 5 with (numerically) zero SE.
+        let z = [1u8, 0, 1, 0, 1, 0];
+        let e = [0.1, 0.4, 0.7, 0.2, 0.5, 0.9];
+        let y: Vec<f64> = (0..6)
+            .map(|i| 1.0 + 2.0 * z[i] as f64 + 3.0 * e[i])
+            .collect();
+        let cl: Vec<u32> = (0..6).collect();
+        let r = regression(&y, &z, &e, &cl, 6, 0.05).unwrap();
+        assert!((r.value - 5.0).abs() < 1e-10 && r.se < 1e-10, "{r:?}");
+    }
+}
