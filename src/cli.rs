@@ -28,6 +28,29 @@ enum Command {
     Inspect(InspectArgs),
     /// Partition a graph into experimental clusters and report their quality.
     Partition(PartitionArgs),
+    /// Run a scenario: simulate every design × estimator and report bias, coverage and power.
+    Run(RunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+    /// Output folder [default: output/<scenario name>/].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replicates per design, overriding the file (for a quick look).
+    #[arg(long)]
+    replicates: Option<usize>,
+    /// No progress bar and no table; only errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Print report.json to standard output instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Partitioning methods on the command line.
@@ -185,6 +208,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate(a),
         Command::Inspect(a) => inspect(a),
         Command::Partition(a) => partition(a),
+        Command::Run(a) => run_scenario(a),
     }
 }
 
@@ -398,6 +422,72 @@ fn read_lines(r: &ReadReport) -> String {
         ),
     );
     t
+}
+
+fn run_scenario(a: RunArgs) -> Result<()> {
+    use std::io::IsTerminal;
+    if let Some(t) = a.threads {
+        if t == 0 {
+            return Err(Error::input("--threads must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    let mut scenario = crate::scenario::load(&a.scenario)?;
+    if let Some(r) = a.replicates {
+        if r < 2 {
+            return Err(Error::input(format!(
+                "--replicates {r}: expected at least 2"
+            )));
+        }
+        scenario.replicates = r;
+    }
+    let started = std::time::Instant::now();
+    let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
+        Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
+        other => other,
+    })?;
+    let total = (prepared.designs.len() * scenario.replicates) as u64;
+    let bar = if a.quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} replicates {bar:40} {pos}/{len} ({eta} left)",
+        ) {
+            b.set_style(style);
+        }
+        b
+    };
+    let runs = crate::sim::simulate(&prepared, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let files: Vec<Option<String>> = prepared
+        .designs
+        .iter()
+        .map(crate::report::clusters_file_name)
+        .collect();
+    let report = crate::report::build(&scenario.name, &prepared, &runs, &files);
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let written = crate::report::write_all(&dir, &report, &prepared, &runs)?;
+    if a.json {
+        let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        return out(&format!("{}\n", pretty(&v)?));
+    }
+    if !a.quiet {
+        out(&crate::report::table(&report))?;
+        out(&format!(
+            "\nwrote {} files to {} in {:.1} s\n",
+            written.len(),
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        ))?;
+    }
+    Ok(())
 }
 
 fn partition(a: PartitionArgs) -> Result<()> {

@@ -12,11 +12,16 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod design;
 pub mod error;
 pub mod estimate;
 pub mod fsutil;
 pub mod graph;
+pub mod outcome;
+pub mod report;
 pub mod rng;
+pub mod scenario;
+pub mod sim;
 
 pub use error::{Error, Result};
 pub use graph::Graph;

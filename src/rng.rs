@@ -63,6 +63,10 @@ pub mod purpose {
     pub const STATS: u64 = 2;
     /// Partitioners.
     pub const PARTITION: u64 = 3;
+    /// The finite population of potential outcomes.
+    pub const OUTCOME: u64 = 4;
+    /// Monte Carlo replicates: assignment and noise.
+    pub const REPLICATE: u64 = 5;
 }
 
 #[cfg(test)]

@@ -329,7 +329,9 @@ fn weighted_row<'a>(
 }
 
 /// What to do with an edge from a node to itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum SelfLoops {
     /// Drop self-loops and count them (default).
@@ -340,7 +342,9 @@ pub enum SelfLoops {
 }
 
 /// What to do when the same edge appears more than once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Duplicates {
     /// Merge into one edge whose weight is the sum (default).

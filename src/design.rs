@@ -1,0 +1,514 @@
+//! The data strategy: how units are assigned to treatment.
+//!
+//! This module owns [`DesignSpec`] (a `[[design]]` section of a scenario),
+//! [`PartitionSpec`] (which clusters a cluster design randomizes) and
+//! [`Design`], a resolved design that draws assignments: user-level or
+//! cluster-level, by Bernoulli or complete randomization, stratified by
+//! cluster size and/or baseline covariate, or in matched pairs of clusters.
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::partition::{self, balanced, louvain, Method, Partition};
+use crate::rng::Rng;
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The unit of randomization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unit {
+    /// Each user is randomized on their own.
+    #[default]
+    User,
+    /// Whole clusters are randomized.
+    Cluster,
+}
+
+/// How units (users or clusters) are assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Assignment {
+    /// Exactly round(p·units) units treated.
+    #[default]
+    Complete,
+    /// Each unit treated independently with probability p.
+    Bernoulli,
+    /// Complete randomization within strata of clusters.
+    Stratified,
+    /// Clusters paired by size and covariate; one of each pair treated (p = 0.5).
+    MatchedPairs,
+}
+
+/// What strata are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrataBy {
+    /// Cluster size quantiles.
+    #[default]
+    Size,
+    /// Quantiles of the cluster mean of the pre-period covariate.
+    Covariate,
+    /// Size quantiles crossed with covariate quantiles.
+    SizeAndCovariate,
+}
+
+/// Partitioning methods a cluster design can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PartitionMethod {
+    /// Louvain.
+    Louvain,
+    /// Leiden.
+    Leiden,
+    /// METIS k-way (`parts`).
+    Balanced,
+    /// Restreaming LDG (`parts`).
+    Ldg,
+    /// Connected components.
+    Components,
+    /// Label propagation.
+    LabelPropagation,
+    /// Random equal-size clusters (`parts`).
+    Random,
+    /// The generator's planted communities.
+    Planted,
+    /// Clusters from a file (`path`).
+    File,
+}
+
+fn d_resolution() -> f64 {
+    1.0
+}
+fn d_imbalance() -> f64 {
+    0.03
+}
+
+/// Which clusters a cluster design randomizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionSpec {
+    /// Partitioning method.
+    pub method: PartitionMethod,
+    /// Resolution for louvain/leiden (default 1).
+    #[serde(default = "d_resolution")]
+    pub resolution: f64,
+    /// Largest cluster for louvain/leiden.
+    #[serde(default)]
+    pub max_size: Option<usize>,
+    /// Merge clusters smaller than this into their best-connected neighbour.
+    #[serde(default)]
+    pub min_size: Option<usize>,
+    /// Number of parts for balanced, ldg and random.
+    #[serde(default)]
+    pub parts: Option<usize>,
+    /// Allowed imbalance for balanced and ldg (default 0.03).
+    #[serde(default = "d_imbalance")]
+    pub imbalance: f64,
+    /// Seed (default: the scenario's seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Clusters file for `file` (relative to the scenario file).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn d_share() -> f64 {
+    0.5
+}
+fn d_strata() -> usize {
+    4
+}
+
+/// A `[[design]]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesignSpec {
+    /// Name used in tables and file names (letters, digits, `-`, `_`).
+    pub name: String,
+    /// `user` (default) or `cluster`.
+    #[serde(default)]
+    pub unit: Unit,
+    /// `complete` (default), `bernoulli`, `stratified` or `matched-pairs`.
+    #[serde(default)]
+    pub assignment: Assignment,
+    /// Share (or probability) of units treated, in (0, 1); default 0.5.
+    #[serde(default = "d_share")]
+    pub treated_share: f64,
+    /// The clusters, for cluster designs.
+    #[serde(default)]
+    pub partition: Option<PartitionSpec>,
+    /// What strata are made of (stratified designs); default `size`.
+    #[serde(default)]
+    pub strata_by: StrataBy,
+    /// Number of quantile groups per stratification variable; default 4.
+    #[serde(default = "d_strata")]
+    pub strata: usize,
+}
+
+impl DesignSpec {
+    /// Check the values that do not need the graph.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::input(format!("design {:?}: {msg}", self.name)));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return bad("name must be non-empty letters, digits, '-' or '_'".into());
+        }
+        if !(self.treated_share > 0.0 && self.treated_share < 1.0) {
+            return bad(format!(
+                "treated_share = {}: expected a number in (0, 1)",
+                self.treated_share
+            ));
+        }
+        match (self.unit, &self.partition) {
+            (Unit::Cluster, None) => {
+                return bad("a cluster design needs a [design.partition]".into())
+            }
+            (Unit::User, Some(_)) => return bad("a user design takes no partition".into()),
+            _ => {}
+        }
+        if self.unit == Unit::User
+            && matches!(
+                self.assignment,
+                Assignment::Stratified | Assignment::MatchedPairs
+            )
+        {
+            return bad("stratified and matched-pairs assignment need unit = \"cluster\"".into());
+        }
+        if self.assignment == Assignment::MatchedPairs && self.treated_share != 0.5 {
+            return bad(
+                "matched-pairs assignment treats one cluster per pair: treated_share must be 0.5"
+                    .into(),
+            );
+        }
+        if self.strata < 1 {
+            return bad("strata must be at least 1".into());
+        }
+        if let Some(p) = &self.partition {
+            if !(p.resolution > 0.0 && p.resolution.is_finite()) {
+                return bad(format!(
+                    "partition resolution = {}: expected > 0",
+                    p.resolution
+                ));
+            }
+            if p.max_size == Some(0) {
+                return bad("partition max_size must be at least 1".into());
+            }
+            let needs_parts = matches!(
+                p.method,
+                PartitionMethod::Balanced | PartitionMethod::Ldg | PartitionMethod::Random
+            );
+            if needs_parts && p.parts.is_none() {
+                return bad("this partition method needs `parts`".into());
+            }
+            if p.method == PartitionMethod::File && p.path.is_none() {
+                return bad("partition method \"file\" needs `path`".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A resolved design, ready to draw assignments.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// The specification.
+    pub spec: DesignSpec,
+    /// Randomization units: a cluster per node (each user its own for user designs).
+    pub clusters: Partition,
+    /// Stratum of each cluster (all 0 without strata).
+    pub stratum: Vec<u32>,
+    /// Number of strata.
+    pub strata: usize,
+    /// Pairs of clusters for matched-pairs designs (and a leftover cluster, if odd).
+    pub pairs: Vec<(u32, u32)>,
+    /// Leftover cluster of an odd matched-pairs design.
+    pub leftover: Option<u32>,
+}
+
+/// Compute the partition a cluster design names. `planted` are the
+/// generator's communities, `base` the folder relative paths start from.
+pub fn make_partition(
+    spec: &PartitionSpec,
+    g: &Graph,
+    planted: Option<&[u32]>,
+    seed: u64,
+    base: &std::path::Path,
+) -> Result<Partition> {
+    let seed = spec.seed.unwrap_or(seed);
+    let lv = louvain::Params {
+        resolution: spec.resolution,
+        seed,
+        max_size: spec.max_size,
+        ..Default::default()
+    };
+    let bp = |parts: usize| balanced::Params {
+        parts,
+        imbalance: spec.imbalance,
+        seed,
+        passes: 10,
+    };
+    let parts = spec.parts.unwrap_or(0);
+    let mut p = match spec.method {
+        PartitionMethod::Louvain => Method::Louvain(lv).run(g)?,
+        PartitionMethod::Leiden => Method::Leiden(lv).run(g)?,
+        PartitionMethod::Balanced => Method::Metis(bp(parts)).run(g)?,
+        PartitionMethod::Ldg => Method::Ldg(bp(parts)).run(g)?,
+        PartitionMethod::Components => Method::Components.run(g)?,
+        PartitionMethod::LabelPropagation => Method::LabelPropagation { seed }.run(g)?,
+        PartitionMethod::Random => Method::Random { parts, seed }.run(g)?,
+        PartitionMethod::Planted => match planted {
+            Some(c) => Partition::from_labels(c),
+            None => {
+                return Err(Error::input(
+                    "partition method \"planted\": this graph has no planted communities (use a generator that plants them, or another method)",
+                ))
+            }
+        },
+        PartitionMethod::File => {
+            let path = spec.path.as_ref().map(|p| base.join(p)).unwrap_or_default();
+            partition::simple::from_file(g, &path)?
+        }
+    };
+    if let Some(min) = spec.min_size {
+        p = partition::merge_small(&g.symmetrized(), &p, min, spec.max_size);
+    }
+    Ok(p)
+}
+
+/// Quantile group (0..groups) of each value, ties broken by index.
+fn quantile_groups(values: &[f64], groups: usize) -> Vec<u32> {
+    let k = values.len();
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]).then(a.cmp(&b)));
+    let mut out = vec![0u32; k];
+    for (rank, &c) in order.iter().enumerate() {
+        out[c] = ((rank * groups) / k.max(1)) as u32;
+    }
+    out
+}
+
+impl Design {
+    /// Resolve a design on `clusters` (ignored for user designs) with covariate `x`.
+    pub fn new(spec: DesignSpec, clusters: Option<Partition>, x: &[f64]) -> Result<Design> {
+        spec.validate()?;
+        let n = x.len();
+        let clusters = match (spec.unit, clusters) {
+            (Unit::User, _) => Partition::from_dense(&(0..n as u32).collect::<Vec<_>>(), n),
+            (Unit::Cluster, Some(c)) => c,
+            (Unit::Cluster, None) => {
+                return Err(Error::Internal("cluster design without clusters".into()))
+            }
+        };
+        let k = clusters.count();
+        if spec.unit == Unit::Cluster && k < 2 {
+            return Err(Error::input(format!(
+                "design {:?}: the partition has {k} cluster; a cluster design needs at least 2",
+                spec.name
+            )));
+        }
+        let sizes: Vec<f64> = clusters.sizes().into_iter().map(|s| s as f64).collect();
+        let mut xsum = vec![0.0; k];
+        for (i, &c) in clusters.labels().iter().enumerate() {
+            xsum[c as usize] += x[i];
+        }
+        let xmean: Vec<f64> = xsum.iter().zip(&sizes).map(|(s, n)| s / n).collect();
+        let (stratum, strata) = if spec.assignment == Assignment::Stratified {
+            let g = spec.strata.min(k);
+            match spec.strata_by {
+                StrataBy::Size => (quantile_groups(&sizes, g), g),
+                StrataBy::Covariate => (quantile_groups(&xmean, g), g),
+                StrataBy::SizeAndCovariate => {
+                    let s = quantile_groups(&sizes, g);
+                    let mut out = vec![0u32; k];
+                    for sg in 0..g as u32 {
+                        let members: Vec<usize> = (0..k).filter(|&c| s[c] == sg).collect();
+                        let vals: Vec<f64> = members.iter().map(|&c| xmean[c]).collect();
+                        let q = quantile_groups(&vals, g.min(members.len().max(1)));
+                        for (j, &c) in members.iter().enumerate() {
+                            out[c] = sg * g as u32 + q[j];
+                        }
+                    }
+                    let p = Partition::from_labels(&out);
+                    let count = p.count();
+                    (p.labels().to_vec(), count)
+                }
+            }
+        } else {
+            (vec![0; k], 1)
+        };
+        let (mut pairs, mut leftover) = (Vec::new(), None);
+        if spec.assignment == Assignment::MatchedPairs {
+            let mut order: Vec<usize> = (0..k).collect();
+            order.sort_by(|&a, &b| {
+                sizes[a]
+                    .total_cmp(&sizes[b])
+                    .then(xmean[a].total_cmp(&xmean[b]))
+                    .then(a.cmp(&b))
+            });
+            for w in order.chunks(2) {
+                match w {
+                    [a, b] => pairs.push((*a as u32, *b as u32)),
+                    [a] => leftover = Some(*a as u32),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Design {
+            spec,
+            clusters,
+            stratum,
+            strata,
+            pairs,
+            leftover,
+        })
+    }
+
+    /// Number of randomization units.
+    pub fn units(&self) -> usize {
+        self.clusters.count()
+    }
+
+    /// Draw one assignment: `zc` gets each unit's arm, `z` each node's.
+    pub fn draw(&self, r: &mut Rng, zc: &mut Vec<u8>, z: &mut [u8]) {
+        let k = self.units();
+        let p = self.spec.treated_share;
+        zc.clear();
+        zc.resize(k, 0);
+        match self.spec.assignment {
+            Assignment::Bernoulli => {
+                for v in zc.iter_mut() {
+                    *v = u8::from(r.random_bool(p));
+                }
+            }
+            Assignment::Complete => complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc),
+            Assignment::Stratified => {
+                let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.strata];
+                for (c, &s) in self.stratum.iter().enumerate() {
+                    members[s as usize].push(c as u32);
+                }
+                // floor(p·K_s) in each stratum; the remaining round(p·K) − Σ floor
+                // go to strata with a fractional part, chosen at random, so the
+                // total treated is the same as under complete randomization.
+                let total = (p * k as f64).round() as usize;
+                let mut counts: Vec<usize> = members
+                    .iter()
+                    .map(|m| (p * m.len() as f64).floor() as usize)
+                    .collect();
+                let mut extra: Vec<usize> = (0..members.len())
+                    .filter(|&s| (p * members[s].len() as f64).fract() > 0.0)
+                    .collect();
+                crate::rng::shuffle(&mut extra, r);
+                let missing = total.saturating_sub(counts.iter().sum());
+                for &s in extra.iter().take(missing) {
+                    counts[s] += 1;
+                }
+                for (m, &c) in members.iter().zip(&counts) {
+                    choose(r, m, c, zc);
+                }
+            }
+            Assignment::MatchedPairs => {
+                for &(a, b) in &self.pairs {
+                    let first = r.random_bool(0.5);
+                    zc[a as usize] = u8::from(first);
+                    zc[b as usize] = u8::from(!first);
+                }
+                if let Some(c) = self.leftover {
+                    zc[c as usize] = u8::from(r.random_bool(0.5));
+                }
+            }
+        }
+        for (zi, &c) in z.iter_mut().zip(self.clusters.labels()) {
+            *zi = zc[c as usize];
+        }
+    }
+}
+
+/// Treat exactly round(p·|units|) of `units`.
+fn complete(r: &mut Rng, units: &[u32], p: f64, zc: &mut [u8]) {
+    choose(r, units, (p * units.len() as f64).round() as usize, zc);
+}
+
+/// Treat `m` of `units` chosen uniformly (a partial Fisher–Yates draw).
+fn choose(r: &mut Rng, units: &[u32], m: usize, zc: &mut [u8]) {
+    let mut pool = units.to_vec();
+    let m = m.min(pool.len());
+    for i in 0..m {
+        let j = r.random_range(i..pool.len());
+        pool.swap(i, j);
+        zc[pool[i] as usize] = 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(unit: Unit, assignment: Assignment) -> DesignSpec {
+        DesignSpec {
+            name: "d".into(),
+            unit,
+            assignment,
+            treated_share: 0.5,
+            partition: (unit == Unit::Cluster).then_some(PartitionSpec {
+                method: PartitionMethod::Planted,
+                resolution: 1.0,
+                max_size: None,
+                min_size: None,
+                parts: None,
+                imbalance: 0.03,
+                seed: None,
+                path: None,
+            }),
+            strata_by: StrataBy::Size,
+            strata: 2,
+        }
+    }
+
+    #[test]
+    fn complete_and_stratified_and_pairs_treat_the_promised_counts() {
+        let labels: Vec<u32> = (0..40).map(|i| i / 4).collect(); // 10 clusters of 4
+        let clusters = Partition::from_labels(&labels);
+        let x: Vec<f64> = (0..40).map(|i| i as f64).collect();
+        let mut r = crate::rng::stream(1, &[]);
+        let (mut zc, mut z) = (Vec::new(), vec![0u8; 40]);
+        for a in [
+            Assignment::Complete,
+            Assignment::Stratified,
+            Assignment::MatchedPairs,
+        ] {
+            let mut s = spec(Unit::Cluster, a);
+            s.strata_by = StrataBy::Covariate;
+            let d = Design::new(s, Some(clusters.clone()), &x).unwrap();
+            for _ in 0..20 {
+                d.draw(&mut r, &mut zc, &mut z);
+                assert_eq!(zc.iter().map(|&v| v as usize).sum::<usize>(), 5, "{a:?}");
+                assert_eq!(z.iter().map(|&v| v as usize).sum::<usize>(), 20);
+                if a == Assignment::MatchedPairs {
+                    for &(p, q) in &d.pairs {
+                        assert_ne!(zc[p as usize], zc[q as usize]);
+                    }
+                }
+            }
+        }
+        let d = Design::new(spec(Unit::User, Assignment::Complete), None, &x).unwrap();
+        d.draw(&mut r, &mut zc, &mut z);
+        assert_eq!(z.iter().map(|&v| v as usize).sum::<usize>(), 20);
+    }
+
+    #[test]
+    fn invalid_designs_are_refused() {
+        let mut s = spec(Unit::User, Assignment::MatchedPairs);
+        assert!(s.validate().is_err());
+        s = spec(Unit::Cluster, Assignment::Complete);
+        s.treated_share = 1.0;
+        assert!(s.validate().is_err());
+        s = spec(Unit::Cluster, Assignment::Complete);
+        s.partition = None;
+        assert!(s.validate().is_err());
+    }
+}

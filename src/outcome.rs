@@ -1,0 +1,462 @@
+//! The model's potential outcomes and the inquiry (the exact estimand).
+//!
+//! This module owns [`OutcomeSpec`] (the `[outcome]` section of a scenario),
+//! [`Population`] (the fixed finite population drawn once per scenario from its
+//! seed: baselines α_i with a chosen intra-cluster correlation over the graph's
+//! communities, effects τ_i, a pre-period covariate) and [`Estimand`], the
+//! global average treatment effect (everyone treated against no one), computed
+//! exactly from the model with its direct and spillover parts.
+//!
+//! Continuous outcomes: `Y_i(z) = α_i + τ_i·z_i + γ·f(e_i(z)) + ε_i`, with
+//! `e_i(z)` the weighted share of i's (in-)neighbours that are treated, `f`
+//! linear or a threshold `1[e ≥ θ]`, and ε_i per-replicate noise. Binary
+//! outcomes: `Y_i ~ Bernoulli(logistic(logit(base_rate) + α_i + τ_i·z_i + γ·f(e_i)))`.
+
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::partition::Partition;
+use crate::rng::{self, Rng};
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// Continuous or binary metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A continuous metric (time spent, messages sent).
+    #[default]
+    Continuous,
+    /// A rate (retention, spam reports): logistic link with a base rate.
+    Binary,
+}
+
+/// How the exposure share enters the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExposureFn {
+    /// f(e) = e: linear in means.
+    #[default]
+    Linear,
+    /// f(e) = 1[e ≥ threshold].
+    Threshold,
+}
+
+/// Constant or heterogeneous direct effects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Heterogeneity {
+    /// τ_i = τ.
+    #[default]
+    Constant,
+    /// τ_i = τ · degree_i / mean degree (mean τ).
+    Degree,
+}
+
+/// Which groups carry the intra-cluster correlation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IccGroups {
+    /// Planted communities if the generator has them, else Louvain.
+    #[default]
+    Auto,
+    /// The generator's planted communities (an error if there are none).
+    Planted,
+    /// A Louvain partition (resolution 1, the scenario's seed).
+    Louvain,
+}
+
+fn d_one() -> f64 {
+    1.0
+}
+fn d_icc() -> f64 {
+    0.05
+}
+fn d_half() -> f64 {
+    0.5
+}
+fn d_effect() -> f64 {
+    0.1
+}
+fn d_base() -> f64 {
+    0.1
+}
+
+/// The `[outcome]` section of a scenario. Every key has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeSpec {
+    /// `continuous` (default) or `binary`.
+    #[serde(default)]
+    pub kind: Kind,
+    /// Mean of Y(0) for continuous outcomes (default 0).
+    #[serde(default)]
+    pub mean: f64,
+    /// SD of Y(0) (continuous) or of the latent baseline on the log-odds scale (binary); default 1.
+    #[serde(default = "d_one")]
+    pub sd: f64,
+    /// Intra-cluster correlation of Y(0) over the ICC groups, in [0, 1); default 0.05.
+    #[serde(default = "d_icc")]
+    pub icc: f64,
+    /// Continuous: share of the individual variance that is per-replicate noise, in [0, 1]; default 0.5.
+    #[serde(default = "d_half")]
+    pub noise_share: f64,
+    /// τ: direct effect (outcome units; log-odds for binary); default 0.1.
+    #[serde(default = "d_effect")]
+    pub direct_effect: f64,
+    /// `constant` (default) or `degree` (τ_i proportional to degree, mean τ).
+    #[serde(default)]
+    pub heterogeneity: Heterogeneity,
+    /// γ: spillover effect of a fully treated neighbourhood; default 0.1.
+    #[serde(default = "d_effect")]
+    pub spillover: f64,
+    /// `linear` (default) or `threshold`.
+    #[serde(default)]
+    pub exposure: ExposureFn,
+    /// θ for threshold exposure, in (0, 1]; default 0.5.
+    #[serde(default = "d_half")]
+    pub threshold: f64,
+    /// Binary: rate under control with a zero baseline; in (0, 1); default 0.1.
+    #[serde(default = "d_base")]
+    pub base_rate: f64,
+    /// Correlation of the pre-period covariate with the baseline α, in [0, 1]; default 0 (no information).
+    #[serde(default)]
+    pub covariate_correlation: f64,
+    /// Groups carrying the ICC: `auto` (default), `planted` or `louvain`.
+    #[serde(default)]
+    pub icc_groups: IccGroups,
+}
+
+impl Default for OutcomeSpec {
+    fn default() -> Self {
+        OutcomeSpec {
+            kind: Kind::Continuous,
+            mean: 0.0,
+            sd: 1.0,
+            icc: 0.05,
+            noise_share: 0.5,
+            direct_effect: 0.1,
+            heterogeneity: Heterogeneity::Constant,
+            spillover: 0.1,
+            exposure: ExposureFn::Linear,
+            threshold: 0.5,
+            base_rate: 0.1,
+            covariate_correlation: 0.0,
+            icc_groups: IccGroups::Auto,
+        }
+    }
+}
+
+fn range(name: &str, v: f64, ok: bool, expected: &str) -> Result<()> {
+    if ok && v.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "[outcome] {name} = {v}: expected {expected}"
+        )))
+    }
+}
+
+impl OutcomeSpec {
+    /// Check every value's range.
+    pub fn validate(&self) -> Result<()> {
+        range("sd", self.sd, self.sd > 0.0, "a number > 0")?;
+        range(
+            "icc",
+            self.icc,
+            (0.0..1.0).contains(&self.icc),
+            "a number in [0, 1)",
+        )?;
+        range(
+            "noise_share",
+            self.noise_share,
+            (0.0..=1.0).contains(&self.noise_share),
+            "a number in [0, 1]",
+        )?;
+        range("mean", self.mean, true, "a finite number")?;
+        range("direct_effect", self.direct_effect, true, "a finite number")?;
+        range("spillover", self.spillover, true, "a finite number")?;
+        range(
+            "threshold",
+            self.threshold,
+            self.threshold > 0.0 && self.threshold <= 1.0,
+            "a number in (0, 1]",
+        )?;
+        range(
+            "base_rate",
+            self.base_rate,
+            self.base_rate > 0.0 && self.base_rate < 1.0,
+            "a number in (0, 1)",
+        )?;
+        range(
+            "covariate_correlation",
+            self.covariate_correlation,
+            (0.0..=1.0).contains(&self.covariate_correlation),
+            "a number in [0, 1]",
+        )
+    }
+
+    /// The same model with every effect set to zero (the null run).
+    pub fn null(&self) -> OutcomeSpec {
+        OutcomeSpec {
+            direct_effect: 0.0,
+            spillover: 0.0,
+            ..self.clone()
+        }
+    }
+}
+
+/// The estimand: global average treatment effect and its parts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimand {
+    /// mean_i [Y_i(everyone treated) − Y_i(no one treated)].
+    pub value: f64,
+    /// mean_i [Y_i(z_i = 1, no neighbour treated) − Y_i(0)].
+    pub direct: f64,
+    /// value − direct: what treating everyone else adds.
+    pub spillover: f64,
+}
+
+/// The fixed finite population of a scenario.
+#[derive(Debug, Clone)]
+pub struct Population {
+    /// Metric kind.
+    pub kind: Kind,
+    /// Baseline α_i (continuous: includes the mean; binary: latent log-odds offset).
+    pub alpha: Vec<f64>,
+    /// Direct effect τ_i.
+    pub tau: Vec<f64>,
+    /// Pre-period covariate.
+    pub x: Vec<f64>,
+    /// SD of per-replicate noise (continuous).
+    pub noise_sd: f64,
+    /// γ.
+    pub gamma: f64,
+    /// Exposure function.
+    pub exposure: ExposureFn,
+    /// θ.
+    pub threshold: f64,
+    /// logit(base_rate), binary.
+    pub logit_base: f64,
+    /// 1 / (weighted in-degree), 0 for nodes without in-neighbours.
+    pub inv_in_strength: Vec<f64>,
+    /// The groups carrying the ICC.
+    pub groups: Partition,
+}
+
+impl Population {
+    /// Draw the population for `graph` with ICC over `groups`, from `seed`.
+    pub fn draw(spec: &OutcomeSpec, graph: &Graph, groups: Partition, seed: u64) -> Result<Self> {
+        spec.validate()?;
+        let n = graph.node_count();
+        let mut r: Rng = rng::stream(seed, &[rng::purpose::OUTCOME]);
+        let sd2 = spec.sd * spec.sd;
+        let var_u = spec.icc * sd2;
+        let (var_v, var_e) = match spec.kind {
+            Kind::Continuous => (
+                (1.0 - spec.icc) * (1.0 - spec.noise_share) * sd2,
+                (1.0 - spec.icc) * spec.noise_share * sd2,
+            ),
+            Kind::Binary => ((1.0 - spec.icc) * sd2, 0.0),
+        };
+        let normal = |r: &mut Rng| -> f64 { StandardNormal.sample(r) };
+        let u: Vec<f64> = (0..groups.count())
+            .map(|_| var_u.sqrt() * normal(&mut r))
+            .collect();
+        let base = if spec.kind == Kind::Continuous {
+            spec.mean
+        } else {
+            0.0
+        };
+        let alpha: Vec<f64> = (0..n)
+            .map(|i| base + u[groups.labels()[i] as usize] + var_v.sqrt() * normal(&mut r))
+            .collect();
+        let degree: Vec<f64> = (0..n as u32).map(|i| graph.in_degree(i) as f64).collect();
+        let mean_degree = degree.iter().sum::<f64>() / n.max(1) as f64;
+        let tau: Vec<f64> = match spec.heterogeneity {
+            Heterogeneity::Constant => vec![spec.direct_effect; n],
+            Heterogeneity::Degree if mean_degree > 0.0 => degree
+                .iter()
+                .map(|d| spec.direct_effect * d / mean_degree)
+                .collect(),
+            Heterogeneity::Degree => vec![spec.direct_effect; n],
+        };
+        // Covariate X = α + η with corr(X, α) = ρ in the model: Var(η) = Var(α)(1/ρ² − 1).
+        let var_alpha = var_u + var_v;
+        let rho = spec.covariate_correlation;
+        let x: Vec<f64> = alpha
+            .iter()
+            .map(|&a| {
+                if rho > 0.0 {
+                    a + (var_alpha * (1.0 / (rho * rho) - 1.0)).sqrt() * normal(&mut r)
+                } else {
+                    normal(&mut r)
+                }
+            })
+            .collect();
+        let inv_in_strength = (0..n as u32)
+            .map(|i| {
+                let s: f64 = match graph.in_weights(i) {
+                    Some(w) => w.iter().sum(),
+                    None => graph.in_degree(i) as f64,
+                };
+                if s > 0.0 {
+                    1.0 / s
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Ok(Population {
+            kind: spec.kind,
+            alpha,
+            tau,
+            x,
+            noise_sd: var_e.sqrt(),
+            gamma: spec.spillover,
+            exposure: spec.exposure,
+            threshold: spec.threshold,
+            logit_base: (spec.base_rate / (1.0 - spec.base_rate)).ln(),
+            inv_in_strength,
+            groups,
+        })
+    }
+
+    /// Number of units.
+    pub fn len(&self) -> usize {
+        self.alpha.len()
+    }
+
+    /// Whether the population is empty.
+    pub fn is_empty(&self) -> bool {
+        self.alpha.is_empty()
+    }
+
+    /// f(e).
+    pub fn f(&self, e: f64) -> f64 {
+        match self.exposure {
+            ExposureFn::Linear => e,
+            ExposureFn::Threshold => f64::from(u8::from(e >= self.threshold)),
+        }
+    }
+
+    /// Expected outcome of unit `i` given its treatment and exposure (before noise):
+    /// the mean for continuous outcomes, the probability for binary ones.
+    pub fn mean_outcome(&self, i: usize, z: bool, e: f64) -> f64 {
+        let eta = self.alpha[i] + if z { self.tau[i] } else { 0.0 } + self.gamma * self.f(e);
+        match self.kind {
+            Kind::Continuous => eta,
+            Kind::Binary => 1.0 / (1.0 + (-(self.logit_base + eta)).exp()),
+        }
+    }
+
+    /// Expected outcome under the null model (every effect zero).
+    pub fn null_mean_outcome(&self, i: usize) -> f64 {
+        match self.kind {
+            Kind::Continuous => self.alpha[i],
+            Kind::Binary => 1.0 / (1.0 + (-(self.logit_base + self.alpha[i])).exp()),
+        }
+    }
+
+    /// Observed outcome: the mean plus noise (continuous, `draw` a standard
+    /// normal) or a Bernoulli draw (binary, `draw` uniform on [0, 1)).
+    pub fn observe(&self, mean: f64, draw: f64) -> f64 {
+        match self.kind {
+            Kind::Continuous => mean + self.noise_sd * draw,
+            Kind::Binary => f64::from(u8::from(draw < mean)),
+        }
+    }
+
+    /// Draw the noise for one unit.
+    pub fn noise(&self, r: &mut Rng) -> f64 {
+        match self.kind {
+            Kind::Continuous => StandardNormal.sample(r),
+            Kind::Binary => r.random::<f64>(),
+        }
+    }
+
+    /// Per-unit noise variance averaged over units, and the finite-population
+    /// variance (n − 1) of the mean outcome under control: together the
+    /// variance of Y(0) a user-level design faces.
+    pub fn control_variance(&self) -> (f64, f64) {
+        let n = self.len();
+        let means: Vec<f64> = (0..n).map(|i| self.mean_outcome(i, false, 0.0)).collect();
+        let m = crate::estimate::Moments::of(&means);
+        let noise = match self.kind {
+            Kind::Continuous => self.noise_sd * self.noise_sd,
+            Kind::Binary => means.iter().map(|p| p * (1.0 - p)).sum::<f64>() / n.max(1) as f64,
+        };
+        (noise, m.var())
+    }
+
+    /// The global average treatment effect, exactly.
+    pub fn estimand(&self) -> Estimand {
+        let n = self.len();
+        let (mut total, mut direct) = (0.0, 0.0);
+        for i in 0..n {
+            let e1 = if self.inv_in_strength[i] > 0.0 {
+                1.0
+            } else {
+                0.0
+            };
+            let y00 = self.mean_outcome(i, false, 0.0);
+            total += self.mean_outcome(i, true, e1) - y00;
+            direct += self.mean_outcome(i, true, 0.0) - y00;
+        }
+        let (value, direct) = (total / n as f64, direct / n as f64);
+        Estimand {
+            value,
+            direct,
+            spillover: value - direct,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{BuildOptions, GraphBuilder};
+
+    #[test]
+    fn estimand_linear_in_means_is_tau_plus_gamma_times_connected_share() {
+        // Path 0-1-2 and isolated node 3: f = 3/4 of nodes have neighbours.
+        let mut b = GraphBuilder::new(4, false, false);
+        b.add_edge(0, 1, 1.0);
+        b.add_edge(1, 2, 1.0);
+        let (g, _) = b.build(&BuildOptions::default()).unwrap();
+        let spec = OutcomeSpec {
+            direct_effect: 0.3,
+            spillover: 0.2,
+            ..Default::default()
+        };
+        let groups = Partition::from_labels(&[0, 0, 1, 1]);
+        let pop = Population::draw(&spec, &g, groups, 1).unwrap();
+        let est = pop.estimand();
+        assert!((est.value - (0.3 + 0.2 * 0.75)).abs() < 1e-12);
+        assert!((est.direct - 0.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for bad in [
+            OutcomeSpec {
+                icc: 1.0,
+                ..Default::default()
+            },
+            OutcomeSpec {
+                sd: 0.0,
+                ..Default::default()
+            },
+            OutcomeSpec {
+                threshold: 0.0,
+                ..Default::default()
+            },
+            OutcomeSpec {
+                base_rate: 1.0,
+                ..Default::default()
+            },
+        ] {
+            assert_eq!(bad.validate().unwrap_err().exit_code(), 2);
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Scenario files: parsing and validation.
+//!
+//! This module owns [`Scenario`], the validated content of a TOML scenario
+//! file: `seed`, `replicates`, `alpha`, a `[graph]` (a generator with its
+//! parameters, or a `path` to an edge list), an `[outcome]` model, two or more
+//! `[[design]]`s and an `[analysis]` section naming estimators. Unknown keys are
+//! errors, every value has a default and a range check, and every error names
+//! the file, the line and what was expected.
+
+use crate::design::DesignSpec;
+use crate::error::{Error, Result};
+use crate::graph::generate::Model;
+use crate::graph::io::{Header, ThirdColumn};
+use crate::graph::{Duplicates, SelfLoops};
+use crate::outcome::OutcomeSpec;
+use crate::sim::EstimatorKind;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+fn d_seed() -> u64 {
+    1
+}
+fn d_replicates() -> usize {
+    500
+}
+fn d_alpha() -> f64 {
+    0.05
+}
+fn d_estimators() -> Vec<EstimatorKind> {
+    EstimatorKind::ALL.to_vec()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    name: Option<String>,
+    #[serde(default = "d_seed")]
+    seed: u64,
+    #[serde(default = "d_replicates")]
+    replicates: usize,
+    #[serde(default = "d_alpha")]
+    alpha: f64,
+    graph: Option<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    outcome: OutcomeSpec,
+    #[serde(default)]
+    design: Vec<DesignSpec>,
+    #[serde(default)]
+    analysis: AnalysisSpec,
+}
+
+/// The `[analysis]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// Estimators to run (default: all).
+    #[serde(default = "d_estimators")]
+    pub estimators: Vec<EstimatorKind>,
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        AnalysisSpec {
+            estimators: d_estimators(),
+        }
+    }
+}
+
+/// A graph read from an edge list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileGraph {
+    /// Edge list, relative to the scenario file.
+    pub path: PathBuf,
+    /// Read arcs (default false).
+    #[serde(default)]
+    pub directed: bool,
+    /// Third column: auto (default), weight, timestamp, ignore.
+    #[serde(default)]
+    pub third_column: ThirdColumn,
+    /// Header: auto (default), yes, no.
+    #[serde(default)]
+    pub header: Header,
+    /// Self-loops: drop (default) or keep.
+    #[serde(default)]
+    pub self_loops: SelfLoops,
+    /// Duplicates: sum (default), max, error.
+    #[serde(default)]
+    pub duplicates: Duplicates,
+}
+
+/// Where the network comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum GraphSource {
+    /// A generator with its parameters.
+    Generated(Model),
+    /// An edge list.
+    File(FileGraph),
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    /// Name (default: the file's stem); names the output folder.
+    pub name: String,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Replicates per design (≥ 2).
+    pub replicates: usize,
+    /// Test level, in (0, 1).
+    pub alpha: f64,
+    /// The network.
+    pub graph: GraphSource,
+    /// The outcome model.
+    pub outcome: OutcomeSpec,
+    /// The designs to compare.
+    pub designs: Vec<DesignSpec>,
+    /// The estimators.
+    pub analysis: AnalysisSpec,
+    /// Folder of the scenario file (relative paths start here).
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Line of the first `key =` after `from` (1-based), for errors without spans.
+fn line_of_key(text: &str, from_line: usize, key: &str) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find(|(_, l)| {
+            let t = l.trim_start();
+            t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|(i, _)| i + 1)
+}
+
+/// The first `backticked` word of a message (serde names keys that way).
+fn backticked(msg: &str) -> Option<&str> {
+    let start = msg.find('`')? + 1;
+    let len = msg[start..].find('`')?;
+    Some(&msg[start..start + len])
+}
+
+/// Read and validate a scenario file.
+pub fn load(path: &Path) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+    parse(&text, path)
+}
+
+/// Parse and validate scenario text; `path` names it in errors and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
+    let file: ScenarioFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s.start));
+        Error::parse(path, line, e.message().trim().to_string())
+    })?;
+    let at = |line: usize, msg: String| Error::parse(path, line, msg);
+    let key_line = |key: &str| line_of_key(text, 1, key).unwrap_or(1);
+    let Some(graph) = file.graph else {
+        return Err(at(1, "missing [graph] section: name a generator (model = \"sbm\", …) or an edge list (path = \"…\")".into()));
+    };
+    let graph_line = line_of(text, graph.span().start);
+    let table = graph.into_inner();
+    let graph_err = |e: toml::de::Error| {
+        let msg = e.message().trim().to_string();
+        let line = backticked(&msg)
+            .and_then(|k| line_of_key(text, graph_line, k))
+            .unwrap_or(graph_line);
+        at(line, format!("[graph]: {msg}"))
+    };
+    let source = if table.contains_key("path") {
+        if table.contains_key("model") {
+            return Err(at(
+                graph_line,
+                "[graph]: give either `model` (a generator) or `path` (an edge list), not both"
+                    .into(),
+            ));
+        }
+        GraphSource::File(toml::Value::Table(table).try_into().map_err(graph_err)?)
+    } else if table.contains_key("model") {
+        GraphSource::Generated(toml::Value::Table(table).try_into().map_err(graph_err)?)
+    } else {
+        return Err(at(graph_line, "[graph]: expected `model = \"…\"` (gnp, gnm, ba, ws, sbm, lfr, messaging) or `path = \"…\"`".into()));
+    };
+    if file.replicates < 2 {
+        return Err(at(
+            key_line("replicates"),
+            format!("replicates = {}: expected at least 2", file.replicates),
+        ));
+    }
+    if !(file.alpha > 0.0 && file.alpha < 1.0) {
+        return Err(at(
+            key_line("alpha"),
+            format!("alpha = {}: expected a number in (0, 1)", file.alpha),
+        ));
+    }
+    file.outcome.validate().map_err(|e| {
+        let msg = e.to_string();
+        let key = msg.split_whitespace().nth(1).unwrap_or("");
+        at(line_of_key(text, 1, key).unwrap_or(1), msg)
+    })?;
+    if file.design.len() < 2 {
+        return Err(at(
+            1,
+            format!(
+                "a scenario compares designs: expected at least two [[design]] sections, found {}",
+                file.design.len()
+            ),
+        ));
+    }
+    for (i, d) in file.design.iter().enumerate() {
+        let line = text
+            .match_indices("[[design]]")
+            .nth(i)
+            .map_or(1, |(off, _)| line_of(text, off));
+        d.validate().map_err(|e| at(line, e.to_string()))?;
+        if file.design[..i].iter().any(|o| o.name == d.name) {
+            return Err(at(line, format!("design name {:?} is used twice", d.name)));
+        }
+    }
+    if file.analysis.estimators.is_empty() {
+        return Err(at(
+            key_line("estimators"),
+            "estimators: expected at least one".into(),
+        ));
+    }
+    let name = file.name.unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+    });
+    if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." {
+        return Err(at(
+            key_line("name"),
+            format!("name = {name:?}: expected a plain folder name"),
+        ));
+    }
+    Ok(Scenario {
+        name,
+        seed: file.seed,
+        replicates: file.replicates,
+        alpha: file.alpha,
+        graph: source,
+        outcome: file.outcome,
+        designs: file.design,
+        analysis: file.analysis,
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+seed = 3
+replicates = 10
+
+[graph]
+model = "sbm"
+n = 200
+blocks = 10
+mean_degree = 6.0
+mu = 0.2
+
+[outcome]
+icc = 0.1
+
+[[design]]
+name = "user"
+
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = { method = "planted" }
+"#;
+
+    fn err(text: &str) -> String {
+        parse(text, Path::new("s.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_scenario_parses_with_defaults() {
+        let s = parse(GOOD, Path::new("dir/quick.toml")).unwrap();
+        assert_eq!(s.name, "quick");
+        assert_eq!((s.seed, s.replicates, s.alpha), (3, 10, 0.05));
+        assert!(matches!(s.graph, GraphSource::Generated(Model::Sbm(_))));
+        assert_eq!(s.designs.len(), 2);
+        assert_eq!(s.analysis.estimators.len(), 5);
+        assert_eq!(s.dir, Path::new("dir"));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_what_was_expected() {
+        let e = err(&GOOD.replace("replicates = 10", "replicates = 10\ncolour = 3"));
+        assert!(e.contains("s.toml:4:") && e.contains("colour"), "{e}");
+        let e = err(&GOOD.replace("n = 200", "nn = 200"));
+        assert!(e.contains("s.toml:7:") && e.contains("nn"), "{e}");
+        let e = err(&GOOD.replace("replicates = 10", "replicates = 0"));
+        assert!(e.contains(":3:") && e.contains("at least 2"), "{e}");
+        let e = err(&GOOD.replace("icc = 0.1", "icc = 1.5"));
+        assert!(e.contains(":13:") && e.contains("icc"), "{e}");
+        let e = err(&GOOD.replace("[graph]\nmodel = \"sbm\"", "[graphs]\nmodel = \"sbm\""));
+        assert!(e.contains("graphs"), "{e}");
+        let e = err(&GOOD.replace("method = \"planted\"", "method = \"spectral\""));
+        assert!(e.contains("spectral"), "{e}");
+        let e = err("seed = [");
+        assert!(e.contains("s.toml:1:"), "{e}");
+    }
+}

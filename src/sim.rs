@@ -1,0 +1,622 @@
+//! The Monte Carlo driver and the diagnosands.
+//!
+//! This module owns [`EstimatorKind`] (the estimators a scenario names),
+//! [`SimConfig`], the per-replicate results ([`Replicate`]) and the diagnosis
+//! of each design × estimator ([`DesignDiagnosis`], [`EstimatorDiagnosis`]).
+//!
+//! Each replicate draws from its own ChaCha stream keyed by (seed, design,
+//! replicate); replicates run in parallel in fixed chunks and are reduced in
+//! replicate order, so a scenario gives bit-identical numbers on any number of
+//! threads. Every replicate also runs the null model (all effects zero) on the
+//! same assignment and noise, for type-I error and the simulated design effect.
+
+use crate::design::{Design, Unit};
+use crate::estimate::{self, Moments, Outcome};
+use crate::graph::Graph;
+use crate::outcome::Population;
+use crate::partition::Spread;
+use crate::rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Estimators a scenario can name in `[analysis] estimators`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EstimatorKind {
+    /// Difference in means, naive i.i.d. (Welch) SE.
+    DmNaive,
+    /// Difference in means, CR2 SE at the randomization unit, Bell–McCaffrey df.
+    DmCr2,
+    /// t-test on cluster means, G − 2 df.
+    ClusterMeans,
+    /// OLS on own treatment and treated-neighbour share, GATE = β_z + β_e, CR2.
+    Regression,
+    /// Difference in means of the CUPED-adjusted outcome, CR2.
+    Cuped,
+}
+
+impl EstimatorKind {
+    /// Every estimator, in report order.
+    pub const ALL: [EstimatorKind; 5] = [
+        EstimatorKind::DmNaive,
+        EstimatorKind::DmCr2,
+        EstimatorKind::ClusterMeans,
+        EstimatorKind::Regression,
+        EstimatorKind::Cuped,
+    ];
+
+    /// The name used in scenarios and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EstimatorKind::DmNaive => "dm-naive",
+            EstimatorKind::DmCr2 => "dm-cr2",
+            EstimatorKind::ClusterMeans => "cluster-means",
+            EstimatorKind::Regression => "regression",
+            EstimatorKind::Cuped => "cuped",
+        }
+    }
+}
+
+/// Monte Carlo settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimConfig {
+    /// Scenario seed.
+    pub seed: u64,
+    /// Replicates per design.
+    pub replicates: usize,
+    /// Test level.
+    pub alpha: f64,
+    /// Estimators to run.
+    pub estimators: Vec<EstimatorKind>,
+}
+
+/// One replicate of one design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replicate {
+    /// Each estimator on the model's outcomes.
+    pub effect: Vec<Outcome>,
+    /// Each estimator on the null model's outcomes.
+    pub null: Vec<Outcome>,
+    /// Difference in means in the null run (for the simulated design effect).
+    pub dm_null: Option<f64>,
+    /// Edge-weighted share of treated units' exposure from control units.
+    pub contamination_treated: f64,
+    /// Edge-weighted share of control units' exposure from treated units.
+    pub contamination_control: f64,
+    /// ANOVA ICC of the null outcomes over the design's clusters (cluster designs).
+    pub icc: Option<f64>,
+}
+
+/// Replicates computed together before their per-cluster sums are reduced.
+const CHUNK: usize = 64;
+
+/// ANOVA estimator of the intra-cluster correlation of `y` over `cluster`.
+pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
+    let n = y.len() as f64;
+    if k < 2 || y.len() <= k {
+        return None;
+    }
+    let mut m = vec![Moments::default(); k];
+    for (i, &v) in y.iter().enumerate() {
+        m[cluster[i] as usize].push(v);
+    }
+    let grand = y.iter().sum::<f64>() / n;
+    let ssb: f64 = m.iter().map(|g| g.n * (g.mean - grand).powi(2)).sum();
+    let ssw: f64 = m.iter().map(|g| g.m2).sum();
+    let msb = ssb / (k as f64 - 1.0);
+    let msw = ssw / (n - k as f64);
+    let m0 = (n - m.iter().map(|g| g.n * g.n).sum::<f64>() / n) / (k as f64 - 1.0);
+    let denom = msb + (m0 - 1.0) * msw;
+    (denom > 0.0).then(|| (msb - msw) / denom)
+}
+
+/// Run one replicate. `cluster_other` (cluster designs) gets, per cluster, the
+/// weight of its members' in-edges from the other arm, and `cluster_total` their in-weight.
+fn replicate(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    cfg: &SimConfig,
+    design_index: usize,
+    r_index: usize,
+    cluster_other: &mut [f64],
+) -> Replicate {
+    let n = pop.len();
+    let mut r = rng::stream(
+        cfg.seed,
+        &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
+    );
+    let mut zc = Vec::new();
+    let mut z = vec![0u8; n];
+    design.draw(&mut r, &mut zc, &mut z);
+    // Exposure: weighted share of treated in-neighbours (one pass over the adjacency).
+    let mut e = vec![0.0f64; n];
+    let weighted = g.is_weighted();
+    for (i, ei) in e.iter_mut().enumerate() {
+        let inv = pop.inv_in_strength[i];
+        if inv == 0.0 {
+            continue;
+        }
+        let nb = g.in_neighbors(i as u32);
+        let s: f64 = if weighted {
+            let w = g.in_weights(i as u32).unwrap_or(&[]);
+            nb.iter()
+                .zip(w)
+                .map(|(&j, &wj)| wj * z[j as usize] as f64)
+                .sum()
+        } else {
+            nb.iter().map(|&j| z[j as usize] as u32).sum::<u32>() as f64
+        };
+        *ei = s * inv;
+    }
+    let mut y = vec![0.0f64; n];
+    let mut y0 = vec![0.0f64; n];
+    let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
+    let labels = design.clusters.labels();
+    let cluster_design = design.spec.unit == Unit::Cluster;
+    for i in 0..n {
+        let noise = pop.noise(&mut r);
+        let treated = z[i] == 1;
+        y[i] = pop.observe(pop.mean_outcome(i, treated, e[i]), noise);
+        y0[i] = pop.observe(pop.null_mean_outcome(i), noise);
+        let inv = pop.inv_in_strength[i];
+        if inv > 0.0 {
+            let s = 1.0 / inv;
+            let other = if treated { s * (1.0 - e[i]) } else { s * e[i] };
+            if treated {
+                ct += other;
+                wt += s;
+            } else {
+                cc += other;
+                wc += s;
+            }
+            if cluster_design {
+                cluster_other[labels[i] as usize] += other;
+            }
+        }
+    }
+    let k = design.units();
+    let run = |yv: &[f64], kind: EstimatorKind| -> Outcome {
+        match kind {
+            EstimatorKind::DmNaive => estimate::dm_naive(yv, &z, cfg.alpha),
+            EstimatorKind::DmCr2 => estimate::dm_cr2(yv, &z, labels, k, cfg.alpha),
+            EstimatorKind::ClusterMeans => estimate::cluster_means(yv, &z, labels, k, cfg.alpha),
+            EstimatorKind::Regression => estimate::regression(yv, &z, &e, labels, k, cfg.alpha),
+            EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, cfg.alpha),
+        }
+    };
+    let effect = cfg.estimators.iter().map(|&kind| run(&y, kind)).collect();
+    let null = cfg.estimators.iter().map(|&kind| run(&y0, kind)).collect();
+    let dm_null = {
+        let (mut t, mut c) = (Moments::default(), Moments::default());
+        for i in 0..n {
+            if z[i] == 1 {
+                t.push(y0[i])
+            } else {
+                c.push(y0[i])
+            }
+        }
+        (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
+    };
+    Replicate {
+        effect,
+        null,
+        dm_null,
+        contamination_treated: if wt > 0.0 { ct / wt } else { 0.0 },
+        contamination_control: if wc > 0.0 { cc / wc } else { 0.0 },
+        icc: if cluster_design {
+            anova_icc(&y0, labels, k)
+        } else {
+            None
+        },
+    }
+}
+
+/// All replicates of one design, in replicate order, and the per-cluster
+/// contamination averaged over replicates (cluster designs).
+pub struct DesignRun {
+    /// Replicates, in order.
+    pub replicates: Vec<Replicate>,
+    /// Per cluster: share of its members' in-weight from the other arm, averaged over replicates.
+    pub cluster_contamination: Option<Vec<f64>>,
+}
+
+/// Run every replicate of `design`; `tick` is called once per finished replicate.
+pub fn run_design(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    cfg: &SimConfig,
+    design_index: usize,
+    tick: &(dyn Fn() + Sync),
+) -> DesignRun {
+    let k = design.units();
+    let cluster_design = design.spec.unit == Unit::Cluster;
+    let width = if cluster_design { k } else { 0 };
+    let mut replicates = Vec::with_capacity(cfg.replicates);
+    let mut other_sum = vec![0.0f64; width];
+    for start in (0..cfg.replicates).step_by(CHUNK) {
+        let end = (start + CHUNK).min(cfg.replicates);
+        let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
+            .into_par_iter()
+            .map(|ri| {
+                let mut other = vec![0.0f64; width];
+                let rep = replicate(g, pop, design, cfg, design_index, ri, &mut other);
+                tick();
+                (rep, other)
+            })
+            .collect();
+        for (rep, other) in chunk {
+            for (s, o) in other_sum.iter_mut().zip(&other) {
+                *s += o;
+            }
+            replicates.push(rep);
+        }
+    }
+    let cluster_contamination = cluster_design.then(|| {
+        let mut total = vec![0.0f64; k];
+        for (i, &c) in design.clusters.labels().iter().enumerate() {
+            let inv = pop.inv_in_strength[i];
+            if inv > 0.0 {
+                total[c as usize] += 1.0 / inv;
+            }
+        }
+        other_sum
+            .iter()
+            .zip(&total)
+            .map(|(o, t)| {
+                if *t > 0.0 {
+                    o / (t * cfg.replicates as f64)
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    });
+    DesignRun {
+        replicates,
+        cluster_contamination,
+    }
+}
+
+/// A rate with its Monte Carlo standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    /// The rate.
+    pub value: f64,
+    /// Its Monte Carlo standard error, sqrt(r(1 − r)/R).
+    pub mc_se: f64,
+}
+
+impl Rate {
+    fn of(hits: usize, total: usize) -> Option<Rate> {
+        (total > 0).then(|| {
+            let v = hits as f64 / total as f64;
+            Rate {
+                value: v,
+                mc_se: (v * (1.0 - v) / total as f64).sqrt(),
+            }
+        })
+    }
+}
+
+/// Diagnosands of one design × estimator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimatorDiagnosis {
+    /// Estimator name.
+    pub name: String,
+    /// Replicates where the estimator could be computed (effect run).
+    pub replicates_ok: usize,
+    /// Replicates where it could not, by reason (effect run).
+    pub failures: BTreeMap<String, usize>,
+    /// Failures in the null run.
+    pub null_failures: usize,
+    /// Mean of the estimates.
+    pub mean_estimate: f64,
+    /// Mean estimate − true global effect.
+    pub bias: f64,
+    /// Monte Carlo SE of the bias: SD / sqrt(replicates_ok).
+    pub bias_mc_se: f64,
+    /// SD of the estimates over replicates.
+    pub sd: f64,
+    /// Root mean squared error against the true global effect.
+    pub rmse: f64,
+    /// Mean estimated standard error.
+    pub mean_se: f64,
+    /// mean_se / sd: below 1, the SEs are too small.
+    pub se_sd_ratio: f64,
+    /// Share of confidence intervals covering the true global effect.
+    pub coverage: f64,
+    /// Its Monte Carlo SE.
+    pub coverage_mc_se: f64,
+    /// Share of replicates rejecting H0: effect = 0.
+    pub power: f64,
+    /// Its Monte Carlo SE.
+    pub power_mc_se: f64,
+    /// Share of null-run replicates rejecting H0.
+    pub type1_error: f64,
+    /// Its Monte Carlo SE.
+    pub type1_error_mc_se: f64,
+}
+
+/// Diagnose one estimator's column of replicates against `truth`.
+pub fn diagnose_estimator(
+    name: &str,
+    effect: &[&Outcome],
+    null: &[&Outcome],
+    truth: f64,
+    alpha: f64,
+) -> EstimatorDiagnosis {
+    let ok: Vec<&estimate::Estimate> = effect.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let mut failures = BTreeMap::new();
+    for o in effect {
+        if let Err(f) = o {
+            *failures.entry(f.describe().to_string()).or_insert(0) += 1;
+        }
+    }
+    let r = ok.len();
+    let est = Moments::of(&ok.iter().map(|e| e.value).collect::<Vec<_>>());
+    let sd = est.var().sqrt();
+    let mse = ok.iter().map(|e| (e.value - truth).powi(2)).sum::<f64>() / r.max(1) as f64;
+    let mean_se = ok.iter().map(|e| e.se).sum::<f64>() / r.max(1) as f64;
+    let covered = ok
+        .iter()
+        .filter(|e| e.ci_low <= truth && truth <= e.ci_high)
+        .count();
+    let rejected = ok.iter().filter(|e| e.p_value < alpha).count();
+    let null_ok: Vec<&estimate::Estimate> = null.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let null_rejected = null_ok.iter().filter(|e| e.p_value < alpha).count();
+    let nan = Rate {
+        value: f64::NAN,
+        mc_se: f64::NAN,
+    };
+    let cov = Rate::of(covered, r).unwrap_or(nan);
+    let pow = Rate::of(rejected, r).unwrap_or(nan);
+    let t1 = Rate::of(null_rejected, null_ok.len()).unwrap_or(nan);
+    EstimatorDiagnosis {
+        name: name.to_string(),
+        replicates_ok: r,
+        failures,
+        null_failures: null.len() - null_ok.len(),
+        mean_estimate: est.mean,
+        bias: est.mean - truth,
+        bias_mc_se: sd / (r as f64).sqrt(),
+        sd,
+        rmse: mse.sqrt(),
+        mean_se,
+        se_sd_ratio: mean_se / sd,
+        coverage: cov.value,
+        coverage_mc_se: cov.mc_se,
+        power: pow.value,
+        power_mc_se: pow.mc_se,
+        type1_error: t1.value,
+        type1_error_mc_se: t1.mc_se,
+    }
+}
+
+/// Edge-weighted contamination, averaged over replicates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Contamination {
+    /// Share of treated units' exposure coming from control units.
+    pub treated: f64,
+    /// Share of control units' exposure coming from treated units.
+    pub control: f64,
+}
+
+/// Design effects.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DesignEffect {
+    /// 1 + ((1 + CV²)·m̄ − 1)·ICC, with the estimated ICC (1 for user designs).
+    pub analytic: f64,
+    /// Var(DM) under this design / Var(DM) under complete user randomization, null run.
+    pub simulated: f64,
+    /// Monte Carlo SE of the simulated design effect (≈ deff·sqrt(2/(R − 1))).
+    pub simulated_mc_se: f64,
+}
+
+/// Diagnosis of one design.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesignDiagnosis {
+    /// Design name.
+    pub name: String,
+    /// `user` or `cluster`.
+    pub unit: Unit,
+    /// Assignment mechanism.
+    pub assignment: crate::design::Assignment,
+    /// Treated share.
+    pub treated_share: f64,
+    /// Randomization units.
+    pub clusters: usize,
+    /// Cluster sizes.
+    pub cluster_sizes: crate::partition::SizeSummary,
+    /// Weighted share of edges between randomization units.
+    pub cut_edge_share: f64,
+    /// Realized contamination.
+    pub contamination: Contamination,
+    /// Per cluster contamination distribution (cluster designs).
+    pub contamination_per_cluster: Option<Spread>,
+    /// Estimated ICC over the design's clusters (cluster designs).
+    pub icc: Option<f64>,
+    /// Design effects.
+    pub design_effect: DesignEffect,
+    /// n / simulated design effect.
+    pub effective_sample_size: f64,
+    /// Where the clusters were written.
+    pub clusters_file: Option<String>,
+    /// Per estimator.
+    pub estimators: Vec<EstimatorDiagnosis>,
+}
+
+/// Diagnose a design from its run.
+pub fn diagnose_design(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    run: &DesignRun,
+    cfg: &SimConfig,
+    truth: f64,
+    clusters_file: Option<String>,
+) -> DesignDiagnosis {
+    let reps = &run.replicates;
+    let n = pop.len() as f64;
+    let estimators = cfg
+        .estimators
+        .iter()
+        .enumerate()
+        .map(|(j, kind)| {
+            let effect: Vec<&Outcome> = reps.iter().map(|r| &r.effect[j]).collect();
+            let null: Vec<&Outcome> = reps.iter().map(|r| &r.null[j]).collect();
+            diagnose_estimator(kind.name(), &effect, &null, truth, cfg.alpha)
+        })
+        .collect();
+    let q = crate::partition::quality(g, &design.clusters);
+    let mean =
+        |f: &dyn Fn(&Replicate) -> f64| reps.iter().map(f).sum::<f64>() / reps.len().max(1) as f64;
+    let icc_values: Vec<f64> = reps.iter().filter_map(|r| r.icc).collect();
+    let icc =
+        (!icc_values.is_empty()).then(|| icc_values.iter().sum::<f64>() / icc_values.len() as f64);
+    let m_bar = n / design.units() as f64;
+    let cv2 = q.sizes.cv * q.sizes.cv;
+    let analytic = match icc {
+        Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho,
+        None => 1.0,
+    };
+    // Reference: complete user randomization, exactly: (σ²_noise + S²)·n/(n1·n0).
+    let (noise, s2) = pop.control_variance();
+    let n1 = (design.spec.treated_share * n).round();
+    let reference = (noise + s2) * n / (n1 * (n - n1));
+    let dm: Vec<f64> = reps.iter().filter_map(|r| r.dm_null).collect();
+    let var_dm = Moments::of(&dm).var();
+    let simulated = var_dm / reference;
+    let simulated_mc_se = simulated * (2.0 / (dm.len() as f64 - 1.0)).sqrt();
+    DesignDiagnosis {
+        name: design.spec.name.clone(),
+        unit: design.spec.unit,
+        assignment: design.spec.assignment,
+        treated_share: design.spec.treated_share,
+        clusters: design.units(),
+        cluster_sizes: q.sizes,
+        cut_edge_share: q.cut_edge_share,
+        contamination: Contamination {
+            treated: mean(&|r| r.contamination_treated),
+            control: mean(&|r| r.contamination_control),
+        },
+        contamination_per_cluster: run.cluster_contamination.clone().map(Spread::of),
+        icc,
+        design_effect: DesignEffect {
+            analytic,
+            simulated,
+            simulated_mc_se,
+        },
+        effective_sample_size: n / simulated,
+        clusters_file,
+        estimators,
+    }
+}
+
+/// Everything a scenario needs before its first replicate: the network, the
+/// population, the resolved designs and the exact estimand. Building it is
+/// where bad input is found, before any output is written.
+pub struct Prepared {
+    /// The network.
+    pub graph: Graph,
+    /// One line describing the network's source.
+    pub graph_description: String,
+    /// Planted communities, if the generator has them.
+    pub planted: Option<Vec<u32>>,
+    /// The finite population.
+    pub population: Population,
+    /// The designs, in scenario order.
+    pub designs: Vec<Design>,
+    /// The global average treatment effect.
+    pub estimand: crate::outcome::Estimand,
+    /// Monte Carlo settings.
+    pub config: SimConfig,
+}
+
+/// Build the network, population and designs of `s`.
+pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
+    use crate::scenario::GraphSource;
+    let (graph, planted, graph_description) = match &s.graph {
+        GraphSource::Generated(model) => {
+            let g = model.generate(s.seed)?;
+            (g.graph, g.communities, g.description)
+        }
+        GraphSource::File(f) => {
+            let path = s.dir.join(&f.path);
+            let opts = crate::graph::io::ReadOptions {
+                directed: f.directed,
+                third_column: f.third_column,
+                header: f.header,
+                build: crate::graph::BuildOptions {
+                    self_loops: f.self_loops,
+                    duplicates: f.duplicates,
+                },
+                ..Default::default()
+            };
+            let (g, _) = crate::graph::io::read_edge_list(&path, &opts)?;
+            (g, None, format!("edge list {}", path.display()))
+        }
+    };
+    use crate::outcome::IccGroups;
+    let louvain = || {
+        crate::partition::Method::Louvain(crate::partition::louvain::Params {
+            seed: s.seed,
+            ..Default::default()
+        })
+        .run(&graph)
+    };
+    let groups = match (s.outcome.icc_groups, &planted) {
+        (IccGroups::Auto | IccGroups::Planted, Some(c)) => {
+            crate::partition::Partition::from_labels(c)
+        }
+        (IccGroups::Planted, None) => {
+            return Err(crate::error::Error::input(
+                "[outcome] icc_groups = \"planted\": this graph has no planted communities",
+            ))
+        }
+        _ => louvain()?,
+    };
+    let population = Population::draw(&s.outcome, &graph, groups, s.seed)?;
+    let mut designs = Vec::with_capacity(s.designs.len());
+    for spec in &s.designs {
+        let clusters = match &spec.partition {
+            Some(p) => Some(
+                crate::design::make_partition(p, &graph, planted.as_deref(), s.seed, &s.dir)
+                    .map_err(|e| match e {
+                        crate::error::Error::Input(m) => {
+                            crate::error::Error::input(format!("design {:?}: {m}", spec.name))
+                        }
+                        other => other,
+                    })?,
+            ),
+            None => None,
+        };
+        designs.push(Design::new(spec.clone(), clusters, &population.x)?);
+    }
+    let estimand = population.estimand();
+    Ok(Prepared {
+        graph,
+        graph_description,
+        planted,
+        population,
+        designs,
+        estimand,
+        config: SimConfig {
+            seed: s.seed,
+            replicates: s.replicates,
+            alpha: s.alpha,
+            estimators: s.analysis.estimators.clone(),
+        },
+    })
+}
+
+/// Run every design of `p`; `tick` is called once per finished replicate.
+pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Vec<DesignRun> {
+    p.designs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| run_design(&p.graph, &p.population, d, &p.config, i, tick))
+        .collect()
+}

@@ -1,0 +1,267 @@
+//! The Monte Carlo core against closed-form truth. Tolerances come from the
+//! Monte Carlo standard errors the report itself computes (4 MC SE for means,
+//! 3 MC SE for coverage), never from hand-tuned constants.
+
+use spillover::report::{self, Report};
+use spillover::scenario;
+use spillover::sim;
+use std::path::Path;
+
+fn run(toml: &str) -> (sim::Prepared, Report) {
+    let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
+    let p = sim::prepare(&s).expect("prepared");
+    let runs = sim::simulate(&p, &|| {});
+    let files = vec![None; p.designs.len()];
+    let r = report::build(&s.name, &p, &runs, &files);
+    (p, r)
+}
+
+fn est<'a>(r: &'a Report, design: &str, estimator: &str) -> &'a sim::EstimatorDiagnosis {
+    let d = r.designs.iter().find(|d| d.name == design).expect("design");
+    d.estimators
+        .iter()
+        .find(|e| e.name == estimator)
+        .expect("estimator")
+}
+
+fn within(what: &str, observed: f64, expected: f64, mc_se: f64, k: f64) {
+    assert!(
+        (observed - expected).abs() < k * mc_se,
+        "{what}: {observed} vs {expected} (± {k}·{mc_se})"
+    );
+}
+
+/// E[DM] under complete randomization of the K equal planted clusters:
+/// τ + γ·mean_i[ω_i − (1 − ω_i)/(K − 1)], ω_i = share of i's neighbours in its cluster.
+fn expected_cluster_dm(p: &sim::Prepared, tau: f64, gamma: f64) -> f64 {
+    let planted = p.planted.as_ref().unwrap();
+    let k = (*planted.iter().max().unwrap() + 1) as f64;
+    let n = p.graph.node_count();
+    let mut acc = 0.0;
+    for i in 0..n as u32 {
+        let nb = p.graph.in_neighbors(i);
+        if nb.is_empty() {
+            continue;
+        }
+        let w = nb
+            .iter()
+            .filter(|&&j| planted[j as usize] == planted[i as usize])
+            .count() as f64
+            / nb.len() as f64;
+        acc += w - (1.0 - w) / (k - 1.0);
+    }
+    tau + gamma * acc / n as f64
+}
+
+/// A small planted partition: 6 blocks of 10, strong communities.
+const SMALL: &str = r#"
+seed = 7
+replicates = 4000
+[graph]
+model = "sbm"
+n = 60
+blocks = 6
+p_in = 0.5
+p_out = 0.04
+[outcome]
+sd = 0.1
+icc = 0.0
+noise_share = 0.5
+direct_effect = 0.3
+spillover = 2.0
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive", "regression"]
+"#;
+
+#[test]
+fn difference_in_means_matches_its_exact_expectation() {
+    let (p, r) = run(SMALL);
+    let n = p.graph.node_count() as f64;
+    let tau = 0.3;
+    let gamma = 2.0;
+    let connected = p
+        .population
+        .inv_in_strength
+        .iter()
+        .filter(|&&v| v > 0.0)
+        .count() as f64
+        / n;
+    // Global effect τ + γ·f.
+    assert!((r.estimand.value - (tau + gamma * connected)).abs() < 1e-12);
+    // Complete user randomization: E[DM] = τ − γ·f/(n − 1).
+    let dm = est(&r, "user", "dm-naive");
+    within(
+        "user DM",
+        dm.mean_estimate,
+        tau - gamma * connected / (n - 1.0),
+        dm.bias_mc_se,
+        4.0,
+    );
+    let dm = est(&r, "cluster", "dm-naive");
+    within(
+        "cluster DM",
+        dm.mean_estimate,
+        expected_cluster_dm(&p, tau, gamma),
+        dm.bias_mc_se,
+        4.0,
+    );
+}
+
+#[test]
+fn regression_adjustment_is_unbiased_under_linear_in_means() {
+    let (_, r) = run(SMALL);
+    for design in ["user", "cluster"] {
+        let reg = est(&r, design, "regression");
+        assert_eq!(reg.replicates_ok, 4000, "{design}: {:?}", reg.failures);
+        within(
+            &format!("{design} regression bias"),
+            reg.bias,
+            0.0,
+            reg.bias_mc_se,
+            4.0,
+        );
+    }
+    // …while the difference in means is not.
+    let dm = est(&r, "user", "dm-naive");
+    assert!(dm.bias.abs() > 10.0 * dm.bias_mc_se);
+}
+
+const CLUSTERED: &str = r#"
+seed = 11
+replicates = 1000
+[graph]
+model = "sbm"
+n = 2000
+blocks = 40
+mean_degree = 10.0
+mu = 0.1
+[outcome]
+sd = 1.0
+icc = 0.2
+direct_effect = 0.0
+spillover = 0.0
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive", "dm-cr2", "cluster-means"]
+"#;
+
+#[test]
+fn naive_se_covers_under_user_randomization_without_spillover() {
+    let (_, r) = run(CLUSTERED);
+    let e = est(&r, "user", "dm-naive");
+    within(
+        "user naive coverage",
+        e.coverage,
+        0.95,
+        e.coverage_mc_se,
+        3.0,
+    );
+}
+
+#[test]
+fn cluster_randomization_needs_cluster_robust_ses_and_the_design_effect_formula_holds() {
+    let (_, r) = run(CLUSTERED);
+    let naive = est(&r, "cluster", "dm-naive");
+    assert!(
+        naive.coverage < 0.95 - 4.0 * naive.coverage_mc_se,
+        "naive coverage {} should fall short of 95 %",
+        naive.coverage
+    );
+    for name in ["dm-cr2", "cluster-means"] {
+        let e = est(&r, "cluster", name);
+        within(
+            &format!("{name} coverage"),
+            e.coverage,
+            0.95,
+            e.coverage_mc_se,
+            3.0,
+        );
+        within(
+            &format!("{name} type-I error"),
+            e.type1_error,
+            0.05,
+            e.type1_error_mc_se,
+            3.0,
+        );
+    }
+    let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
+    let deff = d.design_effect;
+    eprintln!(
+        "design effect: analytic {:.2}, simulated {:.2} ± {:.2}",
+        deff.analytic, deff.simulated, deff.simulated_mc_se
+    );
+    within(
+        "design effect",
+        deff.simulated,
+        deff.analytic,
+        deff.simulated_mc_se,
+        4.0,
+    );
+    // Equal clusters of 50 with ICC 0.2: 1 + 49·0.2 = 10.8 in the model.
+    assert!(deff.analytic > 5.0);
+}
+
+#[test]
+fn bias_shrinks_with_the_cut_edge_share() {
+    let mut last: Option<(f64, f64, f64)> = None;
+    for mu in [0.4, 0.2, 0.05] {
+        let toml = format!(
+            r#"
+seed = 5
+replicates = 300
+[graph]
+model = "sbm"
+n = 2000
+blocks = 20
+mean_degree = 12.0
+mu = {mu}
+[outcome]
+sd = 0.5
+icc = 0.0
+direct_effect = 0.1
+spillover = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = {{ method = "planted" }}
+[analysis]
+estimators = ["dm-naive"]
+"#
+        );
+        let (p, r) = run(&toml);
+        let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
+        let e = &d.estimators[0];
+        eprintln!(
+            "mu {mu}: cut {:.3}, bias {:.4} ± {:.4}",
+            d.cut_edge_share, e.bias, e.bias_mc_se
+        );
+        // Bias = −γ·(K/(K−1))·(cross-cluster neighbour share), exactly in expectation.
+        let expected_bias = expected_cluster_dm(&p, 0.1, 0.2) - r.estimand.value;
+        within(
+            &format!("bias at mu {mu}"),
+            e.bias,
+            expected_bias,
+            e.bias_mc_se,
+            4.0,
+        );
+        if let Some((cut, bias, se)) = last {
+            assert!(d.cut_edge_share < cut);
+            // Smaller by more than 4 combined MC SEs.
+            assert!(e.bias.abs() < bias.abs() - 4.0 * (e.bias_mc_se.powi(2) + se * se).sqrt());
+        }
+        last = Some((d.cut_edge_share, e.bias, e.bias_mc_se));
+    }
+}
