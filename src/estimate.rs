@@ -151,16 +151,60 @@ pub fn student(t: &Moments, c: &Moments, alpha: f64) -> Outcome {
     t_inference(t.mean - c.mean, se, df, alpha)
 }
 
-/// Difference in means with the naive i.i.d. standard error (Welch).
-pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
-    let (mut t, mut c) = (Moments::default(), Moments::default());
-    for (&v, &zi) in y.iter().zip(z) {
-        if zi == 1 {
-            t.push(v)
-        } else {
-            c.push(v)
+/// Shifted sums Σ(y − K) and Σ(y − K)² for a fast single pass without
+/// divisions; K (the first value seen overall) keeps them well conditioned.
+#[derive(Debug, Clone, Copy, Default)]
+struct ShiftedSums {
+    n: f64,
+    s1: f64,
+    s2: f64,
+}
+
+impl ShiftedSums {
+    #[inline]
+    fn push(&mut self, d: f64) {
+        self.n += 1.0;
+        self.s1 += d;
+        self.s2 += d * d;
+    }
+
+    fn moments(&self, shift: f64) -> Moments {
+        if self.n == 0.0 {
+            return Moments::default();
+        }
+        let mean = self.s1 / self.n;
+        Moments {
+            n: self.n,
+            mean: shift + mean,
+            m2: (self.s2 - self.s1 * mean).max(0.0),
         }
     }
+}
+
+/// Moments of `y` in the treated (`z == 1`) and control arms, in one
+/// branch-free pass (sums over all units and over treated units; control = all − treated).
+pub fn arm_moments(y: &[f64], z: &[u8]) -> (Moments, Moments) {
+    let shift = y.first().copied().unwrap_or(0.0);
+    let (mut all, mut treated) = (ShiftedSums::default(), ShiftedSums::default());
+    for (&v, &zi) in y.iter().zip(z) {
+        let d = v - shift;
+        let t = f64::from(zi);
+        all.push(d);
+        treated.n += t;
+        treated.s1 += t * d;
+        treated.s2 += t * d * d;
+    }
+    let control = ShiftedSums {
+        n: all.n - treated.n,
+        s1: all.s1 - treated.s1,
+        s2: all.s2 - treated.s2,
+    };
+    (treated.moments(shift), control.moments(shift))
+}
+
+/// Difference in means with the naive i.i.d. standard error (Welch).
+pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
+    let (t, c) = arm_moments(y, z);
     welch(&t, &c, alpha)
 }
 

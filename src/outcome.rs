@@ -343,7 +343,7 @@ impl Population {
     /// Expected outcome of unit `i` given its treatment and exposure (before noise):
     /// the mean for continuous outcomes, the probability for binary ones.
     pub fn mean_outcome(&self, i: usize, z: bool, e: f64) -> f64 {
-        let eta = self.alpha[i] + if z { self.tau[i] } else { 0.0 } + self.gamma * self.f(e);
+        let eta = self.alpha[i] + f64::from(u8::from(z)) * self.tau[i] + self.gamma * self.f(e);
         match self.kind {
             Kind::Continuous => eta,
             Kind::Binary => 1.0 / (1.0 + (-(self.logit_base + eta)).exp()),

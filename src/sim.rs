@@ -88,6 +88,114 @@ pub struct Replicate {
     pub icc: Option<f64>,
 }
 
+/// How a replicate computes every node's exposure (treated share of its
+/// in-neighbours' weight).
+pub enum ExposureOp {
+    /// One pass over the in-adjacency, reading each neighbour's arm.
+    ByNode,
+    /// For cluster designs with good clusters: each node's in-neighbour
+    /// weight pre-aggregated by the neighbour's cluster (and normalized), so a
+    /// replicate reads a few (cluster, weight) pairs per node and the tiny
+    /// cluster-level assignment instead of the whole adjacency.
+    ByCluster {
+        /// Row offsets, one row per node.
+        offsets: Vec<u32>,
+        /// Cluster of each entry.
+        clusters: Vec<u32>,
+        /// Share of the node's in-weight from that cluster (f32: the sweep is
+        /// memory-bound, and shares need no more precision).
+        shares: Vec<f32>,
+    },
+}
+
+impl ExposureOp {
+    /// The operator for `design`: by cluster when that is at most half the
+    /// size of the adjacency, else by node.
+    pub fn new(g: &Graph, pop: &Population, design: &Design) -> ExposureOp {
+        if design.spec.unit != Unit::Cluster {
+            return ExposureOp::ByNode;
+        }
+        let (off, src, w) = g.in_csr();
+        let labels = design.clusters.labels();
+        let k = design.units();
+        let mut acc = vec![0.0f64; k];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut offsets: Vec<u32> = Vec::with_capacity(g.node_count() + 1);
+        offsets.push(0);
+        let (mut clusters, mut shares) = (Vec::new(), Vec::new());
+        for i in 0..g.node_count() {
+            for e in off[i]..off[i + 1] {
+                let c = labels[src[e] as usize];
+                if acc[c as usize] == 0.0 {
+                    touched.push(c);
+                }
+                acc[c as usize] += w.map_or(1.0, |w| w[e]);
+            }
+            // Sorted by cluster so the sum order (and so the result) is canonical.
+            touched.sort_unstable();
+            for &c in &touched {
+                clusters.push(c);
+                shares.push((acc[c as usize] * pop.inv_in_strength[i]) as f32);
+                acc[c as usize] = 0.0;
+            }
+            touched.clear();
+            if clusters.len() > src.len() / 2 || clusters.len() >= u32::MAX as usize {
+                return ExposureOp::ByNode;
+            }
+            offsets.push(clusters.len() as u32);
+        }
+        ExposureOp::ByCluster {
+            offsets,
+            clusters,
+            shares,
+        }
+    }
+
+    /// Fill `e` for node arms `z` and unit arms `zc`.
+    pub fn apply(&self, g: &Graph, pop: &Population, z: &[u8], zc: &[u8], e: &mut [f64]) {
+        match self {
+            ExposureOp::ByNode => {
+                let (off, src, w) = g.in_csr();
+                let inv = &pop.inv_in_strength;
+                match w {
+                    None => {
+                        for (i, ei) in e.iter_mut().enumerate() {
+                            let row = &src[off[i]..off[i + 1]];
+                            let s: u32 = row.iter().map(|&j| u32::from(z[j as usize])).sum();
+                            *ei = f64::from(s) * inv[i];
+                        }
+                    }
+                    Some(w) => {
+                        for (i, ei) in e.iter_mut().enumerate() {
+                            let (a, b) = (off[i], off[i + 1]);
+                            let s: f64 = src[a..b]
+                                .iter()
+                                .zip(&w[a..b])
+                                .map(|(&j, &wj)| wj * f64::from(z[j as usize]))
+                                .sum();
+                            *ei = s * inv[i];
+                        }
+                    }
+                }
+            }
+            ExposureOp::ByCluster {
+                offsets,
+                clusters,
+                shares,
+            } => {
+                for (i, ei) in e.iter_mut().enumerate() {
+                    let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    *ei = clusters[a..b]
+                        .iter()
+                        .zip(&shares[a..b])
+                        .map(|(&c, &s)| f64::from(s) * f64::from(zc[c as usize]))
+                        .sum();
+                }
+            }
+        }
+    }
+}
+
 /// Replicates computed together before their per-cluster sums are reduced.
 const CHUNK: usize = 64;
 
@@ -97,12 +205,25 @@ pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
     if k < 2 || y.len() <= k {
         return None;
     }
-    let mut m = vec![Moments::default(); k];
+    // Per cluster: count, Σ(y − K), Σ(y − K)² with K = y[0] (no divisions in the pass).
+    let shift = y[0];
+    let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); k];
     for (i, &v) in y.iter().enumerate() {
-        m[cluster[i] as usize].push(v);
+        let d = v - shift;
+        let s = &mut sums[cluster[i] as usize];
+        s.0 += 1.0;
+        s.1 += d;
+        s.2 += d * d;
     }
-    let grand = y.iter().sum::<f64>() / n;
-    let ssb: f64 = m.iter().map(|g| g.n * (g.mean - grand).powi(2)).sum();
+    let grand = sums.iter().map(|s| s.1).sum::<f64>() / n;
+    let m: Vec<Moments> = sums
+        .iter()
+        .map(|&(c, s1, s2)| {
+            let mean = if c > 0.0 { s1 / c } else { 0.0 };
+            Moments { n: c, mean, m2: (s2 - s1 * mean).max(0.0) }
+        })
+        .collect();
+    let ssb: f64 = m.iter().map(|g| g.n * (g.mean - grand) * (g.mean - grand)).sum();
     let ssw: f64 = m.iter().map(|g| g.m2).sum();
     let msb = ssb / (k as f64 - 1.0);
     let msw = ssw / (n - k as f64);
@@ -113,10 +234,12 @@ pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
 
 /// Run one replicate. `cluster_other` (cluster designs) gets, per cluster, the
 /// weight of its members' in-edges from the other arm, and `cluster_total` their in-weight.
+#[allow(clippy::too_many_arguments)]
 fn replicate(
     g: &Graph,
     pop: &Population,
     design: &Design,
+    op: &ExposureOp,
     cfg: &SimConfig,
     design_index: usize,
     r_index: usize,
@@ -130,26 +253,9 @@ fn replicate(
     let mut zc = Vec::new();
     let mut z = vec![0u8; n];
     design.draw(&mut r, &mut zc, &mut z);
-    // Exposure: weighted share of treated in-neighbours (one pass over the adjacency).
+    // Exposure: weighted share of treated in-neighbours.
     let mut e = vec![0.0f64; n];
-    let weighted = g.is_weighted();
-    for (i, ei) in e.iter_mut().enumerate() {
-        let inv = pop.inv_in_strength[i];
-        if inv == 0.0 {
-            continue;
-        }
-        let nb = g.in_neighbors(i as u32);
-        let s: f64 = if weighted {
-            let w = g.in_weights(i as u32).unwrap_or(&[]);
-            nb.iter()
-                .zip(w)
-                .map(|(&j, &wj)| wj * z[j as usize] as f64)
-                .sum()
-        } else {
-            nb.iter().map(|&j| z[j as usize] as u32).sum::<u32>() as f64
-        };
-        *ei = s * inv;
-    }
+    op.apply(g, pop, &z, &zc, &mut e);
     let mut y = vec![0.0f64; n];
     let mut y0 = vec![0.0f64; n];
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
@@ -186,18 +292,14 @@ fn replicate(
             EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, cfg.alpha),
         }
     };
-    let effect = cfg.estimators.iter().map(|&kind| run(&y, kind)).collect();
-    let null = cfg.estimators.iter().map(|&kind| run(&y0, kind)).collect();
-    let dm_null = {
-        let (mut t, mut c) = (Moments::default(), Moments::default());
-        for i in 0..n {
-            if z[i] == 1 {
-                t.push(y0[i])
-            } else {
-                c.push(y0[i])
-            }
+    let effect: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y, kind)).collect();
+    let null: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y0, kind)).collect();
+    let dm_null = match cfg.estimators.iter().position(|&k| k == EstimatorKind::DmNaive) {
+        Some(j) if null[j].is_ok() => null[j].as_ref().ok().map(|e| e.value),
+        _ => {
+            let (t, c) = estimate::arm_moments(&y0, &z);
+            (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
-        (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
     };
     Replicate {
         effect,
@@ -236,13 +338,14 @@ pub fn run_design(
     let width = if cluster_design { k } else { 0 };
     let mut replicates = Vec::with_capacity(cfg.replicates);
     let mut other_sum = vec![0.0f64; width];
+    let op = ExposureOp::new(g, pop, design);
     for start in (0..cfg.replicates).step_by(CHUNK) {
         let end = (start + CHUNK).min(cfg.replicates);
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
             .into_par_iter()
             .map(|ri| {
                 let mut other = vec![0.0f64; width];
-                let rep = replicate(g, pop, design, cfg, design_index, ri, &mut other);
+                let rep = replicate(g, pop, design, &op, cfg, design_index, ri, &mut other);
                 tick();
                 (rep, other)
             })

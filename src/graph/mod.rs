@@ -184,6 +184,14 @@ impl Graph {
         &csr.targets[csr.row(u)]
     }
 
+    /// The whole in-adjacency as raw CSR arrays `(offsets, sources, weights)`:
+    /// row `i` is `sources[offsets[i]..offsets[i + 1]]`. For hot loops that
+    /// sweep every row once.
+    pub fn in_csr(&self) -> (&[usize], &[u32], Option<&[f64]>) {
+        let csr = self.inc.as_ref().unwrap_or(&self.out);
+        (&csr.offsets, &csr.targets, csr.weights.as_deref())
+    }
+
     /// Weights matching [`Graph::in_neighbors`], or `None` if unweighted.
     pub fn in_weights(&self, u: u32) -> Option<&[f64]> {
         let csr = self.inc.as_ref().unwrap_or(&self.out);

@@ -1,0 +1,64 @@
+//! Replicates per second on a 1,000,000-node planted partition (1,000 blocks,
+//! mean degree 20, mu 0.2), user and cluster designs, difference in means
+//! only (the replicate benches/replicate_numpy.py times) and all estimators.
+//! See BENCHMARKS.md.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use spillover::{scenario, sim};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+fn scenario_text(estimators: &str) -> String {
+    format!(
+        r#"
+seed = 1
+replicates = 2
+[graph]
+model = "sbm"
+n = 1000000
+blocks = 1000
+mean_degree = 20.0
+mu = 0.2
+[outcome]
+icc = 0.05
+covariate_correlation = 0.5
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = {{ method = "planted" }}
+[analysis]
+estimators = [{estimators}]
+"#
+    )
+}
+
+fn bench(c: &mut Criterion) {
+    for (label, est) in [
+        ("dm", r#""dm-naive""#),
+        ("all", r#""dm-naive", "dm-cr2", "cluster-means", "regression", "cuped""#),
+    ] {
+        let s = scenario::parse(&scenario_text(est), Path::new("bench.toml")).expect("valid");
+        let p = sim::prepare(&s).expect("prepared");
+        let mut g = c.benchmark_group(format!("replicates_1m_{label}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(15));
+        g.throughput(Throughput::Elements(p.config.replicates as u64));
+        for (i, d) in p.designs.iter().enumerate() {
+            g.bench_function(d.spec.name.clone(), |b| {
+                b.iter(|| {
+                    black_box(
+                        sim::run_design(&p.graph, &p.population, d, &p.config, i, &|| {})
+                            .replicates
+                            .len(),
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

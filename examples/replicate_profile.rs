@@ -1,0 +1,32 @@
+//! Profile replicates on the 1,000,000-node planted partition (difference in
+//! means only). `cargo run --release --example replicate_profile [user|cluster]`
+use spillover::{scenario, sim};
+use std::path::Path;
+fn main() {
+    let design = std::env::args().nth(1).unwrap_or_else(|| "user".into());
+    let text = r#"
+seed = 1
+replicates = 24
+[graph]
+model = "sbm"
+n = 1000000
+blocks = 1000
+mean_degree = 20.0
+mu = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive"]
+"#;
+    let s = scenario::parse(text, Path::new("profile.toml")).expect("valid");
+    let p = sim::prepare(&s).expect("prepared");
+    let i = p.designs.iter().position(|d| d.spec.name == design).expect("design");
+    let t = std::time::Instant::now();
+    let run = sim::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {});
+    let dt = t.elapsed().as_secs_f64() / run.replicates.len() as f64;
+    println!("{design}: {:.1} ms per replicate ({} threads)", dt * 1e3, rayon::current_num_threads());
+}
