@@ -24,9 +24,17 @@ estimators = ["dm-naive"]
 "#;
     let s = scenario::parse(text, Path::new("profile.toml")).expect("valid");
     let p = sim::prepare(&s).expect("prepared");
-    let i = p.designs.iter().position(|d| d.spec.name == design).expect("design");
+    let i = p
+        .designs
+        .iter()
+        .position(|d| d.spec.name == design)
+        .expect("design");
     let t = std::time::Instant::now();
     let run = sim::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {});
     let dt = t.elapsed().as_secs_f64() / run.replicates.len() as f64;
-    println!("{design}: {:.1} ms per replicate ({} threads)", dt * 1e3, rayon::current_num_threads());
+    println!(
+        "{design}: {:.1} ms per replicate ({} threads)",
+        dt * 1e3,
+        rayon::current_num_threads()
+    );
 }

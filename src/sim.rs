@@ -220,10 +220,17 @@ pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
         .iter()
         .map(|&(c, s1, s2)| {
             let mean = if c > 0.0 { s1 / c } else { 0.0 };
-            Moments { n: c, mean, m2: (s2 - s1 * mean).max(0.0) }
+            Moments {
+                n: c,
+                mean,
+                m2: (s2 - s1 * mean).max(0.0),
+            }
         })
         .collect();
-    let ssb: f64 = m.iter().map(|g| g.n * (g.mean - grand) * (g.mean - grand)).sum();
+    let ssb: f64 = m
+        .iter()
+        .map(|g| g.n * (g.mean - grand) * (g.mean - grand))
+        .sum();
     let ssw: f64 = m.iter().map(|g| g.m2).sum();
     let msb = ssb / (k as f64 - 1.0);
     let msw = ssw / (n - k as f64);
@@ -232,19 +239,46 @@ pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
     (denom > 0.0).then(|| (msb - msw) / denom)
 }
 
-/// Run one replicate. `cluster_other` (cluster designs) gets, per cluster, the
-/// weight of its members' in-edges from the other arm, and `cluster_total` their in-weight.
-#[allow(clippy::too_many_arguments)]
-fn replicate(
-    g: &Graph,
-    pop: &Population,
-    design: &Design,
-    op: &ExposureOp,
-    cfg: &SimConfig,
+/// Everything one design's replicates share: the network, population,
+/// design, its exposure operator (built once) and the settings.
+pub struct Engine<'a> {
+    g: &'a Graph,
+    pop: &'a Population,
+    design: &'a Design,
+    op: ExposureOp,
+    cfg: &'a SimConfig,
     design_index: usize,
-    r_index: usize,
-    cluster_other: &mut [f64],
-) -> Replicate {
+}
+
+impl<'a> Engine<'a> {
+    /// Prepare design number `design_index` (its exposure operator is built here).
+    pub fn new(
+        g: &'a Graph,
+        pop: &'a Population,
+        design: &'a Design,
+        cfg: &'a SimConfig,
+        design_index: usize,
+    ) -> Self {
+        Engine {
+            g,
+            pop,
+            design,
+            op: ExposureOp::new(g, pop, design),
+            cfg,
+            design_index,
+        }
+    }
+
+    /// Run replicate `r_index`. For cluster designs `cluster_other` gets, per
+    /// cluster, the in-weight its members receive from the other arm.
+    pub fn replicate(&self, r_index: usize, cluster_other: &mut [f64]) -> Replicate {
+        replicate(self, r_index, cluster_other)
+    }
+}
+
+fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicate {
+    let (g, pop, design, op, cfg, design_index) =
+        (en.g, en.pop, en.design, &en.op, en.cfg, en.design_index);
     let n = pop.len();
     let mut r = rng::stream(
         cfg.seed,
@@ -294,7 +328,11 @@ fn replicate(
     };
     let effect: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y, kind)).collect();
     let null: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y0, kind)).collect();
-    let dm_null = match cfg.estimators.iter().position(|&k| k == EstimatorKind::DmNaive) {
+    let dm_null = match cfg
+        .estimators
+        .iter()
+        .position(|&k| k == EstimatorKind::DmNaive)
+    {
         Some(j) if null[j].is_ok() => null[j].as_ref().ok().map(|e| e.value),
         _ => {
             let (t, c) = estimate::arm_moments(&y0, &z);
@@ -338,14 +376,14 @@ pub fn run_design(
     let width = if cluster_design { k } else { 0 };
     let mut replicates = Vec::with_capacity(cfg.replicates);
     let mut other_sum = vec![0.0f64; width];
-    let op = ExposureOp::new(g, pop, design);
+    let engine = Engine::new(g, pop, design, cfg, design_index);
     for start in (0..cfg.replicates).step_by(CHUNK) {
         let end = (start + CHUNK).min(cfg.replicates);
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
             .into_par_iter()
             .map(|ri| {
                 let mut other = vec![0.0f64; width];
-                let rep = replicate(g, pop, design, &op, cfg, design_index, ri, &mut other);
+                let rep = engine.replicate(ri, &mut other);
                 tick();
                 (rep, other)
             })
