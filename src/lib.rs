@@ -15,6 +15,7 @@ pub mod cli;
 pub mod design;
 pub mod error;
 pub mod estimate;
+pub mod exposure;
 pub mod fsutil;
 pub mod graph;
 pub mod outcome;

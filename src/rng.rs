@@ -67,6 +67,8 @@ pub mod purpose {
     pub const OUTCOME: u64 = 4;
     /// Monte Carlo replicates: assignment and noise.
     pub const REPLICATE: u64 = 5;
+    /// Auxiliary assignments for exposure probabilities.
+    pub const EXPOSURE: u64 = 6;
 }
 
 #[cfg(test)]
