@@ -59,7 +59,7 @@ impl Mapping {
             Mapping::Fractional { q } if !(q > 0.0 && q <= 1.0) => Err(crate::error::Error::input(
                 format!("exposure fractional q = {q}: expected a number in (0, 1]"),
             )),
-            Mapping::KNeighbours { k } if k == 0 => Err(crate::error::Error::input(
+            Mapping::KNeighbours { k: 0 } => Err(crate::error::Error::input(
                 "exposure k-neighbours k = 0: expected at least 1",
             )),
             _ => Ok(()),
@@ -128,13 +128,7 @@ struct Profile {
     others: Vec<u32>,
 }
 
-fn profile(
-    g: &Graph,
-    labels: &[u32],
-    i: u32,
-    acc: &mut Vec<u32>,
-    touched: &mut Vec<u32>,
-) -> Profile {
+fn profile(g: &Graph, labels: &[u32], i: u32, acc: &mut [u32], touched: &mut Vec<u32>) -> Profile {
     let own_c = labels[i as usize];
     let mut own = 0u32;
     for &j in g.in_neighbors(i) {
