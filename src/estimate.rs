@@ -49,6 +49,8 @@ pub enum Failure {
     Singular,
     /// The standard error is zero or not finite.
     DegenerateSe,
+    /// No unit is in one of the two exposure conditions.
+    EmptyCondition,
 }
 
 impl Failure {
@@ -59,6 +61,7 @@ impl Failure {
             Failure::OneClusterInArm => "an arm has fewer than two clusters",
             Failure::Singular => "singular regression",
             Failure::DegenerateSe => "zero or undefined standard error",
+            Failure::EmptyCondition => "no unit in an exposure condition",
         }
     }
 }
@@ -67,9 +70,22 @@ impl Failure {
 pub type Outcome = Result<Estimate, Failure>;
 
 /// t-based inference for `value` with standard error `se` and `df` degrees of freedom.
+/// An infinite `df` means the standard normal reference.
 pub fn t_inference(value: f64, se: f64, df: f64, alpha: f64) -> Outcome {
-    if !(se.is_finite() && se > 0.0 && df.is_finite() && df > 0.0) {
+    if !(se.is_finite() && se > 0.0 && df > 0.0 && value.is_finite()) {
         return Err(Failure::DegenerateSe);
+    }
+    if df.is_infinite() {
+        let z = statrs::distribution::Normal::new(0.0, 1.0).map_err(|_| Failure::DegenerateSe)?;
+        let q = z.inverse_cdf(1.0 - alpha / 2.0);
+        return Ok(Estimate {
+            value,
+            se,
+            df,
+            ci_low: value - q * se,
+            ci_high: value + q * se,
+            p_value: (2.0 * z.sf((value / se).abs())).clamp(0.0, 1.0),
+        });
     }
     let t = StudentsT::new(0.0, 1.0, df).map_err(|_| Failure::DegenerateSe)?;
     let q = t.inverse_cdf(1.0 - alpha / 2.0);

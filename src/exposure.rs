@@ -492,6 +492,58 @@ pub fn ht_hajek(
     (ht, hajek)
 }
 
+/// Aronow–Samii conservative variance estimate of the HT full-exposure
+/// contrast for one assignment, with joint probabilities in the cluster
+/// Bernoulli(p) form (π¹¹ = p^(s_i + s_j − m_ij), and no pair sharing a cluster
+/// can be in opposite conditions, whose cross terms are bounded by Young's
+/// inequality). Under complete randomization this form is used as an
+/// approximation. `y` may be residuals (for the Hájek linearization).
+#[allow(clippy::too_many_arguments)]
+pub fn as_variance_full(
+    ov: &Overlap,
+    p: f64,
+    y: &[f64],
+    t: &[bool],
+    c: &[bool],
+    pi1: &[f64],
+    pi0: &[f64],
+    included: &[bool],
+    count: &mut [u32],
+    touched: &mut Vec<u32>,
+) -> f64 {
+    let n_in = included.iter().filter(|&&b| b).count() as f64;
+    let mut total = 0.0;
+    for i in 0..y.len() {
+        if !included[i] || !(t[i] || c[i]) {
+            continue;
+        }
+        let (yi, p1, p0) = (y[i], pi1[i], pi0[i]);
+        let mut d = 0.0; // included nodes sharing a cluster with i
+        let mut pairs = 0.0;
+        ov.for_each_overlap(i, count, touched, |j, m| {
+            let j = j as usize;
+            if !included[j] {
+                return;
+            }
+            d += 1.0;
+            let m = m as i32;
+            if t[i] && t[j] {
+                pairs += (1.0 - p.powi(m)) * yi * y[j] / (p1 * pi1[j]);
+            }
+            if c[i] && c[j] {
+                pairs += (1.0 - (1.0 - p).powi(m)) * yi * y[j] / (p0 * pi0[j]);
+            }
+        });
+        let own = if t[i] {
+            (1.0 - p1) * yi * yi / (p1 * p1) + (1.0 + d) * yi * yi / p1
+        } else {
+            (1.0 - p0) * yi * yi / (p0 * p0) + (1.0 + d) * yi * yi / p0
+        };
+        total += own + pairs;
+    }
+    total / (n_in * n_in)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,7 +552,18 @@ mod tests {
     #[test]
     fn exact_ht_variance_matches_enumeration() {
         // 9 nodes in 4 clusters, a few cross-cluster edges.
-        let edges = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (0, 8), (2, 6)];
+        let edges = [
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (3, 4),
+            (4, 5),
+            (5, 6),
+            (6, 7),
+            (7, 8),
+            (0, 8),
+            (2, 6),
+        ];
         let mut b = GraphBuilder::new(9, false, false);
         for (u, v) in edges {
             b.add_edge(u, v, 1.0);
@@ -522,16 +585,26 @@ mod tests {
             let k = mask.count_ones() as i32;
             let prob = p.powi(k) * (1.0 - p).powi(4 - k);
             let z: Vec<u8> = labels.iter().map(|&c| (mask >> c & 1) as u8).collect();
-            let (t, c): (Vec<bool>, Vec<bool>) = (0..9u32).map(|i| conditions(&g, &Mapping::Full, &z, i)).unzip();
-            let y: Vec<f64> = (0..9).map(|i| if z[i] == 1 { y1[i] } else { y0[i] }).collect();
+            let (t, c): (Vec<bool>, Vec<bool>) = (0..9u32)
+                .map(|i| conditions(&g, &Mapping::Full, &z, i))
+                .unzip();
+            let y: Vec<f64> = (0..9)
+                .map(|i| if z[i] == 1 { y1[i] } else { y0[i] })
+                .collect();
             let (ht, _) = ht_hajek(&y, &t, &c, &pi1, &pi0, &all);
             m1 += prob * ht;
             m2 += prob * ht * ht;
         }
         let truth = (0..9).map(|i| y1[i] - y0[i]).sum::<f64>() / 9.0;
-        assert!((m1 - truth).abs() < 1e-12, "HT is unbiased: {m1} vs {truth}");
+        assert!(
+            (m1 - truth).abs() < 1e-12,
+            "HT is unbiased: {m1} vs {truth}"
+        );
         let var = m2 - m1 * m1;
-        assert!((var - formula).abs() < 1e-10 * var.max(1.0), "{var} vs {formula}");
+        assert!(
+            (var - formula).abs() < 1e-10 * var.max(1.0),
+            "{var} vs {formula}"
+        );
         // Probabilities agree with the exact-probability code path too.
         let x = vec![0.0; 9];
         let spec = crate::design::DesignSpec {
@@ -552,10 +625,17 @@ mod tests {
             strata_by: crate::design::StrataBy::Size,
             strata: 1,
         };
-        let d = Design::new(spec, Some(crate::partition::Partition::from_labels(&labels)), &x).unwrap();
+        let d = Design::new(
+            spec,
+            Some(crate::partition::Partition::from_labels(&labels)),
+            &x,
+        )
+        .unwrap();
         let ex = exact(&g, &d, &Mapping::Full).unwrap();
         for i in 0..9 {
-            assert!((ex.treated[i] - pi1[i]).abs() < 1e-12 && (ex.control[i] - pi0[i]).abs() < 1e-12);
+            assert!(
+                (ex.treated[i] - pi1[i]).abs() < 1e-12 && (ex.control[i] - pi0[i]).abs() < 1e-12
+            );
         }
     }
 

@@ -168,6 +168,22 @@ pub fn table(r: &Report) -> String {
             );
         }
     }
+    for d in &r.designs {
+        if let Some(x) = &d.exposure {
+            t += &format!(
+                "\n{}: ht/hajek target the {} exposure contrast = {:.4} (probabilities {}; {} nodes excluded){}",
+                d.name,
+                x.mapping,
+                x.estimand,
+                x.probabilities,
+                x.excluded_nodes,
+                x.ht_exact_sd.map_or(String::new(), |sd| format!("; exact HT sd {sd:.4}"))
+            );
+            if let Some(w) = &x.warning {
+                t += &format!("\n  warning: {w}");
+            }
+        }
+    }
     t += "\ncut: share of edge weight between randomization units; contam.: share of a unit's exposure from the other arm.\n";
     t += "The difference in means is biased by about −spillover × contamination: fewer cut edges, less bias, but fewer units (deff).\n";
     t

@@ -49,19 +49,42 @@ struct ScenarioFile {
     analysis: AnalysisSpec,
 }
 
+fn d_floor() -> f64 {
+    1e-3
+}
+fn d_draws() -> usize {
+    2000
+}
+fn d_mapping() -> crate::exposure::Mapping {
+    crate::exposure::Mapping::Full
+}
+
 /// The `[analysis]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnalysisSpec {
-    /// Estimators to run (default: all).
+    /// Estimators to run (default: the five analyst estimators; `ht` and `hajek` on request).
     #[serde(default = "d_estimators")]
     pub estimators: Vec<EstimatorKind>,
+    /// Exposure mapping of `ht` and `hajek` (default full neighbourhood).
+    #[serde(default = "d_mapping")]
+    pub exposure: crate::exposure::Mapping,
+    /// Nodes whose probability of either exposure condition is below this are
+    /// excluded from the HT/Hájek estimand (default 0.001).
+    #[serde(default = "d_floor")]
+    pub probability_floor: f64,
+    /// Auxiliary assignments for exposure probabilities without a closed form (default 2000).
+    #[serde(default = "d_draws")]
+    pub auxiliary_draws: usize,
 }
 
 impl Default for AnalysisSpec {
     fn default() -> Self {
         AnalysisSpec {
             estimators: d_estimators(),
+            exposure: d_mapping(),
+            probability_floor: d_floor(),
+            auxiliary_draws: d_draws(),
         }
     }
 }
@@ -221,6 +244,39 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         d.validate().map_err(|e| at(line, e.to_string()))?;
         if file.design[..i].iter().any(|o| o.name == d.name) {
             return Err(at(line, format!("design name {:?} is used twice", d.name)));
+        }
+    }
+    if file
+        .analysis
+        .estimators
+        .iter()
+        .any(EstimatorKind::is_exposure)
+    {
+        let line = key_line("exposure");
+        file.analysis
+            .exposure
+            .validate()
+            .map_err(|e| at(line, e.to_string()))?;
+        if file.analysis.exposure != crate::exposure::Mapping::Full {
+            return Err(at(line, "the ht and hajek estimators support exposure = { kind = \"full\" } so far (fractional and k-neighbours probabilities exist, their estimands and variances do not yet)".into()));
+        }
+        if !(file.analysis.probability_floor >= 0.0 && file.analysis.probability_floor < 1.0) {
+            return Err(at(
+                key_line("probability_floor"),
+                format!(
+                    "probability_floor = {}: expected a number in [0, 1)",
+                    file.analysis.probability_floor
+                ),
+            ));
+        }
+        if file.analysis.auxiliary_draws < 100 {
+            return Err(at(
+                key_line("auxiliary_draws"),
+                format!(
+                    "auxiliary_draws = {}: expected at least 100",
+                    file.analysis.auxiliary_draws
+                ),
+            ));
         }
     }
     if file.analysis.estimators.is_empty() {

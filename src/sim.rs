@@ -34,6 +34,10 @@ pub enum EstimatorKind {
     Regression,
     /// Difference in means of the CUPED-adjusted outcome, CR2.
     Cuped,
+    /// Horvitz–Thompson estimator of the exposure contrast (Aronow–Samii SE).
+    Ht,
+    /// Hájek (ratio) estimator of the exposure contrast (linearized SE).
+    Hajek,
 }
 
 impl EstimatorKind {
@@ -54,8 +58,26 @@ impl EstimatorKind {
             EstimatorKind::ClusterMeans => "cluster-means",
             EstimatorKind::Regression => "regression",
             EstimatorKind::Cuped => "cuped",
+            EstimatorKind::Ht => "ht",
+            EstimatorKind::Hajek => "hajek",
         }
     }
+
+    /// Whether the estimator targets the exposure contrast (not the global effect).
+    pub fn is_exposure(&self) -> bool {
+        matches!(self, EstimatorKind::Ht | EstimatorKind::Hajek)
+    }
+}
+
+/// Exposure-mapping settings of the HT and Hájek estimators.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExposureConfig {
+    /// The exposure mapping.
+    pub mapping: crate::exposure::Mapping,
+    /// Nodes whose probability of either condition is below this are excluded.
+    pub floor: f64,
+    /// Auxiliary assignments when no exact probability exists.
+    pub draws: usize,
 }
 
 /// Monte Carlo settings.
@@ -69,6 +91,8 @@ pub struct SimConfig {
     pub alpha: f64,
     /// Estimators to run.
     pub estimators: Vec<EstimatorKind>,
+    /// Exposure mapping for HT and Hájek.
+    pub exposure: ExposureConfig,
 }
 
 /// One replicate of one design.
@@ -248,6 +272,188 @@ pub struct Engine<'a> {
     op: ExposureOp,
     cfg: &'a SimConfig,
     design_index: usize,
+    /// Exposure probabilities and the pair structure, when HT or Hájek runs.
+    pub ht: Option<HtSetup>,
+}
+
+/// What the HT and Hájek estimators need for one design.
+pub struct HtSetup {
+    /// Probabilities of the two conditions.
+    pub probs: crate::exposure::Probabilities,
+    /// Nodes kept (both probabilities at least the floor).
+    pub included: Vec<bool>,
+    /// Clusters shared between neighbourhoods.
+    pub overlap: crate::exposure::Overlap,
+    /// The exposure contrast over included nodes, exactly.
+    pub estimand: f64,
+    /// Exact SD of HT under cluster Bernoulli (the design's true HT SD), where it applies.
+    pub exact_sd: Option<f64>,
+    /// Treated share of the design (the p of the variance formulas).
+    pub p: f64,
+}
+
+impl HtSetup {
+    fn new(
+        g: &Graph,
+        pop: &Population,
+        design: &Design,
+        cfg: &SimConfig,
+        design_index: usize,
+    ) -> HtSetup {
+        let m = &cfg.exposure.mapping;
+        let probs = crate::exposure::probabilities(
+            g,
+            design,
+            m,
+            cfg.exposure.draws,
+            cfg.seed ^ (design_index as u64).wrapping_mul(0x9E37_79B9),
+        );
+        let included: Vec<bool> = probs
+            .treated
+            .iter()
+            .zip(&probs.control)
+            .map(|(&a, &b)| {
+                a >= cfg.exposure.floor && b >= cfg.exposure.floor && a > 0.0 && b > 0.0
+            })
+            .collect();
+        let overlap = crate::exposure::Overlap::new(g, design.clusters.labels(), design.units());
+        let n = pop.len();
+        // Full exposure: treated condition means e = 1 (for nodes with neighbours), control e = 0.
+        let y1: Vec<f64> = (0..n)
+            .map(|i| {
+                pop.mean_outcome(
+                    i,
+                    true,
+                    if pop.inv_in_strength[i] > 0.0 {
+                        1.0
+                    } else {
+                        0.0
+                    },
+                )
+            })
+            .collect();
+        let y0: Vec<f64> = (0..n).map(|i| pop.mean_outcome(i, false, 0.0)).collect();
+        let kept = included.iter().filter(|&&b| b).count();
+        let estimand = if kept > 0 {
+            (0..n)
+                .filter(|&i| included[i])
+                .map(|i| y1[i] - y0[i])
+                .sum::<f64>()
+                / kept as f64
+        } else {
+            f64::NAN
+        };
+        let exact_sd = (design.spec.assignment == crate::design::Assignment::Bernoulli && kept > 0)
+            .then(|| {
+                let (v1, v0): (Vec<f64>, Vec<f64>) = match pop.kind {
+                    crate::outcome::Kind::Continuous => {
+                        let v = pop.noise_sd * pop.noise_sd;
+                        (vec![v; n], vec![v; n])
+                    }
+                    crate::outcome::Kind::Binary => (
+                        y1.iter().map(|p| p * (1.0 - p)).collect(),
+                        y0.iter().map(|p| p * (1.0 - p)).collect(),
+                    ),
+                };
+                crate::exposure::ht_variance_full_bernoulli(
+                    &overlap,
+                    design.spec.treated_share,
+                    &y1,
+                    &y0,
+                    &v1,
+                    &v0,
+                    &included,
+                )
+                .sqrt()
+            });
+        HtSetup {
+            probs,
+            included,
+            overlap,
+            estimand,
+            exact_sd,
+            p: design.spec.treated_share,
+        }
+    }
+
+    /// HT and Hájek outcomes for one assignment and outcome vector.
+    fn estimate(&self, g: &Graph, cfg: &SimConfig, z: &[u8], y: &[f64]) -> (Outcome, Outcome) {
+        let n = y.len();
+        let (t, c): (Vec<bool>, Vec<bool>) = (0..n as u32)
+            .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
+            .unzip();
+        let (pi1, pi0) = (&self.probs.treated, &self.probs.control);
+        let any = |v: &[bool]| v.iter().zip(&self.included).any(|(&a, &b)| a && b);
+        if !any(&t) || !any(&c) {
+            return (
+                Err(estimate::Failure::EmptyCondition),
+                Err(estimate::Failure::EmptyCondition),
+            );
+        }
+        let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
+        let p = self.p;
+        let mut count = vec![0u32; n];
+        let mut touched = Vec::new();
+        let v_ht = crate::exposure::as_variance_full(
+            &self.overlap,
+            p,
+            y,
+            &t,
+            &c,
+            pi1,
+            pi0,
+            &self.included,
+            &mut count,
+            &mut touched,
+        );
+        let ht_out = estimate::t_inference(ht, v_ht.sqrt(), f64::INFINITY, cfg.alpha);
+        let hajek_out = match hajek {
+            None => Err(estimate::Failure::EmptyCondition),
+            Some(h) => {
+                // Linearization: residuals from each condition's weighted mean.
+                let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
+                for i in 0..n {
+                    if !self.included[i] {
+                        continue;
+                    }
+                    if t[i] {
+                        st += y[i] / pi1[i];
+                        wt += 1.0 / pi1[i];
+                    }
+                    if c[i] {
+                        sc += y[i] / pi0[i];
+                        wc += 1.0 / pi0[i];
+                    }
+                }
+                let (mt, mc) = (st / wt, sc / wc);
+                let r: Vec<f64> = (0..n)
+                    .map(|i| {
+                        if t[i] {
+                            y[i] - mt
+                        } else if c[i] {
+                            y[i] - mc
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let v = crate::exposure::as_variance_full(
+                    &self.overlap,
+                    p,
+                    &r,
+                    &t,
+                    &c,
+                    pi1,
+                    pi0,
+                    &self.included,
+                    &mut count,
+                    &mut touched,
+                );
+                estimate::t_inference(h, v.sqrt(), f64::INFINITY, cfg.alpha)
+            }
+        };
+        (ht_out, hajek_out)
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -259,6 +465,11 @@ impl<'a> Engine<'a> {
         cfg: &'a SimConfig,
         design_index: usize,
     ) -> Self {
+        let ht = cfg
+            .estimators
+            .iter()
+            .any(EstimatorKind::is_exposure)
+            .then(|| HtSetup::new(g, pop, design, cfg, design_index));
         Engine {
             g,
             pop,
@@ -266,6 +477,7 @@ impl<'a> Engine<'a> {
             op: ExposureOp::new(g, pop, design),
             cfg,
             design_index,
+            ht,
         }
     }
 
@@ -324,10 +536,42 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
             EstimatorKind::ClusterMeans => estimate::cluster_means(yv, &z, labels, k, cfg.alpha),
             EstimatorKind::Regression => estimate::regression(yv, &z, &e, labels, k, cfg.alpha),
             EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, cfg.alpha),
+            EstimatorKind::Ht | EstimatorKind::Hajek => Err(estimate::Failure::Singular),
         }
     };
-    let effect: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y, kind)).collect();
-    let null: Vec<Outcome> = cfg.estimators.iter().map(|&kind| run(&y0, kind)).collect();
+    let exposure_runs = en
+        .ht
+        .as_ref()
+        .map(|h| (h.estimate(g, cfg, &z, &y), h.estimate(g, cfg, &z, &y0)));
+    let pick = |kind: EstimatorKind, yv: &[f64], null_run: bool| -> Outcome {
+        match (kind, &exposure_runs) {
+            (EstimatorKind::Ht, Some((eff, nul))) => {
+                if null_run {
+                    nul.0
+                } else {
+                    eff.0
+                }
+            }
+            (EstimatorKind::Hajek, Some((eff, nul))) => {
+                if null_run {
+                    nul.1
+                } else {
+                    eff.1
+                }
+            }
+            _ => run(yv, kind),
+        }
+    };
+    let effect: Vec<Outcome> = cfg
+        .estimators
+        .iter()
+        .map(|&kind| pick(kind, &y, false))
+        .collect();
+    let null: Vec<Outcome> = cfg
+        .estimators
+        .iter()
+        .map(|&kind| pick(kind, &y0, true))
+        .collect();
     let dm_null = match cfg
         .estimators
         .iter()
@@ -360,6 +604,29 @@ pub struct DesignRun {
     pub replicates: Vec<Replicate>,
     /// Per cluster: share of its members' in-weight from the other arm, averaged over replicates.
     pub cluster_contamination: Option<Vec<f64>>,
+    /// The exposure estimand and exclusions, when HT or Hájek ran.
+    pub exposure: Option<ExposureDiagnosis>,
+}
+
+/// The exposure contrast of one design: what HT and Hájek target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExposureDiagnosis {
+    /// Mapping name.
+    pub mapping: String,
+    /// `exact` or `estimated from N auxiliary assignments`.
+    pub probabilities: String,
+    /// The probability floor.
+    pub floor: f64,
+    /// Nodes excluded (a condition's probability below the floor).
+    pub excluded_nodes: usize,
+    /// Their share of all nodes.
+    pub excluded_share: f64,
+    /// Mean over included nodes of Y(full treated exposure) − Y(full control exposure).
+    pub estimand: f64,
+    /// Exact SD of HT under cluster Bernoulli randomization, where it applies.
+    pub ht_exact_sd: Option<f64>,
+    /// A warning for the report, e.g. when most nodes are excluded.
+    pub warning: Option<String>,
 }
 
 /// Run every replicate of `design`; `tick` is called once per finished replicate.
@@ -415,9 +682,37 @@ pub fn run_design(
             })
             .collect()
     });
+    let exposure = engine.ht.as_ref().map(|h| {
+        let n = pop.len();
+        let excluded = h.included.iter().filter(|&&b| !b).count();
+        let share = excluded as f64 / n.max(1) as f64;
+        ExposureDiagnosis {
+            mapping: cfg.exposure.mapping.name(),
+            probabilities: match h.probs.method {
+                crate::exposure::Method::Exact => "exact".into(),
+                crate::exposure::Method::Estimated { draws } => {
+                    format!("estimated from {draws} auxiliary assignments")
+                }
+            },
+            floor: cfg.exposure.floor,
+            excluded_nodes: excluded,
+            excluded_share: share,
+            estimand: h.estimand,
+            ht_exact_sd: h.exact_sd,
+            warning: (share > 0.0).then(|| {
+                format!(
+                    "{excluded} of {n} nodes ({:.1}%) have an exposure probability below {} and are excluded from the HT/Hájek estimand{}",
+                    100.0 * share,
+                    cfg.exposure.floor,
+                    if share > 0.5 { ": this design cannot support this exposure mapping for most users" } else { "" }
+                )
+            }),
+        }
+    });
     DesignRun {
         replicates,
         cluster_contamination,
+        exposure,
     }
 }
 
@@ -585,7 +880,9 @@ pub struct DesignDiagnosis {
     pub effective_sample_size: f64,
     /// Where the clusters were written.
     pub clusters_file: Option<String>,
-    /// Per estimator.
+    /// The exposure contrast HT and Hájek target (when they ran).
+    pub exposure: Option<ExposureDiagnosis>,
+    /// Per estimator (HT and Hájek against the exposure contrast, the others against the global effect).
     pub estimators: Vec<EstimatorDiagnosis>,
 }
 
@@ -608,7 +905,11 @@ pub fn diagnose_design(
         .map(|(j, kind)| {
             let effect: Vec<&Outcome> = reps.iter().map(|r| &r.effect[j]).collect();
             let null: Vec<&Outcome> = reps.iter().map(|r| &r.null[j]).collect();
-            diagnose_estimator(kind.name(), &effect, &null, truth, cfg.alpha)
+            let t = match (&run.exposure, kind.is_exposure()) {
+                (Some(x), true) => x.estimand,
+                _ => truth,
+            };
+            diagnose_estimator(kind.name(), &effect, &null, t, cfg.alpha)
         })
         .collect();
     let q = crate::partition::quality(g, &design.clusters);
@@ -652,6 +953,7 @@ pub fn diagnose_design(
         },
         effective_sample_size: n / simulated,
         clusters_file,
+        exposure: run.exposure.clone(),
         estimators,
     }
 }
@@ -749,6 +1051,11 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             replicates: s.replicates,
             alpha: s.alpha,
             estimators: s.analysis.estimators.clone(),
+            exposure: ExposureConfig {
+                mapping: s.analysis.exposure,
+                floor: s.analysis.probability_floor,
+                draws: s.analysis.auxiliary_draws,
+            },
         },
     })
 }

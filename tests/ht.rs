@@ -1,0 +1,85 @@
+//! Horvitz–Thompson and Hájek for the full-exposure contrast under cluster
+//! randomization, against the exact estimand and the exact HT variance.
+
+use spillover::{report, scenario, sim};
+use std::path::Path;
+
+const SCENARIO: &str = r#"
+seed = 21
+replicates = 3000
+[graph]
+model = "sbm"
+n = 400
+blocks = 20
+mean_degree = 6.0
+mu = 0.05
+[outcome]
+mean = 1.0
+sd = 1.0
+icc = 0.1
+direct_effect = 0.5
+spillover = 0.5
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+assignment = "bernoulli"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive", "ht", "hajek"]
+probability_floor = 0.001
+"#;
+
+#[test]
+fn ht_is_unbiased_for_the_exposure_contrast_and_matches_its_exact_variance() {
+    let s = scenario::parse(SCENARIO, Path::new("ht.toml")).unwrap();
+    let p = sim::prepare(&s).unwrap();
+    let runs = sim::simulate(&p, &|| {});
+    let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+    let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
+    let x = d.exposure.as_ref().unwrap();
+    assert_eq!(x.probabilities, "exact");
+    let get = |name: &str| d.estimators.iter().find(|e| e.name == name).unwrap();
+    let (ht, hajek, dm) = (get("ht"), get("hajek"), get("dm-naive"));
+    eprintln!(
+        "exposure estimand {:.4} (excluded {}), HT bias {:.4} ± {:.4}, sd {:.4} vs exact {:.4}; Hájek rmse {:.4} vs HT {:.4}; DM bias vs exposure contrast {:.4}",
+        x.estimand, x.excluded_nodes, ht.bias, ht.bias_mc_se, ht.sd, x.ht_exact_sd.unwrap(), hajek.rmse, ht.rmse,
+        dm.mean_estimate - x.estimand
+    );
+    assert!(ht.failures.is_empty(), "{:?}", ht.failures);
+    assert!(
+        ht.bias.abs() < 4.0 * ht.bias_mc_se,
+        "HT bias {} ± {}",
+        ht.bias,
+        ht.bias_mc_se
+    );
+    // The difference in means is not unbiased for the exposure contrast.
+    assert!((dm.mean_estimate - x.estimand).abs() > 4.0 * dm.bias_mc_se);
+    // Hájek beats HT on RMSE.
+    assert!(hajek.rmse < ht.rmse);
+    // Simulated SD of HT against the exact formula: the SD of R draws has MC SE ≈ sd/sqrt(2(R − 1)).
+    let exact = x.ht_exact_sd.unwrap();
+    let mc = exact / (2.0 * (ht.replicates_ok as f64 - 1.0)).sqrt();
+    assert!(
+        (ht.sd - exact).abs() < 4.0 * mc,
+        "HT sd {} vs exact {exact} ± 4·{mc}",
+        ht.sd
+    );
+    // Aronow–Samii is conservative: mean SE at least the true SD (up to MC error).
+    assert!(
+        ht.mean_se >= exact - 4.0 * mc,
+        "mean SE {} < exact sd {exact}",
+        ht.mean_se
+    );
+    // Under user-level randomization full exposure is rare for most users: reported, not NaN.
+    let u = r
+        .designs
+        .iter()
+        .find(|d| d.name == "user")
+        .unwrap()
+        .exposure
+        .as_ref()
+        .unwrap();
+    assert!(u.excluded_nodes > 0 && u.warning.is_some(), "{u:?}");
+}
