@@ -70,12 +70,17 @@ fn bench(c: &mut Criterion) {
 /// Exact exposure probabilities for every node of the 1M-node graph.
 fn exposure_probabilities(c: &mut Criterion) {
     use spillover::exposure::{exact, Mapping};
-    let s = scenario::parse(&scenario_text(r#""dm-naive""#), Path::new("bench.toml")).expect("valid");
+    let s =
+        scenario::parse(&scenario_text(r#""dm-naive""#), Path::new("bench.toml")).expect("valid");
     let p = sim::prepare(&s).expect("prepared");
     let mut g = c.benchmark_group("exposure_probabilities_1m");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for d in &p.designs {
-        for m in [Mapping::Full, Mapping::Fractional { q: 0.75 }, Mapping::KNeighbours { k: 5 }] {
+        for m in [
+            Mapping::Full,
+            Mapping::Fractional { q: 0.75 },
+            Mapping::KNeighbours { k: 5 },
+        ] {
             g.bench_function(format!("{}/{}", d.spec.name, m.name()), |b| {
                 b.iter(|| black_box(exact(&p.graph, d, &m).expect("exact").treated.len()))
             });

@@ -218,6 +218,51 @@ pub fn arm_moments(y: &[f64], z: &[u8]) -> (Moments, Moments) {
     (treated.moments(shift), control.moments(shift))
 }
 
+/// Point estimates only, for randomization inference: the difference in means.
+pub fn dm_point(y: &[f64], z: &[u8]) -> Option<f64> {
+    let (t, c) = arm_moments(y, z);
+    (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
+}
+
+/// Point estimate of [`cluster_means`]: difference of the arms' mean cluster means.
+pub fn cluster_means_point(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize) -> Option<f64> {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    let (mut t, mut c) = (Moments::default(), Moments::default());
+    for g in 0..clusters {
+        if count[g] > 0 {
+            let m = sum[g] / count[g] as f64;
+            if 2 * treated[g] >= count[g] {
+                t.push(m)
+            } else {
+                c.push(m)
+            }
+        }
+    }
+    (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
+}
+
+/// Point estimate of [`regression`]: β_z + β_e of OLS on [1, z, e].
+pub fn regression_point(y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
+    let mut xtx = SMatrix::<f64, 3, 3>::zeros();
+    let mut xty = SVector::<f64, 3>::zeros();
+    for i in 0..y.len() {
+        let x = SVector::<f64, 3>::new(1.0, z[i] as f64, e[i]);
+        xtx += x * x.transpose();
+        xty += x * y[i];
+    }
+    let b = xtx.try_inverse()? * xty;
+    let v = b[1] + b[2];
+    v.is_finite().then_some(v)
+}
+
 /// Difference in means with the naive i.i.d. standard error (Welch).
 pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
     let (t, c) = arm_moments(y, z);

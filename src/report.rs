@@ -198,12 +198,12 @@ fn csv_field(s: &str) -> String {
 }
 
 fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(w, "design,unit,clusters,cut_edge_share,contamination_treated,contamination_control,icc,deff_analytic,deff_simulated,effective_sample_size,estimator,replicates_ok,failures,mean_estimate,truth,bias,bias_mc_se,sd,rmse,mean_se,se_sd_ratio,coverage,coverage_mc_se,power,power_mc_se,type1_error,type1_error_mc_se")?;
+    writeln!(w, "design,unit,clusters,cut_edge_share,contamination_treated,contamination_control,icc,deff_analytic,deff_simulated,effective_sample_size,estimator,replicates_ok,failures,mean_estimate,truth,bias,bias_mc_se,sd,rmse,mean_se,se_sd_ratio,coverage,coverage_mc_se,power,power_mc_se,type1_error,type1_error_mc_se,ri_power,ri_type1_error")?;
     for d in &r.designs {
         for e in &d.estimators {
             writeln!(
                 w,
-                "{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(&d.name),
                 d.unit,
                 d.clusters,
@@ -230,7 +230,9 @@ fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 e.power,
                 e.power_mc_se,
                 e.type1_error,
-                e.type1_error_mc_se
+                e.type1_error_mc_se,
+                e.ri_power.map_or(String::new(), |v| v.to_string()),
+                e.ri_type1_error.map_or(String::new(), |v| v.to_string())
             )?;
         }
     }

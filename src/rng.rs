@@ -69,6 +69,8 @@ pub mod purpose {
     pub const REPLICATE: u64 = 5;
     /// Auxiliary assignments for exposure probabilities.
     pub const EXPOSURE: u64 = 6;
+    /// Re-randomizations for randomization inference.
+    pub const RANDOMIZATION_INFERENCE: u64 = 7;
 }
 
 #[cfg(test)]

@@ -76,6 +76,10 @@ pub struct AnalysisSpec {
     /// Auxiliary assignments for exposure probabilities without a closed form (default 2000).
     #[serde(default = "d_draws")]
     pub auxiliary_draws: usize,
+    /// Re-randomizations per replicate for Fisher randomization p-values
+    /// (default 0: off; it multiplies the cost).
+    #[serde(default)]
+    pub randomization_inference: usize,
 }
 
 impl Default for AnalysisSpec {
@@ -85,6 +89,7 @@ impl Default for AnalysisSpec {
             exposure: d_mapping(),
             probability_floor: d_floor(),
             auxiliary_draws: d_draws(),
+            randomization_inference: 0,
         }
     }
 }

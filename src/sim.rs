@@ -93,6 +93,8 @@ pub struct SimConfig {
     pub estimators: Vec<EstimatorKind>,
     /// Exposure mapping for HT and Hájek.
     pub exposure: ExposureConfig,
+    /// Re-randomizations per replicate for Fisher randomization p-values (0: off).
+    pub randomization_inference: usize,
 }
 
 /// One replicate of one design.
@@ -110,6 +112,10 @@ pub struct Replicate {
     pub contamination_control: f64,
     /// ANOVA ICC of the null outcomes over the design's clusters (cluster designs).
     pub icc: Option<f64>,
+    /// Randomization-inference p-value of each estimator (effect run), when requested.
+    pub ri_effect: Vec<Option<f64>>,
+    /// The same in the null run.
+    pub ri_null: Vec<Option<f64>>,
 }
 
 /// How a replicate computes every node's exposure (treated share of its
@@ -376,6 +382,28 @@ impl HtSetup {
         }
     }
 
+    /// HT and Hájek point estimates only (randomization inference).
+    fn points(
+        &self,
+        g: &Graph,
+        cfg: &SimConfig,
+        z: &[u8],
+        y: &[f64],
+    ) -> (Option<f64>, Option<f64>) {
+        let (t, c): (Vec<bool>, Vec<bool>) = (0..y.len() as u32)
+            .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
+            .unzip();
+        let (ht, hajek) = crate::exposure::ht_hajek(
+            y,
+            &t,
+            &c,
+            &self.probs.treated,
+            &self.probs.control,
+            &self.included,
+        );
+        (ht.is_finite().then_some(ht), hajek)
+    }
+
     /// HT and Hájek outcomes for one assignment and outcome vector.
     fn estimate(&self, g: &Graph, cfg: &SimConfig, z: &[u8], y: &[f64]) -> (Outcome, Outcome) {
         let n = y.len();
@@ -583,10 +611,13 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
             (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
     };
+    let (ri_effect, ri_null) = randomization_p_values(en, r_index, &y, &y0, &effect, &null);
     Replicate {
         effect,
         null,
         dm_null,
+        ri_effect,
+        ri_null,
         contamination_treated: if wt > 0.0 { ct / wt } else { 0.0 },
         contamination_control: if wc > 0.0 { cc / wc } else { 0.0 },
         icc: if cluster_design {
@@ -595,6 +626,95 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
             None
         },
     }
+}
+
+/// Point estimate of `kind` for assignment `z` (exposure `e`) and fixed outcomes `y`.
+fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
+    let labels = en.design.clusters.labels();
+    let k = en.design.units();
+    match kind {
+        EstimatorKind::DmNaive | EstimatorKind::DmCr2 => estimate::dm_point(y, z),
+        EstimatorKind::ClusterMeans => estimate::cluster_means_point(y, z, labels, k),
+        EstimatorKind::Regression => estimate::regression_point(y, z, e),
+        EstimatorKind::Cuped => {
+            let n = y.len() as f64;
+            let (my, mx) = (y.iter().sum::<f64>() / n, en.pop.x.iter().sum::<f64>() / n);
+            let (mut sxy, mut sxx) = (0.0, 0.0);
+            for (&a, &b) in y.iter().zip(&en.pop.x) {
+                sxy += (a - my) * (b - mx);
+                sxx += (b - mx) * (b - mx);
+            }
+            let theta = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+            let adj: Vec<f64> = y
+                .iter()
+                .zip(&en.pop.x)
+                .map(|(&a, &b)| a - theta * (b - mx))
+                .collect();
+            estimate::dm_point(&adj, z)
+        }
+        EstimatorKind::Ht => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).0),
+        EstimatorKind::Hajek => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1),
+    }
+}
+
+/// Fisher randomization p-values for the sharp null of no effect: outcomes
+/// held as observed, the design redrawn `cfg.randomization_inference` times,
+/// p = (1 + #{|θ*| ≥ |θ|}) / (1 + draws). A redraw where the estimator
+/// cannot be computed counts as at least as extreme (conservative).
+fn randomization_p_values(
+    en: &Engine,
+    r_index: usize,
+    y: &[f64],
+    y0: &[f64],
+    effect: &[Outcome],
+    null: &[Outcome],
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let cfg = en.cfg;
+    let draws = cfg.randomization_inference;
+    let m = cfg.estimators.len();
+    if draws == 0 {
+        return (vec![None; m], vec![None; m]);
+    }
+    let n = y.len();
+    let mut r = rng::stream(
+        cfg.seed,
+        &[
+            rng::purpose::RANDOMIZATION_INFERENCE,
+            en.design_index as u64,
+            r_index as u64,
+        ],
+    );
+    let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
+    let mut e = vec![0.0f64; n];
+    let needs_e = cfg.estimators.contains(&EstimatorKind::Regression);
+    let (mut over_eff, mut over_null) = (vec![0usize; m], vec![0usize; m]);
+    for _ in 0..draws {
+        en.design.draw(&mut r, &mut zc, &mut z);
+        if needs_e {
+            en.op.apply(en.g, en.pop, &z, &zc, &mut e);
+        }
+        for (j, &kind) in cfg.estimators.iter().enumerate() {
+            for (yv, obs, over) in [
+                (y, &effect[j], &mut over_eff[j]),
+                (y0, &null[j], &mut over_null[j]),
+            ] {
+                if let Ok(o) = obs {
+                    match point(en, kind, yv, &z, &e) {
+                        Some(v) if v.abs() < o.value.abs() - 1e-12 * o.value.abs().max(1.0) => {}
+                        _ => *over += 1,
+                    }
+                }
+            }
+        }
+    }
+    let p = |over: usize| (1 + over) as f64 / (1 + draws) as f64;
+    let pick = |outs: &[Outcome], over: &[usize]| -> Vec<Option<f64>> {
+        outs.iter()
+            .zip(over)
+            .map(|(o, &k)| o.is_ok().then(|| p(k)))
+            .collect()
+    };
+    (pick(effect, &over_eff), pick(null, &over_null))
 }
 
 /// All replicates of one design, in replicate order, and the per-cluster
@@ -774,6 +894,14 @@ pub struct EstimatorDiagnosis {
     pub type1_error: f64,
     /// Its Monte Carlo SE.
     pub type1_error_mc_se: f64,
+    /// Randomization inference (when requested): share of replicates with p ≤ α.
+    pub ri_power: Option<f64>,
+    /// Its Monte Carlo SE.
+    pub ri_power_mc_se: Option<f64>,
+    /// Randomization inference in the null run: share with p ≤ α.
+    pub ri_type1_error: Option<f64>,
+    /// Its Monte Carlo SE.
+    pub ri_type1_error_mc_se: Option<f64>,
 }
 
 /// Diagnose one estimator's column of replicates against `truth`.
@@ -781,9 +909,15 @@ pub fn diagnose_estimator(
     name: &str,
     effect: &[&Outcome],
     null: &[&Outcome],
+    ri: (&[Option<f64>], &[Option<f64>]),
     truth: f64,
     alpha: f64,
 ) -> EstimatorDiagnosis {
+    let ri_rate = |ps: &[Option<f64>]| -> Option<Rate> {
+        let v: Vec<f64> = ps.iter().flatten().copied().collect();
+        Rate::of(v.iter().filter(|&&p| p <= alpha + 1e-12).count(), v.len())
+    };
+    let (ri_pow, ri_t1) = (ri_rate(ri.0), ri_rate(ri.1));
     let ok: Vec<&estimate::Estimate> = effect.iter().filter_map(|o| o.as_ref().ok()).collect();
     let mut failures = BTreeMap::new();
     for o in effect {
@@ -828,6 +962,10 @@ pub fn diagnose_estimator(
         power_mc_se: pow.mc_se,
         type1_error: t1.value,
         type1_error_mc_se: t1.mc_se,
+        ri_power: ri_pow.map(|r| r.value),
+        ri_power_mc_se: ri_pow.map(|r| r.mc_se),
+        ri_type1_error: ri_t1.map(|r| r.value),
+        ri_type1_error_mc_se: ri_t1.map(|r| r.mc_se),
     }
 }
 
@@ -909,7 +1047,9 @@ pub fn diagnose_design(
                 (Some(x), true) => x.estimand,
                 _ => truth,
             };
-            diagnose_estimator(kind.name(), &effect, &null, t, cfg.alpha)
+            let ri_e: Vec<Option<f64>> = reps.iter().map(|r| r.ri_effect[j]).collect();
+            let ri_n: Vec<Option<f64>> = reps.iter().map(|r| r.ri_null[j]).collect();
+            diagnose_estimator(kind.name(), &effect, &null, (&ri_e, &ri_n), t, cfg.alpha)
         })
         .collect();
     let q = crate::partition::quality(g, &design.clusters);
@@ -1056,6 +1196,7 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
                 floor: s.analysis.probability_floor,
                 draws: s.analysis.auxiliary_draws,
             },
+            randomization_inference: s.analysis.randomization_inference,
         },
     })
 }

@@ -330,3 +330,52 @@ estimators = ["dm-naive", "dm-cr2"]
         / n;
     assert!((r.estimand.spillover - 2.0 * connected).abs() < 1e-12);
 }
+
+#[test]
+fn randomization_inference_holds_its_level_with_few_clusters() {
+    // 12 clusters, strong ICC: the naive t-test over-rejects; Fisher
+    // randomization p-values (199 redraws, p ≤ α) hold 5 % in the null run.
+    let toml = r#"
+seed = 17
+replicates = 800
+[graph]
+model = "sbm"
+n = 240
+blocks = 12
+mean_degree = 6.0
+mu = 0.1
+[outcome]
+icc = 0.3
+direct_effect = 0.0
+spillover = 0.0
+[[design]]
+name = "user"
+[[design]]
+name = "cluster"
+unit = "cluster"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive", "cluster-means"]
+randomization_inference = 199
+"#;
+    let (_, r) = run(toml);
+    let naive = est(&r, "cluster", "dm-naive");
+    assert!(
+        naive.type1_error > 0.05 + 4.0 * naive.type1_error_mc_se,
+        "t-test type I {}",
+        naive.type1_error
+    );
+    for name in ["dm-naive", "cluster-means"] {
+        let e = est(&r, "cluster", name);
+        let t1 = e.ri_type1_error.unwrap();
+        let se = e
+            .ri_type1_error_mc_se
+            .unwrap()
+            .max((0.05f64 * 0.95 / 800.0).sqrt());
+        eprintln!(
+            "{name}: t-test type I {:.3}, RI type I {t1:.3}",
+            e.type1_error
+        );
+        within(&format!("{name} RI type I"), t1, 0.05, se, 3.0);
+    }
+}
