@@ -38,6 +38,10 @@ pub enum Assignment {
     Stratified,
     /// Clusters paired by size and covariate; one of each pair treated (p = 0.5).
     MatchedPairs,
+    /// Two-stage saturation design: clusters randomized to saturation levels
+    /// (`saturations`, in shares `saturation_shares`), then within each cluster
+    /// exactly round(level × size) units treated.
+    Saturation,
 }
 
 /// What strata are made of.
@@ -144,6 +148,12 @@ pub struct DesignSpec {
     /// Number of quantile groups per stratification variable; default 4.
     #[serde(default = "d_strata")]
     pub strata: usize,
+    /// Saturation levels in [0, 1] (saturation designs), e.g. [0, 0.5, 1].
+    #[serde(default)]
+    pub saturations: Option<Vec<f64>>,
+    /// Share of clusters at each level (default equal shares).
+    #[serde(default)]
+    pub saturation_shares: Option<Vec<f64>>,
 }
 
 impl DesignSpec {
@@ -178,6 +188,32 @@ impl DesignSpec {
             )
         {
             return bad("stratified and matched-pairs assignment need unit = \"cluster\"".into());
+        }
+        if self.assignment == Assignment::Saturation {
+            if self.unit != Unit::Cluster {
+                return bad("saturation designs need unit = \"cluster\"".into());
+            }
+            let Some(levels) = &self.saturations else {
+                return bad("a saturation design needs `saturations`, e.g. [0.0, 0.5, 1.0]".into());
+            };
+            if levels.len() < 2 || levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
+                return bad(format!(
+                    "saturations = {levels:?}: expected two or more levels in [0, 1]"
+                ));
+            }
+            if let Some(shares) = &self.saturation_shares {
+                let sum: f64 = shares.iter().sum();
+                if shares.len() != levels.len()
+                    || shares.iter().any(|&x| x <= 0.0)
+                    || (sum - 1.0).abs() > 1e-9
+                {
+                    return bad(format!(
+                        "saturation_shares = {shares:?}: expected one positive share per level, summing to 1"
+                    ));
+                }
+            }
+        } else if self.saturations.is_some() || self.saturation_shares.is_some() {
+            return bad("`saturations` belong to assignment = \"saturation\"".into());
         }
         if self.assignment == Assignment::MatchedPairs && self.treated_share != 0.5 {
             return bad(
@@ -228,6 +264,12 @@ pub struct Design {
     pub pairs: Vec<(u32, u32)>,
     /// Leftover cluster of an odd matched-pairs design.
     pub leftover: Option<u32>,
+    /// Saturation levels (saturation designs).
+    pub levels: Vec<f64>,
+    /// Clusters at each level (saturation designs).
+    pub level_counts: Vec<usize>,
+    /// Members of each cluster (saturation designs).
+    pub members: Vec<Vec<u32>>,
 }
 
 /// Compute the partition a cluster design names. `planted` are the
@@ -358,6 +400,31 @@ impl Design {
                 }
             }
         }
+        let (mut levels, mut level_counts, mut members) = (Vec::new(), Vec::new(), Vec::new());
+        if spec.assignment == Assignment::Saturation {
+            levels = spec.saturations.clone().unwrap_or_default();
+            let shares = spec
+                .saturation_shares
+                .clone()
+                .unwrap_or_else(|| vec![1.0 / levels.len() as f64; levels.len()]);
+            // Largest remainder: counts summing to k.
+            let raw: Vec<f64> = shares.iter().map(|s| s * k as f64).collect();
+            level_counts = raw.iter().map(|x| x.floor() as usize).collect();
+            let mut order: Vec<usize> = (0..raw.len()).collect();
+            order.sort_by(|&a, &b| {
+                (raw[b] - raw[b].floor())
+                    .total_cmp(&(raw[a] - raw[a].floor()))
+                    .then(a.cmp(&b))
+            });
+            let missing = k - level_counts.iter().sum::<usize>();
+            for &l in order.iter().take(missing) {
+                level_counts[l] += 1;
+            }
+            members = vec![Vec::new(); k];
+            for (i, &c) in clusters.labels().iter().enumerate() {
+                members[c as usize].push(i as u32);
+            }
+        }
         Ok(Design {
             spec,
             clusters,
@@ -365,6 +432,9 @@ impl Design {
             strata,
             pairs,
             leftover,
+            levels,
+            level_counts,
+            members,
         })
     }
 
@@ -373,12 +443,36 @@ impl Design {
         self.clusters.count()
     }
 
-    /// Draw one assignment: `zc` gets each unit's arm, `z` each node's.
+    /// Draw one assignment: `zc` gets each unit's arm (for saturation designs:
+    /// each cluster's level index), `z` each node's.
     pub fn draw(&self, r: &mut Rng, zc: &mut Vec<u8>, z: &mut [u8]) {
         let k = self.units();
         let p = self.spec.treated_share;
         zc.clear();
         zc.resize(k, 0);
+        if self.spec.assignment == Assignment::Saturation {
+            let order = crate::rng::permutation(k, r);
+            let mut at = 0;
+            for (l, &count) in self.level_counts.iter().enumerate() {
+                for &c in &order[at..at + count] {
+                    zc[c as usize] = l as u8;
+                }
+                at += count;
+            }
+            z.fill(0);
+            let mut scratch = Vec::new();
+            for (c, m) in self.members.iter().enumerate() {
+                let t = (self.levels[zc[c] as usize] * m.len() as f64).round() as usize;
+                scratch.clear();
+                scratch.extend_from_slice(m);
+                for i in 0..t.min(scratch.len()) {
+                    let j = r.random_range(i..scratch.len());
+                    scratch.swap(i, j);
+                    z[scratch[i] as usize] = 1;
+                }
+            }
+            return;
+        }
         match self.spec.assignment {
             Assignment::Bernoulli => {
                 for v in zc.iter_mut() {
@@ -411,6 +505,7 @@ impl Design {
                     choose(r, m, c, zc);
                 }
             }
+            Assignment::Saturation => {}
             Assignment::MatchedPairs => {
                 for &(a, b) in &self.pairs {
                     let first = r.random_bool(0.5);
@@ -466,6 +561,8 @@ mod tests {
             }),
             strata_by: StrataBy::Size,
             strata: 2,
+            saturations: None,
+            saturation_shares: None,
         }
     }
 

@@ -637,6 +637,8 @@ mod tests {
             }),
             strata_by: crate::design::StrataBy::Size,
             strata: 1,
+            saturations: None,
+            saturation_shares: None,
         };
         let d = Design::new(
             spec,

@@ -218,7 +218,7 @@ fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 e.replicates_ok,
                 e.failures.values().sum::<usize>(),
                 e.mean_estimate,
-                r.estimand.value,
+                e.truth,
                 e.bias,
                 e.bias_mc_se,
                 e.sd,
@@ -243,7 +243,7 @@ fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std:
     writeln!(w, "replicate,design,estimator,estimate,se,df,ci_low,ci_high,p_value,null_estimate,null_p_value,failure")?;
     for (d, run) in p.designs.iter().zip(runs) {
         for (ri, rep) in run.replicates.iter().enumerate() {
-            for (j, kind) in p.config.estimators.iter().enumerate() {
+            for (j, name) in run.estimator_names.iter().enumerate() {
                 let (eff, null): (&Outcome, &Outcome) = (&rep.effect[j], &rep.null[j]);
                 let (ne, np) = match null {
                     Ok(n) => (n.value.to_string(), n.p_value.to_string()),
@@ -254,7 +254,7 @@ fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std:
                         w,
                         "{ri},{},{},{},{},{},{},{},{},{ne},{np},",
                         csv_field(&d.spec.name),
-                        kind.name(),
+                        name,
                         e.value,
                         e.se,
                         e.df,
@@ -266,7 +266,7 @@ fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std:
                         w,
                         "{ri},{},{},,,,,,,{ne},{np},{}",
                         csv_field(&d.spec.name),
-                        kind.name(),
+                        name,
                         f.describe()
                     )?,
                 }

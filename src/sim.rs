@@ -142,7 +142,9 @@ impl ExposureOp {
     /// The operator for `design`: by cluster when that is at most half the
     /// size of the adjacency, else by node.
     pub fn new(g: &Graph, pop: &Population, design: &Design) -> ExposureOp {
-        if design.spec.unit != Unit::Cluster {
+        if design.spec.unit != Unit::Cluster
+            || design.spec.assignment == crate::design::Assignment::Saturation
+        {
             return ExposureOp::ByNode;
         }
         let (off, src, w) = g.in_csr();
@@ -280,6 +282,194 @@ pub struct Engine<'a> {
     design_index: usize,
     /// Exposure probabilities and the pair structure, when HT or Hájek runs.
     pub ht: Option<HtSetup>,
+    /// Saturation estimators (saturation designs only; they replace the others).
+    pub saturation: Option<Saturation>,
+}
+
+/// One saturation-design estimator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SatSlot {
+    /// Treated − untreated units in clusters at level index l.
+    Direct(usize),
+    /// Untreated units at level l − untreated units at the zero level.
+    Spillover(usize),
+    /// Treated units at the full level − untreated units at the zero level.
+    Total,
+}
+
+/// Saturation estimators of a design with their exact estimands.
+pub struct Saturation {
+    /// The estimators.
+    pub slots: Vec<SatSlot>,
+    /// Their names, e.g. `direct@0.5`.
+    pub names: Vec<String>,
+    /// Their estimands (linear-in-means continuous models; NaN otherwise).
+    pub truths: Vec<f64>,
+}
+
+impl Saturation {
+    fn new(g: &Graph, pop: &Population, design: &Design) -> Saturation {
+        let lv = &design.levels;
+        let zero = lv.iter().position(|&s| s == 0.0);
+        let full = lv.iter().position(|&s| s == 1.0);
+        let mut slots = Vec::new();
+        for (l, &s) in lv.iter().enumerate() {
+            if s > 0.0 && s < 1.0 {
+                slots.push(SatSlot::Direct(l));
+            }
+        }
+        if zero.is_some() {
+            for (l, &s) in lv.iter().enumerate() {
+                if s > 0.0 && s < 1.0 {
+                    slots.push(SatSlot::Spillover(l));
+                }
+            }
+            if full.is_some() {
+                slots.push(SatSlot::Total);
+            }
+        }
+        let names = slots
+            .iter()
+            .map(|s| match *s {
+                SatSlot::Direct(l) => format!("direct@{}", lv[l]),
+                SatSlot::Spillover(l) => format!("spillover@{}", lv[l]),
+                SatSlot::Total => "total".to_string(),
+            })
+            .collect();
+        let exact = pop.kind == crate::outcome::Kind::Continuous
+            && pop.exposure == crate::outcome::ExposureFn::Linear;
+        let truths = if exact {
+            let ee = expected_exposure(g, pop, design);
+            let n = pop.len() as f64;
+            let tau = pop.tau.iter().sum::<f64>() / n;
+            let mean = |f: &dyn Fn(usize) -> f64| (0..pop.len()).map(f).sum::<f64>() / n;
+            slots
+                .iter()
+                .map(|s| match *s {
+                    SatSlot::Direct(l) => tau + pop.gamma * mean(&|i| ee[i][l].1 - ee[i][l].0),
+                    SatSlot::Spillover(l) => {
+                        let z0 = zero.unwrap_or(0);
+                        pop.gamma * mean(&|i| ee[i][l].0 - ee[i][z0].0)
+                    }
+                    SatSlot::Total => {
+                        let (z0, z1) = (zero.unwrap_or(0), full.unwrap_or(0));
+                        tau + pop.gamma * mean(&|i| ee[i][z1].1 - ee[i][z0].0)
+                    }
+                })
+                .collect()
+        } else {
+            vec![f64::NAN; slots.len()]
+        };
+        Saturation {
+            slots,
+            names,
+            truths,
+        }
+    }
+
+    /// Estimates for one assignment (`levels[c]` = level index of cluster c).
+    fn estimate(
+        &self,
+        design: &Design,
+        levels: &[u8],
+        z: &[u8],
+        y: &[f64],
+        alpha: f64,
+    ) -> Vec<Outcome> {
+        let labels = design.clusters.labels();
+        let lv = &design.levels;
+        let zero = lv.iter().position(|&s| s == 0.0);
+        let full = lv.iter().position(|&s| s == 1.0);
+        self.slots
+            .iter()
+            .map(|slot| {
+                // Select units and their 0/1 contrast indicator.
+                let keep = |i: usize| -> Option<u8> {
+                    let l = levels[labels[i] as usize] as usize;
+                    match *slot {
+                        SatSlot::Direct(a) => (l == a).then_some(z[i]),
+                        SatSlot::Spillover(a) => {
+                            (z[i] == 0 && (l == a || Some(l) == zero)).then_some(u8::from(l == a))
+                        }
+                        SatSlot::Total => {
+                            if Some(l) == full && z[i] == 1 {
+                                Some(1)
+                            } else if Some(l) == zero && z[i] == 0 {
+                                Some(0)
+                            } else {
+                                None
+                            }
+                        }
+                    }
+                };
+                let (mut ys, mut xs, mut cs) = (Vec::new(), Vec::new(), Vec::new());
+                let mut remap = vec![u32::MAX; design.units()];
+                let mut next = 0u32;
+                for i in 0..y.len() {
+                    if let Some(x) = keep(i) {
+                        let c = labels[i] as usize;
+                        if remap[c] == u32::MAX {
+                            remap[c] = next;
+                            next += 1;
+                        }
+                        ys.push(y[i]);
+                        xs.push(x);
+                        cs.push(remap[c]);
+                    }
+                }
+                estimate::dm_cr2(&ys, &xs, &cs, next as usize, alpha)
+            })
+            .collect()
+    }
+}
+
+/// For every node and saturation level a: (E[e_i | z_i = 0, a], E[e_i | z_i = 1, a])
+/// under the saturation design (linear exposure), exactly: a neighbour in the
+/// same cluster is treated with probability (t_a − z_i)/(m − 1); one in another
+/// cluster c' with Σ_l P(c' at l | own at a)·t_l(c')/m(c'), where
+/// P(c' at l | own at a) = (K_l − [l = a])/(K − 1).
+fn expected_exposure(g: &Graph, pop: &Population, design: &Design) -> Vec<Vec<(f64, f64)>> {
+    let lv = &design.levels;
+    let nl = lv.len();
+    let k = design.units();
+    let sizes: Vec<f64> = design.members.iter().map(|m| m.len() as f64).collect();
+    let t = |l: usize, c: usize| (lv[l] * sizes[c]).round();
+    let labels = design.clusters.labels();
+    let kl: Vec<f64> = design.level_counts.iter().map(|&x| x as f64).collect();
+    (0..g.node_count())
+        .map(|i| {
+            let c = labels[i] as usize;
+            let inv = pop.inv_in_strength[i];
+            (0..nl)
+                .map(|a| {
+                    if inv == 0.0 {
+                        return (0.0, 0.0);
+                    }
+                    let (mut e0, mut e1) = (0.0, 0.0);
+                    for (j, w) in g.in_edges(i as u32) {
+                        let cj = labels[j as usize] as usize;
+                        if cj == c {
+                            let m = sizes[c];
+                            if m > 1.0 {
+                                e0 += w * t(a, c) / (m - 1.0);
+                                e1 += w * (t(a, c) - 1.0) / (m - 1.0);
+                            }
+                        } else {
+                            let pr: f64 = (0..nl)
+                                .map(|l| {
+                                    let same = if l == a { 1.0 } else { 0.0 };
+                                    (kl[l] - same) / (k as f64 - 1.0) * t(l, cj) / sizes[cj]
+                                })
+                                .sum();
+                            e0 += w * pr;
+                            e1 += w * pr;
+                        }
+                    }
+                    (e0 * inv, e1 * inv)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// What the HT and Hájek estimators need for one design.
@@ -498,6 +688,9 @@ impl<'a> Engine<'a> {
             .iter()
             .any(EstimatorKind::is_exposure)
             .then(|| HtSetup::new(g, pop, design, cfg, design_index));
+        let saturation = (design.spec.assignment == crate::design::Assignment::Saturation)
+            .then(|| Saturation::new(g, pop, design));
+        let ht = if saturation.is_some() { None } else { ht };
         Engine {
             g,
             pop,
@@ -506,6 +699,20 @@ impl<'a> Engine<'a> {
             cfg,
             design_index,
             ht,
+            saturation,
+        }
+    }
+
+    /// Names of this design's estimators, in column order.
+    pub fn estimator_names(&self) -> Vec<String> {
+        match &self.saturation {
+            Some(s) => s.names.clone(),
+            None => self
+                .cfg
+                .estimators
+                .iter()
+                .map(|k| k.name().to_string())
+                .collect(),
         }
     }
 
@@ -611,7 +818,18 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
             (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
     };
-    let (ri_effect, ri_null) = randomization_p_values(en, r_index, &y, &y0, &effect, &null);
+    let (effect, null) = match &en.saturation {
+        Some(sat) => (
+            sat.estimate(design, &zc, &z, &y, cfg.alpha),
+            sat.estimate(design, &zc, &z, &y0, cfg.alpha),
+        ),
+        None => (effect, null),
+    };
+    let (ri_effect, ri_null) = if en.saturation.is_some() {
+        (vec![None; effect.len()], vec![None; effect.len()])
+    } else {
+        randomization_p_values(en, r_index, &y, &y0, &effect, &null)
+    };
     Replicate {
         effect,
         null,
@@ -726,6 +944,10 @@ pub struct DesignRun {
     pub cluster_contamination: Option<Vec<f64>>,
     /// The exposure estimand and exclusions, when HT or Hájek ran.
     pub exposure: Option<ExposureDiagnosis>,
+    /// Estimator names, in column order.
+    pub estimator_names: Vec<String>,
+    /// Per estimator: its own estimand when it is not the global effect.
+    pub own_truths: Vec<Option<f64>>,
 }
 
 /// The exposure contrast of one design: what HT and Hájek target.
@@ -829,10 +1051,24 @@ pub fn run_design(
             }),
         }
     });
+    let estimator_names = engine.estimator_names();
+    let own_truths = match &engine.saturation {
+        Some(sat) => sat.truths.iter().map(|&t| Some(t)).collect(),
+        None => cfg
+            .estimators
+            .iter()
+            .map(|k| match (&exposure, k.is_exposure()) {
+                (Some(x), true) => Some(x.estimand),
+                _ => None,
+            })
+            .collect(),
+    };
     DesignRun {
         replicates,
         cluster_contamination,
         exposure,
+        estimator_names,
+        own_truths,
     }
 }
 
@@ -862,6 +1098,9 @@ impl Rate {
 pub struct EstimatorDiagnosis {
     /// Estimator name.
     pub name: String,
+    /// What it is judged against: the global effect, or its own estimand
+    /// (HT/Hájek: the exposure contrast; saturation estimators: their effect).
+    pub truth: f64,
     /// Replicates where the estimator could be computed (effect run).
     pub replicates_ok: usize,
     /// Replicates where it could not, by reason (effect run).
@@ -946,6 +1185,7 @@ pub fn diagnose_estimator(
     let t1 = Rate::of(null_rejected, null_ok.len()).unwrap_or(nan);
     EstimatorDiagnosis {
         name: name.to_string(),
+        truth,
         replicates_ok: r,
         failures,
         null_failures: null.len() - null_ok.len(),
@@ -1036,20 +1276,19 @@ pub fn diagnose_design(
 ) -> DesignDiagnosis {
     let reps = &run.replicates;
     let n = pop.len() as f64;
-    let estimators = cfg
-        .estimators
+    let estimators = run
+        .estimator_names
         .iter()
         .enumerate()
-        .map(|(j, kind)| {
+        .map(|(j, name)| {
             let effect: Vec<&Outcome> = reps.iter().map(|r| &r.effect[j]).collect();
             let null: Vec<&Outcome> = reps.iter().map(|r| &r.null[j]).collect();
-            let t = match (&run.exposure, kind.is_exposure()) {
-                (Some(x), true) => x.estimand,
-                _ => truth,
-            };
+            let t = run.own_truths[j].unwrap_or(truth);
             let ri_e: Vec<Option<f64>> = reps.iter().map(|r| r.ri_effect[j]).collect();
             let ri_n: Vec<Option<f64>> = reps.iter().map(|r| r.ri_null[j]).collect();
-            diagnose_estimator(kind.name(), &effect, &null, (&ri_e, &ri_n), t, cfg.alpha)
+            let mut d = diagnose_estimator(name, &effect, &null, (&ri_e, &ri_n), t, cfg.alpha);
+            d.truth = t;
+            d
         })
         .collect();
     let q = crate::partition::quality(g, &design.clusters);

@@ -28,6 +28,8 @@ fn spec(unit: Unit, assignment: Assignment, p: f64) -> DesignSpec {
         }),
         strata_by: StrataBy::Size,
         strata: 4,
+        saturations: None,
+        saturation_shares: None,
     }
 }
 
