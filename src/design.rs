@@ -115,6 +115,13 @@ pub struct PartitionSpec {
     /// Clusters file for `file` (relative to the scenario file).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Randomized graph cluster randomization: draw a fresh louvain/leiden
+    /// partition (new seed) for every replicate (default false).
+    #[serde(default)]
+    pub redraw: bool,
+    /// With `redraw`: draw the resolution uniformly from this range each time.
+    #[serde(default)]
+    pub resolution_range: Option<[f64; 2]>,
 }
 
 fn d_share() -> f64 {
@@ -244,6 +251,26 @@ impl DesignSpec {
             if p.method == PartitionMethod::File && p.path.is_none() {
                 return bad("partition method \"file\" needs `path`".into());
             }
+            if p.redraw {
+                if !matches!(p.method, PartitionMethod::Louvain | PartitionMethod::Leiden) {
+                    return bad("`redraw` needs partition method louvain or leiden".into());
+                }
+                if !matches!(
+                    self.assignment,
+                    Assignment::Complete | Assignment::Bernoulli
+                ) {
+                    return bad("`redraw` works with complete or bernoulli assignment".into());
+                }
+            } else if p.resolution_range.is_some() {
+                return bad("`resolution_range` goes with `redraw = true`".into());
+            }
+            if let Some([lo, hi]) = p.resolution_range {
+                if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+                    return bad(format!(
+                        "resolution_range = [{lo}, {hi}]: expected 0 < low ≤ high"
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -270,6 +297,72 @@ pub struct Design {
     pub level_counts: Vec<usize>,
     /// Members of each cluster (saturation designs).
     pub members: Vec<Vec<u32>>,
+}
+
+impl Design {
+    /// Whether the partition is redrawn for every assignment (randomized graph
+    /// cluster randomization); `clusters` is then the first draw, for reports.
+    pub fn is_redrawn(&self) -> bool {
+        self.spec.partition.as_ref().is_some_and(|p| p.redraw)
+    }
+
+    /// A fresh partition for a redrawn design: seed (and resolution, with a
+    /// range) drawn from `r`.
+    pub fn redraw_partition(&self, g: &Graph, r: &mut Rng) -> Partition {
+        let Some(p) = &self.spec.partition else {
+            return self.clusters.clone();
+        };
+        let seed: u64 = r.random();
+        let resolution = match p.resolution_range {
+            Some([lo, hi]) if hi > lo => r.random_range(lo..hi),
+            Some([lo, _]) => lo,
+            None => p.resolution,
+        };
+        let spec = PartitionSpec {
+            seed: Some(seed),
+            resolution,
+            ..p.clone()
+        };
+        make_partition(&spec, g, None, seed, std::path::Path::new("."))
+            .unwrap_or_else(|_| self.clusters.clone())
+    }
+
+    /// Draw one assignment, redrawing the partition first for redrawn designs
+    /// (then returned). See [`Design::draw`].
+    pub fn draw_full(
+        &self,
+        g: &Graph,
+        r: &mut Rng,
+        zc: &mut Vec<u8>,
+        z: &mut [u8],
+    ) -> Option<Partition> {
+        if self.is_redrawn() {
+            let part = self.redraw_partition(g, r);
+            self.draw_on(&part, r, zc, z);
+            Some(part)
+        } else {
+            self.draw(r, zc, z);
+            None
+        }
+    }
+
+    /// Complete or Bernoulli assignment of the clusters of `part`.
+    fn draw_on(&self, part: &Partition, r: &mut Rng, zc: &mut Vec<u8>, z: &mut [u8]) {
+        let k = part.count();
+        let p = self.spec.treated_share;
+        zc.clear();
+        zc.resize(k, 0);
+        if self.spec.assignment == Assignment::Bernoulli {
+            for v in zc.iter_mut() {
+                *v = u8::from(r.random_bool(p));
+            }
+        } else {
+            complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc);
+        }
+        for (zi, &c) in z.iter_mut().zip(part.labels()) {
+            *zi = zc[c as usize];
+        }
+    }
 }
 
 /// Compute the partition a cluster design names. `planted` are the
@@ -558,6 +651,8 @@ mod tests {
                 imbalance: 0.03,
                 seed: None,
                 path: None,
+                redraw: false,
+                resolution_range: None,
             }),
             strata_by: StrataBy::Size,
             strata: 2,

@@ -234,6 +234,9 @@ fn prob_at_least(arm: Arm, own: u32, others: &[u32], need: i64) -> f64 {
 pub fn exact(g: &Graph, design: &Design, m: &Mapping) -> Option<Probabilities> {
     let k = design.units() as u64;
     let p = design.spec.treated_share;
+    if design.is_redrawn() {
+        return None;
+    }
     let (arm_t, arm_c) = match design.spec.assignment {
         Assignment::Bernoulli => (Arm::Bernoulli(p), Arm::Bernoulli(1.0 - p)),
         Assignment::Complete => {
@@ -307,7 +310,7 @@ pub fn estimated(
     let mut r: Rng = rng::stream(seed, &[rng::purpose::EXPOSURE, 0]);
     let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
     for _ in 0..draws {
-        design.draw(&mut r, &mut zc, &mut z);
+        design.draw_full(g, &mut r, &mut zc, &mut z);
         for i in 0..n as u32 {
             let (a, b) = conditions(g, m, &z, i);
             t[i as usize] += u32::from(a);
@@ -634,6 +637,8 @@ mod tests {
                 imbalance: 0.03,
                 seed: None,
                 path: None,
+                redraw: false,
+                resolution_range: None,
             }),
             strata_by: crate::design::StrataBy::Size,
             strata: 1,

@@ -144,6 +144,7 @@ impl ExposureOp {
     pub fn new(g: &Graph, pop: &Population, design: &Design) -> ExposureOp {
         if design.spec.unit != Unit::Cluster
             || design.spec.assignment == crate::design::Assignment::Saturation
+            || design.is_redrawn()
         {
             return ExposureOp::ByNode;
         }
@@ -486,6 +487,8 @@ pub struct HtSetup {
     pub exact_sd: Option<f64>,
     /// Treated share of the design (the p of the variance formulas).
     pub p: f64,
+    /// Whether the partition is redrawn every replicate.
+    pub redrawn: bool,
 }
 
 impl HtSetup {
@@ -569,6 +572,7 @@ impl HtSetup {
             estimand,
             exact_sd,
             p: design.spec.treated_share,
+            redrawn: design.is_redrawn(),
         }
     }
 
@@ -595,8 +599,24 @@ impl HtSetup {
     }
 
     /// HT and Hájek outcomes for one assignment and outcome vector.
-    fn estimate(&self, g: &Graph, cfg: &SimConfig, z: &[u8], y: &[f64]) -> (Outcome, Outcome) {
+    fn estimate(
+        &self,
+        g: &Graph,
+        cfg: &SimConfig,
+        part: &crate::partition::Partition,
+        z: &[u8],
+        y: &[f64],
+    ) -> (Outcome, Outcome) {
         let n = y.len();
+        // A redrawn partition has its own overlap structure (the variance then
+        // treats this replicate's partition as fixed: an approximation).
+        let own_overlap;
+        let overlap = if self.redrawn {
+            own_overlap = crate::exposure::Overlap::new(g, part.labels(), part.count());
+            &own_overlap
+        } else {
+            &self.overlap
+        };
         let (t, c): (Vec<bool>, Vec<bool>) = (0..n as u32)
             .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
             .unzip();
@@ -613,7 +633,7 @@ impl HtSetup {
         let mut count = vec![0u32; n];
         let mut touched = Vec::new();
         let v_ht = crate::exposure::as_variance_full(
-            &self.overlap,
+            overlap,
             p,
             y,
             &t,
@@ -656,7 +676,7 @@ impl HtSetup {
                     })
                     .collect();
                 let v = crate::exposure::as_variance_full(
-                    &self.overlap,
+                    overlap,
                     p,
                     &r,
                     &t,
@@ -733,15 +753,18 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
     );
     let mut zc = Vec::new();
     let mut z = vec![0u8; n];
-    design.draw(&mut r, &mut zc, &mut z);
+    // Randomized graph cluster randomization redraws the partition here.
+    let redrawn = design.draw_full(g, &mut r, &mut zc, &mut z);
+    let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
     let mut e = vec![0.0f64; n];
     op.apply(g, pop, &z, &zc, &mut e);
     let mut y = vec![0.0f64; n];
     let mut y0 = vec![0.0f64; n];
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
-    let labels = design.clusters.labels();
+    let labels = part.labels();
     let cluster_design = design.spec.unit == Unit::Cluster;
+    let per_cluster = cluster_design && redrawn.is_none();
     for i in 0..n {
         let noise = pop.noise(&mut r);
         let treated = z[i] == 1;
@@ -758,12 +781,12 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
                 cc += other;
                 wc += s;
             }
-            if cluster_design {
+            if per_cluster {
                 cluster_other[labels[i] as usize] += other;
             }
         }
     }
-    let k = design.units();
+    let k = part.count();
     let run = |yv: &[f64], kind: EstimatorKind| -> Outcome {
         match kind {
             EstimatorKind::DmNaive => estimate::dm_naive(yv, &z, cfg.alpha),
@@ -774,10 +797,12 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
             EstimatorKind::Ht | EstimatorKind::Hajek => Err(estimate::Failure::Singular),
         }
     };
-    let exposure_runs = en
-        .ht
-        .as_ref()
-        .map(|h| (h.estimate(g, cfg, &z, &y), h.estimate(g, cfg, &z, &y0)));
+    let exposure_runs = en.ht.as_ref().map(|h| {
+        (
+            h.estimate(g, cfg, part, &z, &y),
+            h.estimate(g, cfg, part, &z, &y0),
+        )
+    });
     let pick = |kind: EstimatorKind, yv: &[f64], null_run: bool| -> Outcome {
         match (kind, &exposure_runs) {
             (EstimatorKind::Ht, Some((eff, nul))) => {
@@ -825,7 +850,7 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
         ),
         None => (effect, null),
     };
-    let (ri_effect, ri_null) = if en.saturation.is_some() {
+    let (ri_effect, ri_null) = if en.saturation.is_some() || redrawn.is_some() {
         (vec![None; effect.len()], vec![None; effect.len()])
     } else {
         randomization_p_values(en, r_index, &y, &y0, &effect, &null)
@@ -982,7 +1007,11 @@ pub fn run_design(
 ) -> DesignRun {
     let k = design.units();
     let cluster_design = design.spec.unit == Unit::Cluster;
-    let width = if cluster_design { k } else { 0 };
+    let width = if cluster_design && !design.is_redrawn() {
+        k
+    } else {
+        0
+    };
     let mut replicates = Vec::with_capacity(cfg.replicates);
     let mut other_sum = vec![0.0f64; width];
     let engine = Engine::new(g, pop, design, cfg, design_index);
@@ -1004,7 +1033,7 @@ pub fn run_design(
             replicates.push(rep);
         }
     }
-    let cluster_contamination = cluster_design.then(|| {
+    let cluster_contamination = (cluster_design && !design.is_redrawn()).then(|| {
         let mut total = vec![0.0f64; k];
         for (i, &c) in design.clusters.labels().iter().enumerate() {
             let inv = pop.inv_in_strength[i];
@@ -1240,6 +1269,9 @@ pub struct DesignDiagnosis {
     pub assignment: crate::design::Assignment,
     /// Treated share.
     pub treated_share: f64,
+    /// Whether the partition is redrawn for every replicate (cluster figures
+    /// then describe the first draw).
+    pub partition_redrawn: bool,
     /// Randomization units.
     pub clusters: usize,
     /// Cluster sizes.
@@ -1316,6 +1348,7 @@ pub fn diagnose_design(
         unit: design.spec.unit,
         assignment: design.spec.assignment,
         treated_share: design.spec.treated_share,
+        partition_redrawn: design.is_redrawn(),
         clusters: design.units(),
         cluster_sizes: q.sizes,
         cut_edge_share: q.cut_edge_share,

@@ -25,6 +25,8 @@ fn spec(unit: Unit, assignment: Assignment, p: f64) -> DesignSpec {
             imbalance: 0.03,
             seed: None,
             path: None,
+            redraw: false,
+            resolution_range: None,
         }),
         strata_by: StrataBy::Size,
         strata: 4,
