@@ -560,6 +560,184 @@ pub fn as_variance_full(
     total / (n_in * n_in)
 }
 
+/// Joint probabilities of the exposure conditions for every ordered pair of
+/// nodes whose neighbourhoods share a cluster (other pairs are taken as
+/// independent, which is exact under Bernoulli designs), and each node's
+/// expected mean outcome within each condition, estimated together from
+/// auxiliary assignments.
+pub struct PairProbabilities {
+    /// Row offsets into `partner` and the probability arrays, one row per node.
+    pub offsets: Vec<usize>,
+    /// The other node of each pair.
+    pub partner: Vec<u32>,
+    /// P(T_i and T_j).
+    pub p11: Vec<f64>,
+    /// P(C_i and C_j).
+    pub p00: Vec<f64>,
+    /// P(T_i and C_j).
+    pub p10: Vec<f64>,
+    /// P(C_i and T_j).
+    pub p01: Vec<f64>,
+    /// Mean over draws with T_i of `mean_outcome(i, treated, e_i)`.
+    pub mean_t: Vec<f64>,
+    /// Mean over draws with C_i of `mean_outcome(i, control, e_i)`.
+    pub mean_c: Vec<f64>,
+}
+
+impl PairProbabilities {
+    /// Estimate from `draws` assignments of `design` (with the partition
+    /// redrawn for redrawn designs); `mean_outcome(i, z_i, e_i)` gives a node's
+    /// expected outcome for its arm and exposure share.
+    pub fn estimate(
+        g: &Graph,
+        design: &Design,
+        m: &Mapping,
+        ov: &Overlap,
+        draws: usize,
+        seed: u64,
+        mean_outcome: &(dyn Fn(usize, bool, f64) -> f64 + Sync),
+    ) -> PairProbabilities {
+        let n = g.node_count();
+        let mut offsets = Vec::with_capacity(n + 1);
+        offsets.push(0);
+        let mut partner = Vec::new();
+        let mut count = vec![0u32; n];
+        let mut touched = Vec::new();
+        for i in 0..n {
+            ov.for_each_overlap(i, &mut count, &mut touched, |j, _| partner.push(j));
+            offsets.push(partner.len());
+        }
+        let len = partner.len();
+        let (mut c11, mut c00, mut c10) = (vec![0u32; len], vec![0u32; len], vec![0u32; len]);
+        let mut c01 = vec![0u32; len];
+        let (mut st, mut sc, mut nt, mut nc) =
+            (vec![0.0; n], vec![0.0; n], vec![0u32; n], vec![0u32; n]);
+        let mut r: Rng = rng::stream(seed, &[rng::purpose::EXPOSURE, 1]);
+        let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
+        let (mut t, mut c) = (vec![false; n], vec![false; n]);
+        for _ in 0..draws {
+            design.draw_full(g, &mut r, &mut zc, &mut z);
+            for i in 0..n {
+                let (a, b) = conditions(g, m, &z, i as u32);
+                t[i] = a;
+                c[i] = b;
+                if a || b {
+                    let (w, tot) = g
+                        .in_edges(i as u32)
+                        .filter(|&(j, _)| j as usize != i)
+                        .fold((0.0, 0.0), |(w, tot), (j, wj)| {
+                            (w + wj * f64::from(z[j as usize]), tot + wj)
+                        });
+                    let e = if tot > 0.0 { w / tot } else { 0.0 };
+                    if a {
+                        st[i] += mean_outcome(i, true, e);
+                        nt[i] += 1;
+                    } else {
+                        sc[i] += mean_outcome(i, false, e);
+                        nc[i] += 1;
+                    }
+                }
+            }
+            for i in 0..n {
+                if !(t[i] || c[i]) {
+                    continue;
+                }
+                for k in offsets[i]..offsets[i + 1] {
+                    let j = partner[k] as usize;
+                    c11[k] += u32::from(t[i] && t[j]);
+                    c00[k] += u32::from(c[i] && c[j]);
+                    c10[k] += u32::from(t[i] && c[j]);
+                    c01[k] += u32::from(c[i] && t[j]);
+                }
+            }
+        }
+        let d = draws.max(1) as f64;
+        let f = |v: Vec<u32>| v.into_iter().map(|x| x as f64 / d).collect::<Vec<f64>>();
+        PairProbabilities {
+            offsets,
+            partner,
+            p11: f(c11),
+            p00: f(c00),
+            p10: f(c10),
+            p01: f(c01),
+            mean_t: st
+                .iter()
+                .zip(&nt)
+                .map(|(s, &k)| if k > 0 { s / k as f64 } else { f64::NAN })
+                .collect(),
+            mean_c: sc
+                .iter()
+                .zip(&nc)
+                .map(|(s, &k)| if k > 0 { s / k as f64 } else { f64::NAN })
+                .collect(),
+        }
+    }
+}
+
+/// Aronow–Samii conservative variance estimate of the HT exposure contrast for
+/// one assignment, with joint probabilities `pairs` for the dependent pairs
+/// (pairs sharing no cluster are independent). Where a joint probability is
+/// zero its covariance term is bounded by Young's inequality, as is the
+/// within-unit cross term. `y` may be residuals (Hájek linearization).
+pub fn as_variance(
+    pairs: &PairProbabilities,
+    y: &[f64],
+    t: &[bool],
+    c: &[bool],
+    pi1: &[f64],
+    pi0: &[f64],
+    included: &[bool],
+) -> f64 {
+    let n_in = included.iter().filter(|&&b| b).count() as f64;
+    let mut total = 0.0;
+    for i in 0..y.len() {
+        if !included[i] || !(t[i] || c[i]) {
+            continue;
+        }
+        let (yi, p1, p0) = (y[i], pi1[i], pi0[i]);
+        // Own terms, and Young's bound for the own cross term (π¹⁰_ii = 0).
+        if t[i] {
+            total += (1.0 - p1) * yi * yi / (p1 * p1) + yi * yi / p1;
+        } else {
+            total += (1.0 - p0) * yi * yi / (p0 * p0) + yi * yi / p0;
+        }
+        // Pair terms. A zero joint probability's Young bound has one piece per
+        // node; by symmetry both pieces of a pair are credited to its first node.
+        for k in pairs.offsets[i]..pairs.offsets[i + 1] {
+            let j = pairs.partner[k] as usize;
+            if !included[j] {
+                continue;
+            }
+            let (yj, q1, q0) = (y[j], pi1[j], pi0[j]);
+            if t[i] {
+                let p11 = pairs.p11[k];
+                if p11 == 0.0 {
+                    total += yi * yi / p1;
+                } else if t[j] {
+                    total += (p11 - p1 * q1) / p11 * yi * yj / (p1 * q1);
+                }
+                let p10 = pairs.p10[k];
+                if p10 == 0.0 {
+                    total += yi * yi / p1;
+                } else if c[j] {
+                    total -= 2.0 * (p10 - p1 * q0) / p10 * yi * yj / (p1 * q0);
+                }
+            } else {
+                let p00 = pairs.p00[k];
+                if p00 == 0.0 {
+                    total += yi * yi / p0;
+                } else if c[j] {
+                    total += (p00 - p0 * q0) / p00 * yi * yj / (p0 * q0);
+                }
+                if pairs.p01[k] == 0.0 {
+                    total += yi * yi / p0;
+                }
+            }
+        }
+    }
+    total / (n_in * n_in)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,6 +833,83 @@ mod tests {
         for i in 0..9 {
             assert!(
                 (ex.treated[i] - pi1[i]).abs() < 1e-12 && (ex.control[i] - pi0[i]).abs() < 1e-12
+            );
+        }
+    }
+
+    #[test]
+    fn general_as_variance_reduces_to_the_full_exposure_form() {
+        let edges = [
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (3, 4),
+            (4, 5),
+            (5, 6),
+            (6, 7),
+            (7, 8),
+            (0, 8),
+            (2, 6),
+        ];
+        let mut b = GraphBuilder::new(9, false, false);
+        for (u, v) in edges {
+            b.add_edge(u, v, 1.0);
+        }
+        let (g, _) = b.build(&BuildOptions::default()).unwrap();
+        let labels = [0u32, 0, 1, 1, 2, 2, 3, 3, 3];
+        let ov = Overlap::new(&g, &labels, 4);
+        let p: f64 = 0.4;
+        // Exact joint probabilities of full exposure under cluster Bernoulli(p).
+        let s_of = |i: usize| ov.s(i) as i32;
+        let mut pairs = PairProbabilities {
+            offsets: vec![0],
+            partner: vec![],
+            p11: vec![],
+            p00: vec![],
+            p10: vec![],
+            p01: vec![],
+            mean_t: vec![],
+            mean_c: vec![],
+        };
+        let (mut count, mut touched) = (vec![0u32; 9], Vec::new());
+        for i in 0..9 {
+            ov.for_each_overlap(i, &mut count, &mut touched, |j, m| {
+                let u = s_of(i) + s_of(j as usize) - m as i32;
+                pairs.partner.push(j);
+                pairs.p11.push(p.powi(u));
+                pairs.p00.push((1.0 - p).powi(u));
+                pairs.p10.push(0.0);
+                pairs.p01.push(0.0);
+            });
+            pairs.offsets.push(pairs.partner.len());
+        }
+        let pi1: Vec<f64> = (0..9).map(|i| p.powi(s_of(i))).collect();
+        let pi0: Vec<f64> = (0..9).map(|i| (1.0 - p).powi(s_of(i))).collect();
+        let y: Vec<f64> = (0..9)
+            .map(|i| 1.0 + 0.7 * i as f64 - 0.05 * (i * i) as f64)
+            .collect();
+        let all = vec![true; 9];
+        for mask in 0u32..16 {
+            let z: Vec<u8> = labels.iter().map(|&c| (mask >> c & 1) as u8).collect();
+            let (t, c): (Vec<bool>, Vec<bool>) = (0..9u32)
+                .map(|i| conditions(&g, &Mapping::Full, &z, i))
+                .unzip();
+            let general = as_variance(&pairs, &y, &t, &c, &pi1, &pi0, &all);
+            let full = as_variance_full(
+                &ov,
+                p,
+                &y,
+                &t,
+                &c,
+                &pi1,
+                &pi0,
+                &all,
+                &mut count,
+                &mut touched,
+            );
+            assert!(
+                (general - full).abs() < 1e-9 * full.abs().max(1.0),
+                "{mask}: {general} vs {full}"
             );
         }
     }

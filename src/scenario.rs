@@ -262,9 +262,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
             .exposure
             .validate()
             .map_err(|e| at(line, e.to_string()))?;
-        if file.analysis.exposure != crate::exposure::Mapping::Full {
-            return Err(at(line, "the ht and hajek estimators support exposure = { kind = \"full\" } so far (fractional and k-neighbours probabilities exist, their estimands and variances do not yet)".into()));
-        }
         if !(file.analysis.probability_floor >= 0.0 && file.analysis.probability_floor < 1.0) {
             return Err(at(
                 key_line("probability_floor"),

@@ -481,6 +481,8 @@ pub struct HtSetup {
     pub included: Vec<bool>,
     /// Clusters shared between neighbourhoods.
     pub overlap: crate::exposure::Overlap,
+    /// Joint probabilities from auxiliary assignments, where no closed form is used.
+    pub pairs: Option<crate::exposure::PairProbabilities>,
     /// The exposure contrast over included nodes, exactly.
     pub estimand: f64,
     /// Exact SD of HT under cluster Bernoulli (the design's true HT SD), where it applies.
@@ -517,6 +519,28 @@ impl HtSetup {
             .collect();
         let overlap = crate::exposure::Overlap::new(g, design.clusters.labels(), design.units());
         let n = pop.len();
+        // Full exposure under Bernoulli/complete designs has closed forms; other
+        // mappings and designs get joint probabilities and condition-wise mean
+        // outcomes from auxiliary assignments.
+        let full = *m == crate::exposure::Mapping::Full;
+        let estimated = matches!(probs.method, crate::exposure::Method::Estimated { .. });
+        let pairs = (!full || (estimated && !design.is_redrawn())).then(|| {
+            crate::exposure::PairProbabilities::estimate(
+                g,
+                design,
+                m,
+                &overlap,
+                cfg.exposure.draws,
+                cfg.seed ^ (design_index as u64).wrapping_mul(0x51_7CC1_B727),
+                &|i, z, e| pop.mean_outcome(i, z, e),
+            )
+        });
+        let mut included = included;
+        if let (false, Some(pp)) = (full, &pairs) {
+            for (i, inc) in included.iter_mut().enumerate() {
+                *inc = *inc && pp.mean_t[i].is_finite() && pp.mean_c[i].is_finite();
+            }
+        }
         // Full exposure: treated condition means e = 1 (for nodes with neighbours), control e = 0.
         let y1: Vec<f64> = (0..n)
             .map(|i| {
@@ -533,16 +557,19 @@ impl HtSetup {
             .collect();
         let y0: Vec<f64> = (0..n).map(|i| pop.mean_outcome(i, false, 0.0)).collect();
         let kept = included.iter().filter(|&&b| b).count();
+        let contrast = |i: usize| match (&pairs, full) {
+            (Some(pp), false) => pp.mean_t[i] - pp.mean_c[i],
+            _ => y1[i] - y0[i],
+        };
         let estimand = if kept > 0 {
-            (0..n)
-                .filter(|&i| included[i])
-                .map(|i| y1[i] - y0[i])
-                .sum::<f64>()
-                / kept as f64
+            (0..n).filter(|&i| included[i]).map(contrast).sum::<f64>() / kept as f64
         } else {
             f64::NAN
         };
-        let exact_sd = (design.spec.assignment == crate::design::Assignment::Bernoulli && kept > 0)
+        let exact_sd = (full
+            && design.spec.assignment == crate::design::Assignment::Bernoulli
+            && !design.is_redrawn()
+            && kept > 0)
             .then(|| {
                 let (v1, v0): (Vec<f64>, Vec<f64>) = match pop.kind {
                     crate::outcome::Kind::Continuous => {
@@ -569,6 +596,7 @@ impl HtSetup {
             probs,
             included,
             overlap,
+            pairs,
             estimand,
             exact_sd,
             p: design.spec.treated_share,
@@ -632,18 +660,22 @@ impl HtSetup {
         let p = self.p;
         let mut count = vec![0u32; n];
         let mut touched = Vec::new();
-        let v_ht = crate::exposure::as_variance_full(
-            overlap,
-            p,
-            y,
-            &t,
-            &c,
-            pi1,
-            pi0,
-            &self.included,
-            &mut count,
-            &mut touched,
-        );
+        let v_ht = if let Some(pp) = &self.pairs {
+            crate::exposure::as_variance(pp, y, &t, &c, pi1, pi0, &self.included)
+        } else {
+            crate::exposure::as_variance_full(
+                overlap,
+                p,
+                y,
+                &t,
+                &c,
+                pi1,
+                pi0,
+                &self.included,
+                &mut count,
+                &mut touched,
+            )
+        };
         let ht_out = estimate::t_inference(ht, v_ht.sqrt(), f64::INFINITY, cfg.alpha);
         let hajek_out = match hajek {
             None => Err(estimate::Failure::EmptyCondition),
@@ -675,18 +707,23 @@ impl HtSetup {
                         }
                     })
                     .collect();
-                let v = crate::exposure::as_variance_full(
-                    overlap,
-                    p,
-                    &r,
-                    &t,
-                    &c,
-                    pi1,
-                    pi0,
-                    &self.included,
-                    &mut count,
-                    &mut touched,
-                );
+                let v = match &self.pairs {
+                    Some(pp) => {
+                        crate::exposure::as_variance(pp, &r, &t, &c, pi1, pi0, &self.included)
+                    }
+                    None => crate::exposure::as_variance_full(
+                        overlap,
+                        p,
+                        &r,
+                        &t,
+                        &c,
+                        pi1,
+                        pi0,
+                        &self.included,
+                        &mut count,
+                        &mut touched,
+                    ),
+                };
                 estimate::t_inference(h, v.sqrt(), f64::INFINITY, cfg.alpha)
             }
         };

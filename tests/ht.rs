@@ -165,3 +165,50 @@ auxiliary_draws = 4000
         xf.excluded_nodes
     );
 }
+
+#[test]
+fn fractional_and_k_neighbour_exposure_contrasts() {
+    // Exact probabilities (dynamic programme), joint probabilities and
+    // condition-wise means from auxiliary assignments: HT is unbiased for its
+    // exposure contrast and its Aronow–Samii SE is conservative.
+    for mapping in [
+        r#"{ kind = "fractional", q = 0.75 }"#,
+        r#"{ kind = "k-neighbours", k = 3 }"#,
+    ] {
+        let toml = SCENARIO
+            .replace("replicates = 3000", "replicates = 2000")
+            .replace(
+                "probability_floor = 0.001",
+                &format!("probability_floor = 0.001\nexposure = {mapping}\nauxiliary_draws = 4000"),
+            );
+        let s = scenario::parse(&toml, Path::new("frac.toml")).unwrap();
+        let p = sim::prepare(&s).unwrap();
+        let runs = sim::simulate(&p, &|| {});
+        let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+        let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
+        let x = d.exposure.as_ref().unwrap();
+        assert_eq!(x.probabilities, "exact");
+        let ht = d.estimators.iter().find(|e| e.name == "ht").unwrap();
+        let hajek = d.estimators.iter().find(|e| e.name == "hajek").unwrap();
+        eprintln!(
+            "{}: estimand {:.4} (excluded {}), HT bias {:.4} ± {:.4}, sd {:.4}, mean se {:.4}, coverage {:.3}; Hájek rmse {:.4}",
+            x.mapping, x.estimand, x.excluded_nodes, ht.bias, ht.bias_mc_se, ht.sd, ht.mean_se, ht.coverage, hajek.rmse
+        );
+        assert!(
+            ht.bias.abs() < 4.0 * ht.bias_mc_se,
+            "{}: HT bias {} ± {}",
+            x.mapping,
+            ht.bias,
+            ht.bias_mc_se
+        );
+        let mc = ht.sd / (2.0 * (ht.replicates_ok as f64 - 1.0)).sqrt();
+        assert!(
+            ht.mean_se >= ht.sd - 4.0 * mc,
+            "{}: mean SE {} < sd {}",
+            x.mapping,
+            ht.mean_se,
+            ht.sd
+        );
+        assert!(hajek.rmse < ht.rmse);
+    }
+}
