@@ -178,6 +178,7 @@ pub fn table(r: &Report) -> String {
                 x.probabilities,
                 x.excluded_nodes,
                 x.ht_exact_sd.map_or(String::new(), |sd| format!("; exact HT sd {sd:.4}"))
+                    + &x.probability_max_mc_se.map_or(String::new(), |se| format!("; probability MC SE ≤ {se:.4}"))
             );
             if let Some(w) = &x.warning {
                 t += &format!("\n  warning: {w}");

@@ -1019,6 +1019,9 @@ pub struct ExposureDiagnosis {
     pub mapping: String,
     /// `exact` or `estimated from N auxiliary assignments`.
     pub probabilities: String,
+    /// For estimated probabilities: the largest Monte Carlo SE, sqrt(π(1 − π)/draws),
+    /// over included nodes and both conditions.
+    pub probability_max_mc_se: Option<f64>,
     /// The probability floor.
     pub floor: f64,
     /// Nodes excluded (a condition's probability below the floor).
@@ -1101,6 +1104,19 @@ pub fn run_design(
                 crate::exposure::Method::Estimated { draws } => {
                     format!("estimated from {draws} auxiliary assignments")
                 }
+            },
+            probability_max_mc_se: match h.probs.method {
+                crate::exposure::Method::Exact => None,
+                crate::exposure::Method::Estimated { draws } => Some(
+                    h.probs
+                        .treated
+                        .iter()
+                        .chain(&h.probs.control)
+                        .zip(h.included.iter().chain(&h.included))
+                        .filter(|(_, &inc)| inc)
+                        .map(|(&p, _)| (p * (1.0 - p) / draws as f64).sqrt())
+                        .fold(0.0, f64::max),
+                ),
             },
             floor: cfg.exposure.floor,
             excluded_nodes: excluded,
