@@ -30,6 +30,130 @@ enum Command {
     Partition(PartitionArgs),
     /// Run a scenario: simulate every design × estimator and report bias, coverage and power.
     Run(RunArgs),
+    /// Design effect of cluster randomization: 1 + ICC·[(m − 1) + m·CV²].
+    Deff(DeffArgs),
+    /// Power to detect an effect with a given number of users per arm.
+    Power(PowerArgs),
+    /// Minimum detectable effect for a given total number of users.
+    Mde(MdeArgs),
+    /// Clusters per arm needed to detect an effect.
+    ClustersNeeded(ClustersNeededArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MetricArgs {
+    /// SD of a continuous metric (effects in its units; 1 gives standardized effects).
+    #[arg(long, default_value_t = 1.0)]
+    sd: f64,
+    /// Control rate of a binary metric (then effects are absolute differences in rate).
+    #[arg(long)]
+    baseline: Option<f64>,
+    /// Two-sided test level.
+    #[arg(long, default_value_t = 0.05)]
+    alpha: f64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl MetricArgs {
+    fn metric(&self) -> crate::calc::Metric {
+        match self.baseline {
+            Some(b) => crate::calc::Metric::Binary { baseline: b },
+            None => crate::calc::Metric::Continuous { sd: self.sd },
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct ClusterArgs {
+    /// Mean users per cluster (omit for user-level randomization).
+    #[arg(long)]
+    mean_cluster_size: Option<f64>,
+    /// Intra-cluster correlation of the metric.
+    #[arg(long, default_value_t = 0.0)]
+    icc: f64,
+    /// Coefficient of variation of cluster sizes.
+    #[arg(long, default_value_t = 0.0)]
+    cv: f64,
+}
+
+impl ClusterArgs {
+    fn deff(&self, alpha: f64, power: Option<f64>) -> Result<f64> {
+        let m = self.mean_cluster_size.unwrap_or(1.0);
+        crate::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
+        Ok(match self.mean_cluster_size {
+            Some(m) => crate::calc::design_effect(m, self.icc, self.cv),
+            None => 1.0,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct DeffArgs {
+    /// Mean users per cluster.
+    #[arg(long)]
+    mean_cluster_size: f64,
+    /// Intra-cluster correlation.
+    #[arg(long)]
+    icc: f64,
+    /// Coefficient of variation of cluster sizes.
+    #[arg(long, default_value_t = 0.0)]
+    cv: f64,
+    /// Number of clusters (for the effective sample size and --check).
+    #[arg(long)]
+    clusters: Option<usize>,
+    /// Confirm the formula by simulation (clusters × size users, 2,000 replicates).
+    #[arg(long)]
+    check: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct PowerArgs {
+    /// Effect to detect (metric units, or absolute rate difference).
+    #[arg(long, allow_negative_numbers = true)]
+    effect: f64,
+    /// Users per arm.
+    #[arg(long)]
+    n_per_arm: f64,
+    #[command(flatten)]
+    metric: MetricArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct MdeArgs {
+    /// Total users (both arms).
+    #[arg(long)]
+    n_total: f64,
+    /// Share of users treated.
+    #[arg(long, default_value_t = 0.5)]
+    treated_share: f64,
+    /// Target power.
+    #[arg(long, default_value_t = 0.8)]
+    power: f64,
+    #[command(flatten)]
+    metric: MetricArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ClustersNeededArgs {
+    /// Effect to detect (metric units, or absolute rate difference).
+    #[arg(long, allow_negative_numbers = true)]
+    effect: f64,
+    /// Target power.
+    #[arg(long, default_value_t = 0.8)]
+    power: f64,
+    #[command(flatten)]
+    metric: MetricArgs,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -209,6 +333,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(a),
         Command::Partition(a) => partition(a),
         Command::Run(a) => run_scenario(a),
+        Command::Deff(a) => deff(a),
+        Command::Power(a) => power_cmd(a),
+        Command::Mde(a) => mde(a),
+        Command::ClustersNeeded(a) => clusters_needed(a),
     }
 }
 
@@ -488,6 +616,141 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         ))?;
     }
     Ok(())
+}
+
+fn print_json_or(json: bool, v: serde_json::Value, text: String) -> Result<()> {
+    if json {
+        out(&format!("{}\n", pretty(&v)?))
+    } else {
+        out(&text)
+    }
+}
+
+fn deff(a: DeffArgs) -> Result<()> {
+    use crate::calc;
+    calc::check_inputs(0.05, None, a.icc, a.mean_cluster_size, a.cv)?;
+    let d = calc::design_effect(a.mean_cluster_size, a.icc, a.cv);
+    let total = a.clusters.map(|k| k as f64 * a.mean_cluster_size);
+    let mut text = format!(
+        "design effect {d:.4} = 1 + {} × [({} − 1) + {} × {}²]\n",
+        a.icc, a.mean_cluster_size, a.mean_cluster_size, a.cv
+    );
+    if let Some(n) = total {
+        text += &format!("effective sample size {:.1} of {n:.0} users\n", n / d);
+    }
+    let warning =
+        total.and_then(|n| calc::collapse_warning(n, d, a.icc, a.clusters.map(|k| k as f64)));
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    let mut check = None;
+    if a.check {
+        let k = a.clusters.unwrap_or(100).max(4);
+        if (k as f64) * a.mean_cluster_size > 2e6 {
+            return Err(Error::input(
+                "--check simulates clusters × size users: keep it under 2,000,000",
+            ));
+        }
+        let (sim, se) = calc::check_deff(k, a.mean_cluster_size, a.cv, a.icc, 2000, 1);
+        text += &format!("simulated design effect {sim:.4} ± {se:.4} (Monte Carlo SE; {k} clusters, 2,000 replicates)\n");
+        check = Some(serde_json::json!({ "simulated": sim, "mc_se": se, "clusters": k }));
+    }
+    let v = serde_json::json!({
+        "design_effect": d,
+        "effective_sample_size": total.map(|n| n / d),
+        "warning": warning,
+        "check": check,
+    });
+    print_json_or(a.json, v, text)
+}
+
+fn power_cmd(a: PowerArgs) -> Result<()> {
+    let metric = a.metric.metric();
+    metric.check(Some(a.effect))?;
+    let d = a.cluster.deff(a.metric.alpha, None)?;
+    if a.n_per_arm.is_nan() || a.n_per_arm <= 1.0 {
+        return Err(Error::input("--n-per-arm: expected more than 1 user"));
+    }
+    let n_eff = a.n_per_arm / d;
+    let p = crate::calc::power(metric, a.effect, n_eff, a.metric.alpha);
+    let mut text = format!(
+        "power {:.4} to detect {} with {} users per arm (effective {:.1} after design effect {:.4}), two-sided α = {}\n",
+        p, a.effect, a.n_per_arm, n_eff, d, a.metric.alpha
+    );
+    let warning = crate::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    let v = serde_json::json!({ "power": p, "design_effect": d, "effective_n_per_arm": n_eff, "warning": warning });
+    print_json_or(a.metric.json, v, text)
+}
+
+fn mde(a: MdeArgs) -> Result<()> {
+    let metric = a.metric.metric();
+    metric.check(None)?;
+    let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
+    if !(a.treated_share > 0.0 && a.treated_share < 1.0 && a.n_total > 2.0) {
+        return Err(Error::input(
+            "--n-total must exceed 2 and --treated-share lie in (0, 1)",
+        ));
+    }
+    let (n1, n0) = (
+        a.n_total * a.treated_share / d,
+        a.n_total * (1.0 - a.treated_share) / d,
+    );
+    let m = match metric {
+        crate::calc::Metric::Continuous { sd } => {
+            crate::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
+        }
+        crate::calc::Metric::Binary { baseline } => crate::calc::mde_binary(
+            baseline,
+            2.0 / (1.0 / n1 + 1.0 / n0),
+            a.metric.alpha,
+            a.power,
+        ),
+    };
+    let mut text = format!(
+        "minimum detectable effect {m:.4} with {} users ({:.0}% treated), design effect {d:.4}, α = {}, power {}\n",
+        a.n_total,
+        100.0 * a.treated_share,
+        a.metric.alpha,
+        a.power
+    );
+    let warning = crate::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    let v = serde_json::json!({ "mde": m, "design_effect": d, "warning": warning });
+    print_json_or(a.metric.json, v, text)
+}
+
+fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
+    let metric = a.metric.metric();
+    metric.check(Some(a.effect))?;
+    if a.effect == 0.0 {
+        return Err(Error::input("--effect: expected a non-zero effect"));
+    }
+    let Some(m) = a.cluster.mean_cluster_size else {
+        return Err(Error::input("--mean-cluster-size is required"));
+    };
+    let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
+    let n = crate::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
+    let users = n * d;
+    let clusters = (users / m).ceil();
+    let mut text = format!(
+        "{clusters:.0} clusters per arm ({:.0} users per arm at {m} per cluster): {:.0} users per arm under user randomization × design effect {d:.4}\n",
+        clusters * m,
+        n.ceil()
+    );
+    if a.cluster.icc > 0.0 && m * a.cluster.icc > 10.0 {
+        text += &format!(
+            "note: with ICC {} a cluster of {m} users is worth about {:.1} independent users; smaller clusters need far fewer users in total\n",
+            a.cluster.icc,
+            m / d
+        );
+    }
+    let v = serde_json::json!({ "clusters_per_arm": clusters, "users_per_arm": clusters * m, "n_per_arm_user_level": n, "design_effect": d });
+    print_json_or(a.metric.json, v, text)
 }
 
 fn partition(a: PartitionArgs) -> Result<()> {

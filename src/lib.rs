@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calc;
 pub mod cli;
 pub mod design;
 pub mod error;
