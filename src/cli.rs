@@ -601,7 +601,9 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
-    let written = crate::report::write_all(&dir, &report, &prepared, &runs)?;
+    let text = std::fs::read_to_string(&a.scenario)
+        .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
+    let written = crate::report::write_all(&dir, &report, &prepared, &runs, &text)?;
     if a.json {
         let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
         return out(&format!("{}\n", pretty(&v)?));

@@ -121,6 +121,40 @@ fn run_writes_every_output_and_is_identical_on_one_and_two_threads() {
             "estimators[].{key} missing"
         );
     }
+    // Plots and a self-contained HTML report.
+    for f in [
+        "bias",
+        "power",
+        "coverage",
+        "contamination",
+        "cluster_sizes",
+        "sampling-user",
+    ] {
+        for ext in ["svg", "png"] {
+            let path = o1.join("plots").join(format!("{f}.{ext}"));
+            assert!(
+                std::fs::metadata(&path)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{} missing",
+                path.display()
+            );
+        }
+    }
+    let html = std::fs::read_to_string(o1.join("report.html")).unwrap();
+    assert!(
+        html.contains("<table>") && html.matches("<svg").count() >= 6,
+        "report.html lacks table or plots"
+    );
+    assert!(
+        html.contains("global average treatment effect") && html.contains("Recommendation")
+            || html.contains("none is recommended")
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://")
+            || html.matches("http").count() == html.matches("http://www.w3.org").count(),
+        "report.html must not load external resources"
+    );
     // 3 designs × 5 estimators × 40 replicates + header.
     let rows = std::fs::read_to_string(o1.join("replicates.csv"))
         .unwrap()

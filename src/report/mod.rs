@@ -1,0 +1,721 @@
+//! Reports: the comparison table, `report.json`, `summary.csv`,
+//! `replicates.csv`, the clusters files, plots (`plots/*.svg`, `plots/*.png`)
+//! and a self-contained `report.html`.
+//!
+//! This module owns [`Report`] (what `report.json` holds), the
+//! [`Recommendation`], and the renderers; [`plots`] owns figures. Every file is
+//! written atomically (temporary file, then rename).
+
+pub mod plots;
+
+use crate::error::Result;
+use crate::estimate::Outcome;
+use crate::outcome::Estimand;
+use crate::sim::{DesignDiagnosis, DesignRun, Prepared};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The scenario as run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioInfo {
+    /// Name.
+    pub name: String,
+    /// Seed.
+    pub seed: u64,
+    /// Replicates per design.
+    pub replicates: usize,
+    /// Test level.
+    pub alpha: f64,
+}
+
+/// The network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphInfo {
+    /// Where it came from.
+    pub source: String,
+    /// Nodes.
+    pub nodes: usize,
+    /// Edges (arcs if directed).
+    pub edges: usize,
+    /// Directed?
+    pub directed: bool,
+    /// Weighted?
+    pub weighted: bool,
+}
+
+/// Everything `report.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// The network.
+    pub graph: GraphInfo,
+    /// The global average treatment effect and its parts.
+    pub estimand: Estimand,
+    /// One entry per design, in scenario order.
+    pub designs: Vec<DesignDiagnosis>,
+    /// The design × estimator to pick, if any keeps its coverage.
+    pub recommendation: Option<Recommendation>,
+}
+
+/// The design × estimator with the lowest RMSE among those whose CI coverage
+/// is within 2 points of nominal, and how sure that is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recommendation {
+    /// Design name.
+    pub design: String,
+    /// Estimator name.
+    pub estimator: String,
+    /// Its RMSE.
+    pub rmse: f64,
+    /// The runner-up (design / estimator), if there is one.
+    pub runner_up: Option<String>,
+    /// RMSE(runner-up) − RMSE(pick).
+    pub rmse_gap: Option<f64>,
+    /// Monte Carlo SE of that gap (paired when both share a design).
+    pub rmse_gap_mc_se: Option<f64>,
+}
+
+/// Squared errors of one design × estimator, per replicate (None where it failed).
+fn squared_errors(run: &DesignRun, j: usize, truth: f64) -> Vec<Option<f64>> {
+    run.replicates
+        .iter()
+        .map(|r| r.effect[j].as_ref().ok().map(|e| (e.value - truth).powi(2)))
+        .collect()
+}
+
+fn recommend(
+    designs: &[DesignDiagnosis],
+    runs: &[DesignRun],
+    alpha: f64,
+) -> Option<Recommendation> {
+    let nominal = 1.0 - alpha;
+    let mut eligible: Vec<(usize, usize, f64)> = Vec::new();
+    for (di, d) in designs.iter().enumerate() {
+        for (j, e) in d.estimators.iter().enumerate() {
+            if (e.coverage - nominal).abs() <= 0.02 && e.rmse.is_finite() {
+                eligible.push((di, j, e.rmse));
+            }
+        }
+    }
+    eligible.sort_by(|a, b| a.2.total_cmp(&b.2));
+    let &(bd, bj, brmse) = eligible.first()?;
+    let best = &designs[bd].estimators[bj];
+    let mut rec = Recommendation {
+        design: designs[bd].name.clone(),
+        estimator: best.name.clone(),
+        rmse: brmse,
+        runner_up: None,
+        rmse_gap: None,
+        rmse_gap_mc_se: None,
+    };
+    if let Some(&(ud, uj, urmse)) = eligible.get(1) {
+        let runner = &designs[ud].estimators[uj];
+        let sb = squared_errors(&runs[bd], bj, best.truth);
+        let su = squared_errors(&runs[ud], uj, runner.truth);
+        let mse_se = if bd == ud {
+            let d: Vec<f64> = sb
+                .iter()
+                .zip(&su)
+                .filter_map(|(a, b)| Some((*a)? - (*b)?))
+                .collect();
+            (crate::estimate::Moments::of(&d).var() / d.len() as f64).sqrt()
+        } else {
+            let v = |x: &[Option<f64>]| {
+                let y: Vec<f64> = x.iter().flatten().copied().collect();
+                crate::estimate::Moments::of(&y).var() / y.len() as f64
+            };
+            (v(&sb) + v(&su)).sqrt()
+        };
+        rec.runner_up = Some(format!("{} / {}", designs[ud].name, runner.name));
+        rec.rmse_gap = Some(urmse - brmse);
+        // RMSE_u − RMSE_b = (MSE_u − MSE_b)/(RMSE_u + RMSE_b).
+        rec.rmse_gap_mc_se = Some(mse_se / (urmse + brmse));
+    }
+    Some(rec)
+}
+
+/// Diagnose every design and assemble the report.
+pub fn build(
+    name: &str,
+    p: &Prepared,
+    runs: &[DesignRun],
+    clusters_files: &[Option<String>],
+) -> Report {
+    let designs: Vec<DesignDiagnosis> = p
+        .designs
+        .iter()
+        .zip(runs)
+        .zip(clusters_files)
+        .map(|((d, run), file)| {
+            crate::sim::diagnose_design(
+                &p.graph,
+                &p.population,
+                d,
+                run,
+                &p.config,
+                p.estimand.value,
+                file.clone(),
+            )
+        })
+        .collect();
+    Report {
+        scenario: ScenarioInfo {
+            name: name.to_string(),
+            seed: p.config.seed,
+            replicates: p.config.replicates,
+            alpha: p.config.alpha,
+        },
+        graph: GraphInfo {
+            source: p.graph_description.clone(),
+            nodes: p.graph.node_count(),
+            edges: p.graph.edge_count(),
+            directed: p.graph.is_directed(),
+            weighted: p.graph.is_weighted(),
+        },
+        estimand: p.estimand,
+        recommendation: recommend(&designs, runs, p.config.alpha),
+        designs,
+    }
+}
+
+fn pct(x: f64) -> String {
+    if x.is_nan() {
+        "—".into()
+    } else {
+        format!("{:.1}%", 100.0 * x)
+    }
+}
+
+/// The terminal comparison table.
+pub fn table(r: &Report) -> String {
+    let mut t = String::new();
+    let e = &r.estimand;
+    t += &format!(
+        "{}: {} nodes, {} edges; {} replicates per design, alpha {}\n",
+        r.scenario.name, r.graph.nodes, r.graph.edges, r.scenario.replicates, r.scenario.alpha
+    );
+    t += &format!(
+        "estimand: global average treatment effect (everyone treated vs no one) = {:.4}  (direct {:.4} + spillover {:.4})\n\n",
+        e.value, e.direct, e.spillover
+    );
+    t += &format!(
+        "{:<16} {:>8} {:>7} {:>9} {:>7}  {:<14} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
+        "design",
+        "clusters",
+        "cut",
+        "contam.",
+        "deff",
+        "estimator",
+        "bias",
+        "±mc se",
+        "sd",
+        "rmse",
+        "se/sd",
+        "cover",
+        "power",
+        "type1"
+    );
+    for d in &r.designs {
+        let contam = 0.5 * (d.contamination.treated + d.contamination.control);
+        for (j, est) in d.estimators.iter().enumerate() {
+            let left = if j == 0 {
+                format!(
+                    "{:<16} {:>8} {:>7} {:>9} {:>7.2}",
+                    d.name,
+                    d.clusters,
+                    pct(d.cut_edge_share),
+                    pct(contam),
+                    d.design_effect.simulated
+                )
+            } else {
+                format!("{:<16} {:>8} {:>7} {:>9} {:>7}", "", "", "", "", "")
+            };
+            let fails: usize = est.failures.values().sum();
+            t += &format!(
+                "{left}  {:<14} {:>9.4} {:>8.4} {:>8.4} {:>7.4} {:>8.2} {:>7} {:>7} {:>6}{}\n",
+                est.name,
+                est.bias,
+                est.bias_mc_se,
+                est.sd,
+                est.rmse,
+                est.se_sd_ratio,
+                pct(est.coverage),
+                pct(est.power),
+                pct(est.type1_error),
+                if fails > 0 {
+                    format!("  ({fails} replicates failed)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    for d in &r.designs {
+        if let Some(x) = &d.exposure {
+            t += &format!(
+                "\n{}: ht/hajek target the {} exposure contrast = {:.4} (probabilities {}; {} nodes excluded){}",
+                d.name,
+                x.mapping,
+                x.estimand,
+                x.probabilities,
+                x.excluded_nodes,
+                x.ht_exact_sd.map_or(String::new(), |sd| format!("; exact HT sd {sd:.4}"))
+                    + &x.probability_max_mc_se.map_or(String::new(), |se| format!("; probability MC SE ≤ {se:.4}"))
+            );
+            if let Some(w) = &x.warning {
+                t += &format!("\n  warning: {w}");
+            }
+        }
+    }
+    t += "\ncut: share of edge weight between randomization units; contam.: share of a unit's exposure from the other arm.\n";
+    t += "The difference in means is biased by about −spillover × contamination: fewer cut edges, less bias, but fewer units (deff).\n";
+    t
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, "design,unit,clusters,cut_edge_share,contamination_treated,contamination_control,icc,deff_analytic,deff_simulated,effective_sample_size,estimator,replicates_ok,failures,mean_estimate,truth,bias,bias_mc_se,sd,rmse,mean_se,se_sd_ratio,coverage,coverage_mc_se,power,power_mc_se,type1_error,type1_error_mc_se,ri_power,ri_type1_error")?;
+    for d in &r.designs {
+        for e in &d.estimators {
+            writeln!(
+                w,
+                "{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                csv_field(&d.name),
+                d.unit,
+                d.clusters,
+                d.cut_edge_share,
+                d.contamination.treated,
+                d.contamination.control,
+                d.icc.map_or(String::new(), |v| v.to_string()),
+                d.design_effect.analytic,
+                d.design_effect.simulated,
+                d.effective_sample_size,
+                e.name,
+                e.replicates_ok,
+                e.failures.values().sum::<usize>(),
+                e.mean_estimate,
+                e.truth,
+                e.bias,
+                e.bias_mc_se,
+                e.sd,
+                e.rmse,
+                e.mean_se,
+                e.se_sd_ratio,
+                e.coverage,
+                e.coverage_mc_se,
+                e.power,
+                e.power_mc_se,
+                e.type1_error,
+                e.type1_error_mc_se,
+                e.ri_power.map_or(String::new(), |v| v.to_string()),
+                e.ri_type1_error.map_or(String::new(), |v| v.to_string())
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(w, "replicate,design,estimator,estimate,se,df,ci_low,ci_high,p_value,null_estimate,null_p_value,failure")?;
+    for (d, run) in p.designs.iter().zip(runs) {
+        for (ri, rep) in run.replicates.iter().enumerate() {
+            for (j, name) in run.estimator_names.iter().enumerate() {
+                let (eff, null): (&Outcome, &Outcome) = (&rep.effect[j], &rep.null[j]);
+                let (ne, np) = match null {
+                    Ok(n) => (n.value.to_string(), n.p_value.to_string()),
+                    Err(_) => (String::new(), String::new()),
+                };
+                match eff {
+                    Ok(e) => writeln!(
+                        w,
+                        "{ri},{},{},{},{},{},{},{},{},{ne},{np},",
+                        csv_field(&d.spec.name),
+                        name,
+                        e.value,
+                        e.se,
+                        e.df,
+                        e.ci_low,
+                        e.ci_high,
+                        e.p_value
+                    )?,
+                    Err(f) => writeln!(
+                        w,
+                        "{ri},{},{},,,,,,,{ne},{np},{}",
+                        csv_field(&d.spec.name),
+                        name,
+                        f.describe()
+                    )?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Clusters file name of a design (cluster designs only).
+pub fn clusters_file_name(design: &crate::design::Design) -> Option<String> {
+    (design.spec.unit == crate::design::Unit::Cluster)
+        .then(|| format!("clusters-{}.tsv", design.spec.name))
+}
+
+/// Write the plots, `report.html`, the clusters files, `report.json`,
+/// `summary.csv` and `replicates.csv` into `dir`, each atomically. Returns the
+/// paths written.
+pub fn write_all(
+    dir: &Path,
+    r: &Report,
+    p: &Prepared,
+    runs: &[DesignRun],
+    scenario_text: &str,
+) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    // Plots first: SVG for the HTML report and files, PNG beside them.
+    let mut svgs = Vec::new();
+    for fig in figures(r, p, runs) {
+        let svg = fig.svg()?;
+        let path = dir.join("plots").join(format!("{}.svg", fig.name));
+        crate::fsutil::write_atomic(&path, |w| w.write_all(svg.as_bytes()))?;
+        written.push(path);
+        let path = dir.join("plots").join(format!("{}.png", fig.name));
+        fig.png(&path)?;
+        written.push(path);
+        svgs.push((fig.name.clone(), svg));
+    }
+    let page = html(r, &svgs, scenario_text);
+    let path = dir.join("report.html");
+    crate::fsutil::write_atomic(&path, |w| w.write_all(page.as_bytes()))?;
+    written.push(path);
+    for d in &p.designs {
+        if let Some(name) = clusters_file_name(d) {
+            let path = dir.join(name);
+            d.clusters.write(
+                &p.graph,
+                &path,
+                &format!(
+                    "clusters of design {} (scenario {})",
+                    d.spec.name, r.scenario.name
+                ),
+            )?;
+            written.push(path);
+        }
+    }
+    let json = serde_json::to_string_pretty(r)
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    let path = dir.join("report.json");
+    crate::fsutil::write_atomic(&path, |w| writeln!(w, "{json}"))?;
+    written.push(path);
+    let path = dir.join("summary.csv");
+    crate::fsutil::write_atomic(&path, |w| write_summary(r, w))?;
+    written.push(path);
+    let path = dir.join("replicates.csv");
+    crate::fsutil::write_atomic(&path, |w| write_replicates(p, runs, w))?;
+    written.push(path);
+    Ok(written)
+}
+
+/// The figures of a run.
+pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figure> {
+    use plots::{Dot, Figure, Panel};
+    let mut figs = Vec::new();
+    let rows: Vec<(usize, &crate::sim::EstimatorDiagnosis, String)> = r
+        .designs
+        .iter()
+        .enumerate()
+        .flat_map(|(di, d)| {
+            d.estimators
+                .iter()
+                .map(move |e| (di, e, format!("{} / {}", d.name, e.name)))
+        })
+        .collect();
+    let dots = |f: &dyn Fn(&crate::sim::EstimatorDiagnosis) -> (f64, Option<f64>)| -> Vec<Dot> {
+        rows.iter()
+            .map(|(di, e, label)| {
+                let (value, err) = f(e);
+                Dot {
+                    label: label.clone(),
+                    value,
+                    err,
+                    colour: *di,
+                }
+            })
+            .collect()
+    };
+    let height = (140 + 26 * rows.len() as u32).max(320);
+    let alpha = r.scenario.alpha;
+    figs.push(Figure {
+        name: "bias".into(),
+        title: "Bias and RMSE against the true effect (bars: ±2 Monte Carlo SE)".into(),
+        panels: vec![
+            Panel::Dots {
+                title: "bias".into(),
+                x_label: "mean estimate − truth".into(),
+                dots: dots(&|e| (e.bias, Some(2.0 * e.bias_mc_se))),
+                reference: Some((0.0, "no bias".into())),
+                from_zero: false,
+            },
+            Panel::Dots {
+                title: "RMSE".into(),
+                x_label: "root mean squared error".into(),
+                dots: dots(&|e| (e.rmse, None)),
+                reference: None,
+                from_zero: true,
+            },
+        ],
+        cols: 2,
+        size: (1200, height),
+    });
+    figs.push(Figure {
+        name: "power".into(),
+        title: "Power and type-I error (bars: ±2 Monte Carlo SE)".into(),
+        panels: vec![
+            Panel::Dots {
+                title: "power".into(),
+                x_label: "share of replicates rejecting H0: effect = 0".into(),
+                dots: dots(&|e| (e.power, Some(2.0 * e.power_mc_se))),
+                reference: None,
+                from_zero: true,
+            },
+            Panel::Dots {
+                title: "type-I error (null run)".into(),
+                x_label: "share rejecting when every effect is zero".into(),
+                dots: dots(&|e| (e.type1_error, Some(2.0 * e.type1_error_mc_se))),
+                reference: Some((alpha, format!("nominal {alpha}"))),
+                from_zero: true,
+            },
+        ],
+        cols: 2,
+        size: (1200, height),
+    });
+    figs.push(Figure {
+        name: "coverage".into(),
+        title: "Confidence-interval coverage (bars: ±2 Monte Carlo SE)".into(),
+        panels: vec![Panel::Dots {
+            title: "coverage".into(),
+            x_label: "share of CIs covering the true effect".into(),
+            dots: dots(&|e| (e.coverage, Some(2.0 * e.coverage_mc_se))),
+            reference: Some((
+                1.0 - alpha,
+                format!("nominal {:.0} %", 100.0 * (1.0 - alpha)),
+            )),
+            from_zero: false,
+        }],
+        cols: 1,
+        size: (900, height),
+    });
+    // Contamination and cluster sizes, cluster designs.
+    let mut contamination = Vec::new();
+    let mut sizes = Vec::new();
+    for (di, (d, run)) in p.designs.iter().zip(runs).enumerate() {
+        if d.spec.unit != crate::design::Unit::Cluster {
+            continue;
+        }
+        if let Some(cc) = &run.cluster_contamination {
+            contamination.push(Panel::Hist {
+                title: format!("{}: per cluster", d.spec.name),
+                x_label: "share of members' exposure from the other arm".into(),
+                values: cc.clone(),
+                bins: 30,
+                marker: None,
+                colour: di,
+            });
+        }
+        let labels = d.clusters.labels();
+        let share: Vec<f64> = (0..p.graph.node_count() as u32)
+            .filter_map(|i| {
+                let (mut inside, mut all) = (0.0, 0.0);
+                for (j, w) in p.graph.in_edges(i) {
+                    if j != i {
+                        all += w;
+                        if labels[j as usize] == labels[i as usize] {
+                            inside += w;
+                        }
+                    }
+                }
+                (all > 0.0).then_some(inside / all)
+            })
+            .collect();
+        contamination.push(Panel::Hist {
+            title: format!("{}: per user", d.spec.name),
+            x_label: "share of neighbours in the user's own cluster".into(),
+            values: share,
+            bins: 30,
+            marker: None,
+            colour: di,
+        });
+        sizes.push(Panel::Hist {
+            title: d.spec.name.clone(),
+            x_label: "log10(cluster size)".into(),
+            values: d
+                .clusters
+                .sizes()
+                .iter()
+                .map(|&s| (s as f64).log10())
+                .collect(),
+            bins: 30,
+            marker: None,
+            colour: di,
+        });
+    }
+    if !contamination.is_empty() {
+        let rows = contamination.len().div_ceil(2) as u32;
+        figs.push(Figure {
+            name: "contamination".into(),
+            title: "Contamination: exposure from the other arm, and within-cluster neighbour share"
+                .into(),
+            panels: contamination,
+            cols: 2,
+            size: (1200, 60 + 320 * rows),
+        });
+    }
+    if !sizes.is_empty() {
+        let rows = sizes.len().div_ceil(2) as u32;
+        figs.push(Figure {
+            name: "cluster_sizes".into(),
+            title: "Cluster sizes (log scale)".into(),
+            panels: sizes,
+            cols: 2,
+            size: (1200, 60 + 300 * rows),
+        });
+    }
+    // Sampling distributions, one figure per design.
+    for (di, (d, run)) in r.designs.iter().zip(runs).enumerate() {
+        let panels: Vec<Panel> = d
+            .estimators
+            .iter()
+            .enumerate()
+            .map(|(j, e)| Panel::Hist {
+                title: e.name.clone(),
+                x_label: "estimate".into(),
+                values: run
+                    .replicates
+                    .iter()
+                    .filter_map(|rep| rep.effect[j].as_ref().ok().map(|x| x.value))
+                    .collect(),
+                bins: 30,
+                marker: Some((e.truth, format!("truth {:.4}", e.truth))),
+                colour: di,
+            })
+            .collect();
+        let rows = panels.len().div_ceil(3) as u32;
+        figs.push(Figure {
+            name: format!("sampling-{}", d.name),
+            title: format!("Sampling distributions, design {}", d.name),
+            panels,
+            cols: 3,
+            size: (1200, 60 + 280 * rows),
+        });
+    }
+    figs
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The self-contained HTML report (plots inlined as SVG; no external resources).
+pub fn html(r: &Report, svgs: &[(String, String)], scenario_text: &str) -> String {
+    let e = &r.estimand;
+    let mut h = String::new();
+    h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
+    h += &format!("<title>spillover: {}</title>", esc(&r.scenario.name));
+    h += "<style>body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em;max-width:1250px;color:#222}\
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}\
+th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.rec{background:#e8f4e8;padding:.8em;border-left:5px solid #009E73}\
+.warn{background:#fff3e0;padding:.5em;border-left:5px solid #D55E00}pre{background:#f6f6f6;padding:1em;overflow-x:auto}figure{margin:1.5em 0}svg{max-width:100%;height:auto}</style></head><body>\n";
+    h += &format!("<h1>spillover: {}</h1>\n", esc(&r.scenario.name));
+    h += &format!(
+        "<p>{} users, {} edges ({}). {} replicates per design, α = {}, seed {}.</p>\n",
+        r.graph.nodes,
+        r.graph.edges,
+        esc(&r.graph.source),
+        r.scenario.replicates,
+        r.scenario.alpha,
+        r.scenario.seed
+    );
+    h += &format!(
+        "<p><b>What is estimated.</b> The global average treatment effect: the mean difference between every user's outcome when everyone is treated and when no one is, computed exactly from the outcome model: <b>{:.4}</b>, of which {:.4} is the direct effect of a user's own treatment and {:.4} the spillover from treated neighbours. Every design × estimator below is judged against it (HT/Hájek and saturation estimators against their own estimands, shown in their rows).</p>\n",
+        e.value, e.direct, e.spillover
+    );
+    match &r.recommendation {
+        Some(rec) => {
+            h += &format!(
+                "<p class=\"rec\"><b>Recommendation:</b> design <b>{}</b> with estimator <b>{}</b>: the lowest RMSE ({:.4}) among the design × estimator pairs whose CI coverage is within 2 points of {:.0} %.",
+                esc(&rec.design),
+                esc(&rec.estimator),
+                rec.rmse,
+                100.0 * (1.0 - r.scenario.alpha)
+            );
+            if let (Some(u), Some(g), Some(se)) = (&rec.runner_up, rec.rmse_gap, rec.rmse_gap_mc_se) {
+                h += &format!(
+                    " Runner-up: {} (RMSE higher by {:.4} ± {:.4} Monte Carlo SE{}).",
+                    esc(u),
+                    g,
+                    se,
+                    if g > 2.0 * se { "; the win is real" } else { "; within Monte Carlo error: run more replicates to separate them" }
+                );
+            }
+            h += "</p>\n";
+        }
+        None => h += "<p class=\"warn\">No design × estimator keeps its CI coverage within 2 points of nominal: none is recommended.</p>\n",
+    }
+    for d in &r.designs {
+        if let Some(w) = d.exposure.as_ref().and_then(|x| x.warning.as_ref()) {
+            h += &format!("<p class=\"warn\">{}: {}</p>\n", esc(&d.name), esc(w));
+        }
+    }
+    h += "<h2>Comparison</h2>\n<table><tr><th>design</th><th>clusters</th><th>cut edges</th><th>contamination</th><th>design effect</th><th>estimator</th><th>truth</th><th>bias</th><th>± MC SE</th><th>SD</th><th>RMSE</th><th>SE/SD</th><th>coverage</th><th>power</th><th>type-I</th><th>failed</th></tr>\n";
+    for d in &r.designs {
+        for (j, est) in d.estimators.iter().enumerate() {
+            let first = j == 0;
+            h += &format!("<tr{}>", if first { " class=\"first\"" } else { "" });
+            if first {
+                h += &format!(
+                    "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td>",
+                    esc(&d.name),
+                    d.clusters,
+                    pct(d.cut_edge_share),
+                    pct(0.5 * (d.contamination.treated + d.contamination.control)),
+                    d.design_effect.simulated
+                );
+            } else {
+                h += "<td></td><td></td><td></td><td></td><td></td>";
+            }
+            h += &format!(
+                "<td class=\"l\">{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                esc(&est.name),
+                est.truth,
+                est.bias,
+                est.bias_mc_se,
+                est.sd,
+                est.rmse,
+                est.se_sd_ratio,
+                pct(est.coverage),
+                pct(est.power),
+                pct(est.type1_error),
+                est.failures.values().sum::<usize>()
+            );
+        }
+    }
+    h += "</table>\n<p>cut edges: share of edge weight between randomization units; contamination: share of a unit's exposure from the other arm; design effect: simulated variance of the difference in means against complete user randomization.</p>\n<h2>Plots</h2>\n";
+    for (name, svg) in svgs {
+        let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
+        h += &format!("<figure id=\"{}\">{}</figure>\n", esc(name), body);
+    }
+    h += &format!(
+        "<h2>Scenario</h2>\n<pre>{}</pre>\n</body></html>\n",
+        esc(scenario_text)
+    );
+    h
+}
