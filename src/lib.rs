@@ -24,6 +24,7 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 
 pub use error::{Error, Result};
 pub use graph::Graph;

@@ -1,0 +1,205 @@
+//! The design sweep: one cluster design across partition granularities.
+//!
+//! This module owns [`SweepSpec`] (which partition parameter to vary, over
+//! which range) and [`SweepPoint`] (the diagnosis of one granularity): it makes
+//! the bias–variance trade-off of cluster size visible. The network and the
+//! population are built once; only the swept design's partition changes.
+
+use crate::design::{make_partition, Design};
+use crate::error::{Error, Result};
+use crate::scenario::Scenario;
+use crate::sim::{self, Prepared};
+use serde::Serialize;
+
+/// Which partition parameter varies.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Parameter {
+    /// Louvain/Leiden resolution (log-spaced steps).
+    Resolution,
+    /// Largest cluster size (log-spaced, rounded).
+    MaxSize,
+    /// Number of parts of balanced/ldg/random partitions (log-spaced, rounded).
+    Parts,
+}
+
+/// What to sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepSpec {
+    /// The parameter.
+    pub parameter: Parameter,
+    /// Lowest value.
+    pub from: f64,
+    /// Highest value.
+    pub to: f64,
+    /// Number of values (log-spaced from `from` to `to`).
+    pub steps: usize,
+    /// The design to sweep (default: the first cluster design).
+    pub design: Option<String>,
+    /// The estimator to report (default: the first the scenario names).
+    pub estimator: Option<String>,
+}
+
+/// One granularity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// Parameter value.
+    pub value: f64,
+    /// Clusters in the partition.
+    pub clusters: usize,
+    /// Cut edge share.
+    pub cut_edge_share: f64,
+    /// The estimator's diagnosis at this granularity.
+    pub estimator: sim::EstimatorDiagnosis,
+}
+
+/// Parse `A..B` into (A, B).
+pub fn parse_range(text: &str) -> Result<(f64, f64)> {
+    let (a, b) = text
+        .split_once("..")
+        .ok_or_else(|| Error::input(format!("range {text:?}: expected LOW..HIGH, e.g. 0.1..10")))?;
+    let (a, b): (f64, f64) = (
+        a.trim()
+            .parse()
+            .map_err(|_| Error::input(format!("range {text:?}: {a:?} is not a number")))?,
+        b.trim()
+            .parse()
+            .map_err(|_| Error::input(format!("range {text:?}: {b:?} is not a number")))?,
+    );
+    if !(a > 0.0 && a <= b && b.is_finite()) {
+        return Err(Error::input(format!(
+            "range {text:?}: expected 0 < LOW ≤ HIGH"
+        )));
+    }
+    Ok((a, b))
+}
+
+/// The log-spaced values of a sweep.
+pub fn values(spec: &SweepSpec) -> Vec<f64> {
+    let n = spec.steps.max(1);
+    (0..n)
+        .map(|i| {
+            let t = if n == 1 {
+                0.0
+            } else {
+                i as f64 / (n - 1) as f64
+            };
+            let v = (spec.from.ln() + t * (spec.to.ln() - spec.from.ln())).exp();
+            match spec.parameter {
+                Parameter::Resolution => v,
+                _ => v.round().max(1.0),
+            }
+        })
+        .collect()
+}
+
+/// The points of a sweep, and the values skipped with the reason.
+pub type SweepResult = (Vec<SweepPoint>, Vec<String>);
+
+/// Run the sweep; `tick` is called once per finished replicate.
+pub fn run(
+    s: &Scenario,
+    p: &Prepared,
+    spec: &SweepSpec,
+    tick: &(dyn Fn() + Sync),
+) -> Result<SweepResult> {
+    if spec.steps < 2 {
+        return Err(Error::input("--steps: expected at least 2"));
+    }
+    let index = match &spec.design {
+        Some(name) => p
+            .designs
+            .iter()
+            .position(|d| &d.spec.name == name)
+            .ok_or_else(|| {
+                Error::input(format!("--design {name:?}: no such design in the scenario"))
+            })?,
+        None => p
+            .designs
+            .iter()
+            .position(|d| d.spec.partition.is_some())
+            .ok_or_else(|| Error::input("the scenario has no cluster design to sweep"))?,
+    };
+    let base = &p.designs[index].spec;
+    let part = base
+        .partition
+        .clone()
+        .ok_or_else(|| Error::input(format!("design {:?} is not a cluster design", base.name)))?;
+    use crate::design::PartitionMethod as M;
+    let ok = match spec.parameter {
+        Parameter::Resolution | Parameter::MaxSize => matches!(part.method, M::Louvain | M::Leiden),
+        Parameter::Parts => matches!(part.method, M::Balanced | M::Ldg | M::Random),
+    };
+    if !ok {
+        return Err(Error::input(format!(
+            "design {:?} uses partition method {:?}, which has no {:?} to sweep",
+            base.name, part.method, spec.parameter
+        )));
+    }
+    let est_name = spec
+        .estimator
+        .clone()
+        .unwrap_or_else(|| p.config.estimators[0].name().to_string());
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for v in values(spec) {
+        let mut ps = part.clone();
+        match spec.parameter {
+            Parameter::Resolution => ps.resolution = v,
+            Parameter::MaxSize => ps.max_size = Some(v as usize),
+            Parameter::Parts => ps.parts = Some((v as usize).min(p.graph.node_count())),
+        }
+        let mut dspec = base.clone();
+        dspec.partition = Some(ps.clone());
+        // A partitioner that breaks its own promise at this granularity (e.g.
+        // METIS's balance with very few nodes per part) skips the point.
+        let clusters = match make_partition(&ps, &p.graph, p.planted.as_deref(), s.seed, &s.dir) {
+            Ok(c) => c,
+            Err(Error::Internal(msg)) => {
+                skipped.push(format!("{v}: {msg}"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if clusters.count() < 2 {
+            skipped.push(format!("{v}: fewer than 2 clusters"));
+            continue;
+        }
+        let design = Design::new(dspec, Some(clusters), &p.population.x)?;
+        let run = sim::run_design(&p.graph, &p.population, &design, &p.config, index, tick);
+        let d = sim::diagnose_design(
+            &p.graph,
+            &p.population,
+            &design,
+            &run,
+            &p.config,
+            p.estimand.value,
+            None,
+        );
+        let e = d
+            .estimators
+            .iter()
+            .find(|e| e.name == est_name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "--estimator {est_name:?}: not an estimator of this scenario"
+                ))
+            })?;
+        out.push(SweepPoint {
+            value: v,
+            clusters: d.clusters,
+            cut_edge_share: d.cut_edge_share,
+            estimator: e,
+        });
+    }
+    Ok((out, skipped))
+}
+
+/// The point with the lowest RMSE.
+pub fn best(points: &[SweepPoint]) -> Option<&SweepPoint> {
+    points
+        .iter()
+        .filter(|p| p.estimator.rmse.is_finite())
+        .min_by(|a, b| a.estimator.rmse.total_cmp(&b.estimator.rmse))
+}
