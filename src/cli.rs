@@ -636,7 +636,22 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         .iter()
         .map(crate::report::clusters_file_name)
         .collect();
-    let report = crate::report::build(&scenario.name, &prepared, &runs, &files);
+    let mut report = crate::report::build(&scenario.name, &prepared, &runs, &files);
+    if let Some(pc) = &scenario.power_curve {
+        let reps = pc.replicates.unwrap_or(scenario.replicates);
+        let bar = progress(
+            a.quiet,
+            (pc.effects.len() * prepared.designs.len() * reps) as u64,
+            "power curve",
+        );
+        let deffs: Vec<f64> = report
+            .designs
+            .iter()
+            .map(|d| d.design_effect.simulated)
+            .collect();
+        report.power_curves = crate::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1));
+        bar.finish_and_clear();
+    }
     let dir = a
         .out
         .clone()
@@ -771,9 +786,9 @@ fn sweep(a: SweepArgs) -> Result<()> {
                 x_label: "log10(number of clusters)".into(),
                 y_label: "outcome units".into(),
                 series: vec![
-                    ("|bias|".into(), line(&|p| p.estimator.bias.abs()), false),
-                    ("SD".into(), line(&|p| p.estimator.sd), false),
-                    ("RMSE".into(), line(&|p| p.estimator.rmse), false),
+                    ("|bias|".into(), line(&|p| p.estimator.bias.abs()), false, 0),
+                    ("SD".into(), line(&|p| p.estimator.sd), false, 1),
+                    ("RMSE".into(), line(&|p| p.estimator.rmse), false, 2),
                 ],
                 reference: Some(0.0),
             },
@@ -781,7 +796,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
                 title: "power".into(),
                 x_label: "log10(number of clusters)".into(),
                 y_label: "share rejecting H0".into(),
-                series: vec![("power".into(), line(&|p| p.estimator.power), false)],
+                series: vec![("power".into(), line(&|p| p.estimator.power), false, 0)],
                 reference: Some(scenario.alpha),
             },
         ],

@@ -47,6 +47,22 @@ struct ScenarioFile {
     design: Vec<DesignSpec>,
     #[serde(default)]
     analysis: AnalysisSpec,
+    #[serde(default)]
+    power_curve: Option<PowerCurveSpec>,
+}
+
+/// The optional `[power_curve]` section: power against effect size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerCurveSpec {
+    /// Global effects to simulate (τ and γ scaled together to reach each).
+    pub effects: Vec<f64>,
+    /// Replicates per effect and design (default: the scenario's).
+    #[serde(default)]
+    pub replicates: Option<usize>,
+    /// Estimator whose power is drawn (default: the scenario's first).
+    #[serde(default)]
+    pub estimator: Option<EstimatorKind>,
 }
 
 fn d_floor() -> f64 {
@@ -146,6 +162,8 @@ pub struct Scenario {
     pub designs: Vec<DesignSpec>,
     /// The estimators.
     pub analysis: AnalysisSpec,
+    /// Power against effect size, if asked for.
+    pub power_curve: Option<PowerCurveSpec>,
     /// Folder of the scenario file (relative paths start here).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -281,6 +299,32 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
             ));
         }
     }
+    if let Some(pc) = &file.power_curve {
+        let line = key_line("effects");
+        if pc.effects.is_empty() || pc.effects.iter().any(|e| !e.is_finite()) {
+            return Err(at(
+                line,
+                "[power_curve] effects: expected a list of finite numbers".into(),
+            ));
+        }
+        if pc.replicates.is_some_and(|r| r < 2) {
+            return Err(at(
+                key_line("replicates"),
+                "[power_curve] replicates: expected at least 2".into(),
+            ));
+        }
+        if let Some(e) = pc.estimator {
+            if !file.analysis.estimators.contains(&e) {
+                return Err(at(
+                    key_line("estimator"),
+                    format!(
+                        "[power_curve] estimator {:?} is not among [analysis] estimators",
+                        e.name()
+                    ),
+                ));
+            }
+        }
+    }
     if file.analysis.estimators.is_empty() {
         return Err(at(
             key_line("estimators"),
@@ -306,6 +350,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         outcome: file.outcome,
         designs: file.design,
         analysis: file.analysis,
+        power_curve: file.power_curve,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     })
 }

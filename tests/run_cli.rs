@@ -254,3 +254,43 @@ fn malformed_scenarios_get_a_clear_error_and_no_output() {
         assert!(!out.exists(), "{what}: left output behind");
     }
 }
+
+#[test]
+fn power_curve_section_adds_curves_and_a_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{SCENARIO}\n[power_curve]\neffects = [0.0, 0.2]\nreplicates = 6\nestimator = \"dm-cr2\"\n"
+    );
+    let s = write(dir.path(), "pc.toml", &text);
+    let o = dir.path().join("out");
+    let (code, stdout, e) = spillover(&[
+        "run",
+        &s,
+        "--replicates",
+        "6",
+        "--json",
+        "--out",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{e}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let curves = v["power_curves"].as_array().unwrap();
+    assert_eq!(curves.len(), 3);
+    assert_eq!(curves[0]["points"].as_array().unwrap().len(), 2);
+    assert!(o.join("plots/power_curve.svg").exists() && o.join("plots/power_curve.png").exists());
+    // A bad section is refused with its line.
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        &format!("{SCENARIO}\n[power_curve]\neffects = []\n"),
+    );
+    let (code, _, e) = spillover(&[
+        "run",
+        &bad,
+        "--quiet",
+        "--out",
+        dir.path().join("b").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("effects"), "{e}");
+}

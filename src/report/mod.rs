@@ -57,6 +57,8 @@ pub struct Report {
     pub designs: Vec<DesignDiagnosis>,
     /// The design × estimator to pick, if any keeps its coverage.
     pub recommendation: Option<Recommendation>,
+    /// Power against effect size (when the scenario has a `[power_curve]`).
+    pub power_curves: Vec<crate::sim::PowerCurve>,
 }
 
 /// The design × estimator with the lowest RMSE among those whose CI coverage
@@ -176,6 +178,7 @@ pub fn build(
         },
         estimand: p.estimand,
         recommendation: recommend(&designs, runs, p.config.alpha),
+        power_curves: Vec::new(),
         designs,
     }
 }
@@ -584,6 +587,39 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
             panels: sizes,
             cols: 2,
             size: (1200, 60 + 300 * rows),
+        });
+    }
+    if !r.power_curves.is_empty() {
+        let mut series = Vec::new();
+        for (k, c) in r.power_curves.iter().enumerate() {
+            series.push((
+                format!("{} (simulated)", c.design),
+                c.points.iter().map(|p| (p.0, p.1)).collect(),
+                false,
+                k,
+            ));
+            series.push((
+                format!("{} (analytic)", c.design),
+                c.points.iter().map(|p| (p.0, p.3)).collect(),
+                true,
+                k,
+            ));
+        }
+        figs.push(Figure {
+            name: "power_curve".into(),
+            title: format!(
+                "Power against the global effect ({}; analytic: textbook formula with the design effect)",
+                r.power_curves[0].estimator
+            ),
+            panels: vec![Panel::Lines {
+                title: "power".into(),
+                x_label: "global average treatment effect".into(),
+                y_label: "share rejecting H0".into(),
+                series,
+                reference: Some(r.scenario.alpha),
+            }],
+            cols: 1,
+            size: (1000, 560),
         });
     }
     // Sampling distributions, one figure per design.

@@ -49,8 +49,9 @@ pub struct Dot {
     pub colour: usize,
 }
 
-/// A named line of (x, y) points; dashed lines are drawn thin without markers.
-pub type Series = (String, Vec<(f64, f64)>, bool);
+/// A named line of (x, y) points, thin without markers when the flag is set,
+/// in the given palette colour.
+pub type Series = (String, Vec<(f64, f64)>, bool, usize);
 
 /// One panel of a figure.
 #[derive(Debug, Clone)]
@@ -328,8 +329,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                     ))
                     .map_err(err)?;
             }
-            for (k, (name, pts, dashed)) in series.iter().enumerate() {
-                let c = PALETTE[k % PALETTE.len()];
+            for (name, pts, dashed, colour) in series.iter() {
+                let c = PALETTE[colour % PALETTE.len()];
                 let style = if *dashed {
                     c.stroke_width(1)
                 } else {
