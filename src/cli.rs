@@ -613,10 +613,12 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         scenario.replicates = r;
     }
     let started = std::time::Instant::now();
+    let spin = spinner(a.quiet, "building the network, population and partitions");
     let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
+    spin.finish_and_clear();
     let total = (prepared.designs.len() * scenario.replicates) as u64;
     let bar = if a.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
@@ -675,6 +677,18 @@ fn run_scenario(a: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// A spinner for work without a count (building the network and partitions).
+fn spinner(quiet: bool, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new_spinner();
+    b.set_message(what.to_string());
+    b.enable_steady_tick(std::time::Duration::from_millis(120));
+    b
+}
+
 fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if quiet || !std::io::stderr().is_terminal() {
@@ -711,10 +725,12 @@ fn sweep(a: SweepArgs) -> Result<()> {
         }
         scenario.replicates = r;
     }
+    let spin = spinner(a.quiet, "building the network, population and partitions");
     let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
+    spin.finish_and_clear();
     let spec = SweepSpec {
         parameter,
         from,
@@ -1009,6 +1025,7 @@ fn partition(a: PartitionArgs) -> Result<()> {
         return Err(Error::input("--method file needs --clusters FILE"));
     }
     let (g, _) = io::read_edge_list(&a.graph, &a.read.options())?;
+    let spin = spinner(a.json, "partitioning");
     let lv = louvain::Params {
         resolution: a.resolution,
         seed: a.seed,
@@ -1043,6 +1060,7 @@ fn partition(a: PartitionArgs) -> Result<()> {
         p = part::merge_small(&sym, &p, min, a.max_size);
     }
     let seconds = t.elapsed().as_secs_f64();
+    spin.finish_and_clear();
     let q = part::quality(&g, &p);
     if let Some(out) = &a.out {
         p.write(
