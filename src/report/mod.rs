@@ -77,6 +77,8 @@ pub struct Recommendation {
     pub rmse_gap: Option<f64>,
     /// Monte Carlo SE of that gap (paired when both share a design).
     pub rmse_gap_mc_se: Option<f64>,
+    /// Pairs with exactly the same RMSE (the same estimates, e.g. DM with two SEs).
+    pub ties: Vec<String>,
 }
 
 /// Squared errors of one design × estimator, per replicate (None where it failed).
@@ -111,8 +113,15 @@ fn recommend(
         runner_up: None,
         rmse_gap: None,
         rmse_gap_mc_se: None,
+        ties: Vec::new(),
     };
-    if let Some(&(ud, uj, urmse)) = eligible.get(1) {
+    let same = |x: f64| (x - brmse).abs() <= 1e-12 * brmse.max(1e-300);
+    rec.ties = eligible[1..]
+        .iter()
+        .filter(|e| same(e.2))
+        .map(|&(d, j, _)| format!("{} / {}", designs[d].name, designs[d].estimators[j].name))
+        .collect();
+    if let Some(&(ud, uj, urmse)) = eligible[1..].iter().find(|e| !same(e.2)) {
         let runner = &designs[ud].estimators[uj];
         let sb = squared_errors(&runs[bd], bj, best.truth);
         let su = squared_errors(&runs[ud], uj, runner.truth);
@@ -693,6 +702,9 @@ th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.r
                 rec.rmse,
                 100.0 * (1.0 - r.scenario.alpha)
             );
+            if !rec.ties.is_empty() {
+                h += &format!(" Same estimates (same RMSE): {}.", esc(&rec.ties.join(", ")));
+            }
             if let (Some(u), Some(g), Some(se)) = (&rec.runner_up, rec.rmse_gap, rec.rmse_gap_mc_se) {
                 h += &format!(
                     " Runner-up: {} (RMSE higher by {:.4} ± {:.4} Monte Carlo SE{}).",
