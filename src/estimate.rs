@@ -226,6 +226,12 @@ pub fn dm_point(y: &[f64], z: &[u8]) -> Option<f64> {
 
 /// Point estimate of [`cluster_means`]: difference of the arms' mean cluster means.
 pub fn cluster_means_point(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize) -> Option<f64> {
+    let (t, c) = cluster_arm_means(y, z, cluster, clusters);
+    (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
+}
+
+/// Moments of the cluster means in each arm (a cluster's arm is its units' majority).
+fn cluster_arm_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize) -> (Moments, Moments) {
     let mut sum = vec![0.0f64; clusters];
     let mut count = vec![0u32; clusters];
     let mut treated = vec![0u32; clusters];
@@ -246,7 +252,7 @@ pub fn cluster_means_point(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize
             }
         }
     }
-    (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
+    (t, c)
 }
 
 /// Point estimate of [`regression`]: β_z + β_e of OLS on [1, z, e].
@@ -273,27 +279,7 @@ pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
 /// below `clusters`; treatment must be constant within a cluster (a cluster's
 /// arm is taken from its units' majority).
 pub fn cluster_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64) -> Outcome {
-    let mut sum = vec![0.0f64; clusters];
-    let mut count = vec![0u32; clusters];
-    let mut treated = vec![0u32; clusters];
-    for i in 0..y.len() {
-        let g = cluster[i] as usize;
-        sum[g] += y[i];
-        count[g] += 1;
-        treated[g] += z[i] as u32;
-    }
-    let (mut t, mut c) = (Moments::default(), Moments::default());
-    for g in 0..clusters {
-        if count[g] == 0 {
-            continue;
-        }
-        let mean = sum[g] / count[g] as f64;
-        if 2 * treated[g] >= count[g] {
-            t.push(mean)
-        } else {
-            c.push(mean)
-        }
-    }
+    let (t, c) = cluster_arm_means(y, z, cluster, clusters);
     student(&t, &c, alpha)
 }
 
@@ -465,6 +451,20 @@ pub fn cuped(
     alpha: f64,
 ) -> Outcome {
     arms_check(z, cluster, clusters)?;
+    let adj = cuped_adjusted(y, x).ok_or(Failure::Singular)?;
+    ols_cr2(
+        &adj,
+        |i| [1.0, z[i] as f64],
+        cluster,
+        clusters,
+        [0.0, 1.0],
+        alpha,
+    )
+}
+
+/// The CUPED-adjusted outcome y − θ(x − x̄), θ = cov(y, x)/var(x) pooled over
+/// both arms; `None` when x does not vary.
+pub fn cuped_adjusted(y: &[f64], x: &[f64]) -> Option<Vec<f64>> {
     let n = y.len() as f64;
     let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
     let (mut sxy, mut sxx) = (0.0, 0.0);
@@ -473,21 +473,14 @@ pub fn cuped(
         sxx += (b - mx) * (b - mx);
     }
     if sxx <= 0.0 {
-        return Err(Failure::Singular);
+        return None;
     }
     let theta = sxy / sxx;
-    let adj: Vec<f64> = y
-        .iter()
-        .zip(x)
-        .map(|(&a, &b)| a - theta * (b - mx))
-        .collect();
-    ols_cr2(
-        &adj,
-        |i| [1.0, z[i] as f64],
-        cluster,
-        clusters,
-        [0.0, 1.0],
-        alpha,
+    Some(
+        y.iter()
+            .zip(x)
+            .map(|(&a, &b)| a - theta * (b - mx))
+            .collect(),
     )
 }
 

@@ -743,27 +743,20 @@ mod tests {
     use super::*;
     use crate::graph::{BuildOptions, GraphBuilder};
 
+    /// A 9-node ring with one chord, in 4 clusters.
+    fn ring9() -> (Graph, [u32; 9]) {
+        let mut b = GraphBuilder::new(9, false, false);
+        for u in 0..9u32 {
+            b.add_edge(u, (u + 1) % 9, 1.0);
+        }
+        b.add_edge(2, 6, 1.0);
+        let (g, _) = b.build(&BuildOptions::default()).unwrap();
+        (g, [0, 0, 1, 1, 2, 2, 3, 3, 3])
+    }
+
     #[test]
     fn exact_ht_variance_matches_enumeration() {
-        // 9 nodes in 4 clusters, a few cross-cluster edges.
-        let edges = [
-            (0, 1),
-            (1, 2),
-            (2, 3),
-            (3, 4),
-            (4, 5),
-            (5, 6),
-            (6, 7),
-            (7, 8),
-            (0, 8),
-            (2, 6),
-        ];
-        let mut b = GraphBuilder::new(9, false, false);
-        for (u, v) in edges {
-            b.add_edge(u, v, 1.0);
-        }
-        let (g, _) = b.build(&BuildOptions::default()).unwrap();
-        let labels = [0u32, 0, 1, 1, 2, 2, 3, 3, 3];
+        let (g, labels) = ring9();
         let ov = Overlap::new(&g, &labels, 4);
         let p = 0.35;
         let y1: Vec<f64> = (0..9).map(|i| 2.0 + 0.3 * i as f64).collect();
@@ -839,24 +832,7 @@ mod tests {
 
     #[test]
     fn general_as_variance_reduces_to_the_full_exposure_form() {
-        let edges = [
-            (0, 1),
-            (1, 2),
-            (2, 3),
-            (3, 4),
-            (4, 5),
-            (5, 6),
-            (6, 7),
-            (7, 8),
-            (0, 8),
-            (2, 6),
-        ];
-        let mut b = GraphBuilder::new(9, false, false);
-        for (u, v) in edges {
-            b.add_edge(u, v, 1.0);
-        }
-        let (g, _) = b.build(&BuildOptions::default()).unwrap();
-        let labels = [0u32, 0, 1, 1, 2, 2, 3, 3, 3];
+        let (g, labels) = ring9();
         let ov = Overlap::new(&g, &labels, 4);
         let p: f64 = 0.4;
         // Exact joint probabilities of full exposure under cluster Bernoulli(p).

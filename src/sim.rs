@@ -917,20 +917,7 @@ fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Op
         EstimatorKind::ClusterMeans => estimate::cluster_means_point(y, z, labels, k),
         EstimatorKind::Regression => estimate::regression_point(y, z, e),
         EstimatorKind::Cuped => {
-            let n = y.len() as f64;
-            let (my, mx) = (y.iter().sum::<f64>() / n, en.pop.x.iter().sum::<f64>() / n);
-            let (mut sxy, mut sxx) = (0.0, 0.0);
-            for (&a, &b) in y.iter().zip(&en.pop.x) {
-                sxy += (a - my) * (b - mx);
-                sxx += (b - mx) * (b - mx);
-            }
-            let theta = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-            let adj: Vec<f64> = y
-                .iter()
-                .zip(&en.pop.x)
-                .map(|(&a, &b)| a - theta * (b - mx))
-                .collect();
-            estimate::dm_point(&adj, z)
+            estimate::cuped_adjusted(y, &en.pop.x).and_then(|adj| estimate::dm_point(&adj, z))
         }
         EstimatorKind::Ht => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).0),
         EstimatorKind::Hajek => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1),
