@@ -627,15 +627,18 @@ impl HtSetup {
     }
 
     /// HT and Hájek outcomes for one assignment and outcome vector.
+    /// HT and Hájek outcomes for one assignment, for each outcome vector in
+    /// `ys` (the model's and the null model's): the exposure conditions and the
+    /// overlap structure depend on the assignment only and are computed once.
     fn estimate(
         &self,
         g: &Graph,
         cfg: &SimConfig,
         part: &crate::partition::Partition,
         z: &[u8],
-        y: &[f64],
-    ) -> (Outcome, Outcome) {
-        let n = y.len();
+        ys: [&[f64]; 2],
+    ) -> [(Outcome, Outcome); 2] {
+        let n = z.len();
         // A redrawn partition has its own overlap structure (the variance then
         // treats this replicate's partition as fixed: an approximation).
         let own_overlap;
@@ -651,83 +654,62 @@ impl HtSetup {
         let (pi1, pi0) = (&self.probs.treated, &self.probs.control);
         let any = |v: &[bool]| v.iter().zip(&self.included).any(|(&a, &b)| a && b);
         if !any(&t) || !any(&c) {
-            return (
-                Err(estimate::Failure::EmptyCondition),
-                Err(estimate::Failure::EmptyCondition),
-            );
+            let e = Err(estimate::Failure::EmptyCondition);
+            return [(e, e), (e, e)];
         }
-        let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
-        let p = self.p;
         let mut count = vec![0u32; n];
         let mut touched = Vec::new();
-        let v_ht = if let Some(pp) = &self.pairs {
-            crate::exposure::as_variance(pp, y, &t, &c, pi1, pi0, &self.included)
-        } else {
-            crate::exposure::as_variance_full(
-                overlap,
-                p,
-                y,
-                &t,
-                &c,
-                pi1,
-                pi0,
-                &self.included,
-                &mut count,
-                &mut touched,
-            )
-        };
-        let ht_out = estimate::t_inference(ht, v_ht.sqrt(), f64::INFINITY, cfg.alpha);
-        let hajek_out = match hajek {
-            None => Err(estimate::Failure::EmptyCondition),
-            Some(h) => {
-                // Linearization: residuals from each condition's weighted mean.
-                let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
-                for i in 0..n {
-                    if !self.included[i] {
-                        continue;
-                    }
-                    if t[i] {
-                        st += y[i] / pi1[i];
-                        wt += 1.0 / pi1[i];
-                    }
-                    if c[i] {
-                        sc += y[i] / pi0[i];
-                        wc += 1.0 / pi0[i];
-                    }
-                }
-                let (mt, mc) = (st / wt, sc / wc);
-                let r: Vec<f64> = (0..n)
-                    .map(|i| {
-                        if t[i] {
-                            y[i] - mt
-                        } else if c[i] {
-                            y[i] - mc
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                let v = match &self.pairs {
-                    Some(pp) => {
-                        crate::exposure::as_variance(pp, &r, &t, &c, pi1, pi0, &self.included)
-                    }
-                    None => crate::exposure::as_variance_full(
-                        overlap,
-                        p,
-                        &r,
-                        &t,
-                        &c,
-                        pi1,
-                        pi0,
-                        &self.included,
-                        &mut count,
-                        &mut touched,
-                    ),
-                };
-                estimate::t_inference(h, v.sqrt(), f64::INFINITY, cfg.alpha)
+        let mut variance = |v: &[f64]| -> f64 {
+            match &self.pairs {
+                Some(pp) => crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included),
+                None => crate::exposure::as_variance_full(
+                    overlap,
+                    self.p,
+                    v,
+                    &t,
+                    &c,
+                    pi1,
+                    pi0,
+                    &self.included,
+                    &mut count,
+                    &mut touched,
+                ),
             }
         };
-        (ht_out, hajek_out)
+        ys.map(|y| {
+            let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
+            let ht_out = estimate::t_inference(ht, variance(y).sqrt(), f64::INFINITY, cfg.alpha);
+            let hajek_out = match hajek {
+                None => Err(estimate::Failure::EmptyCondition),
+                Some(h) => {
+                    // Linearization: residuals from each condition's weighted mean.
+                    let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
+                    for i in (0..n).filter(|&i| self.included[i]) {
+                        if t[i] {
+                            st += y[i] / pi1[i];
+                            wt += 1.0 / pi1[i];
+                        } else if c[i] {
+                            sc += y[i] / pi0[i];
+                            wc += 1.0 / pi0[i];
+                        }
+                    }
+                    let (mt, mc) = (st / wt, sc / wc);
+                    let r: Vec<f64> = (0..n)
+                        .map(|i| {
+                            if t[i] {
+                                y[i] - mt
+                            } else if c[i] {
+                                y[i] - mc
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    estimate::t_inference(h, variance(&r).sqrt(), f64::INFINITY, cfg.alpha)
+                }
+            };
+            (ht_out, hajek_out)
+        })
     }
 }
 
@@ -835,10 +817,8 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
         }
     };
     let exposure_runs = en.ht.as_ref().map(|h| {
-        (
-            h.estimate(g, cfg, part, &z, &y),
-            h.estimate(g, cfg, part, &z, &y0),
-        )
+        let [eff, nul] = h.estimate(g, cfg, part, &z, [&y, &y0]);
+        (eff, nul)
     });
     let pick = |kind: EstimatorKind, yv: &[f64], null_run: bool| -> Outcome {
         match (kind, &exposure_runs) {
