@@ -124,6 +124,24 @@ pub struct PartitionSpec {
     pub resolution_range: Option<[f64; 2]>,
 }
 
+impl PartitionSpec {
+    /// A partition by `method` with every other key at its default.
+    pub fn new(method: PartitionMethod) -> Self {
+        PartitionSpec {
+            method,
+            resolution: d_resolution(),
+            max_size: None,
+            min_size: None,
+            parts: None,
+            imbalance: d_imbalance(),
+            seed: None,
+            path: None,
+            redraw: false,
+            resolution_range: None,
+        }
+    }
+}
+
 fn d_share() -> f64 {
     0.5
 }
@@ -642,18 +660,8 @@ mod tests {
             unit,
             assignment,
             treated_share: 0.5,
-            partition: (unit == Unit::Cluster).then_some(PartitionSpec {
-                method: PartitionMethod::Planted,
-                resolution: 1.0,
-                max_size: None,
-                min_size: None,
-                parts: None,
-                imbalance: 0.03,
-                seed: None,
-                path: None,
-                redraw: false,
-                resolution_range: None,
-            }),
+            partition: (unit == Unit::Cluster)
+                .then_some(PartitionSpec::new(PartitionMethod::Planted)),
             strata_by: StrataBy::Size,
             strata: 2,
             saturations: None,
