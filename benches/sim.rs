@@ -51,7 +51,8 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(p.config.replicates as u64));
         for (i, d) in p.designs.iter().enumerate() {
             // The exposure operator is built once per design, as in a run.
-            let engine = sim::Engine::new(&p.graph, &p.population, d, &p.config, i);
+            let engine =
+                sim::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
             let width = d.units();
             g.bench_function(d.spec.name.clone(), |b| {
                 b.iter(|| {
@@ -82,7 +83,15 @@ fn exposure_probabilities(c: &mut Criterion) {
             Mapping::KNeighbours { k: 5 },
         ] {
             g.bench_function(format!("{}/{}", d.spec.name, m.name()), |b| {
-                b.iter(|| black_box(exact(&p.graph, d, &m).expect("exact").treated.len()))
+                b.iter(|| {
+                    black_box(
+                        exact(&p.graph, d, &m)
+                            .expect("valid")
+                            .expect("exact")
+                            .treated
+                            .len(),
+                    )
+                })
             });
         }
     }

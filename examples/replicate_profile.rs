@@ -30,7 +30,8 @@ estimators = ["dm-naive"]
         .position(|d| d.spec.name == design)
         .expect("design");
     let t = std::time::Instant::now();
-    let run = sim::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {});
+    let run =
+        sim::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {}).expect("run");
     let dt = t.elapsed().as_secs_f64() / run.replicates.len() as f64;
     println!(
         "{design}: {:.1} ms per replicate ({} threads)",

@@ -631,7 +631,7 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         }
         b
     };
-    let runs = crate::sim::simulate(&prepared, &|| bar.inc(1));
+    let runs = crate::sim::simulate(&prepared, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let files: Vec<Option<String>> = prepared
         .designs
@@ -651,7 +651,7 @@ fn run_scenario(a: RunArgs) -> Result<()> {
             .iter()
             .map(|d| d.design_effect.simulated)
             .collect();
-        report.power_curves = crate::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1));
+        report.power_curves = crate::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
         bar.finish_and_clear();
     }
     let dir = a

@@ -182,60 +182,119 @@ impl Arm {
 
 /// P(own cluster in the arm and at least `need` neighbours in the arm), where
 /// the own cluster contributes `own` and each other touching cluster its count.
+///
+/// Computed in probability space, so it stays finite for any number of
+/// touching clusters. Bernoulli: a distribution over the capped count,
+/// cluster by cluster. Complete (M of K): given the own cluster in the arm, the
+/// number J of other touching clusters in the arm is hypergeometric and, given
+/// J = j, the set is a uniform j-subset; `f[j][c]` is the share of j-subsets of
+/// the clusters seen so far whose capped count is c (each row sums to 1).
+///
+/// # Complexity
+/// Bernoulli: O(s · need) time, O(need) memory, s = touching clusters.
+/// Complete: O(s · J · need) time and O(J · need) memory, J the range of
+/// possible j (at most min(s, M − 1), narrower when s is close to K).
 fn prob_at_least(arm: Arm, own: u32, others: &[u32], need: i64) -> f64 {
     let s1 = others.len() as u64;
+    // w(j): P(own cluster and exactly j of the others in the arm).
+    let w = |j: u64| (ln_binomial(s1, j) + arm.ln_pattern(j, s1)).exp();
     let need = need - own as i64;
     if need <= 0 {
         // Only the own cluster matters.
-        return (0..=s1)
-            .map(|j| (ln_binomial(s1, j) + arm.ln_pattern(j, s1)).exp())
-            .sum();
+        return (0..=s1).map(w).sum();
     }
     let need = need as usize;
     let total: u64 = others.iter().map(|&c| c as u64).sum();
-    if (total as usize) < need {
+    if total < need as u64 {
         return 0.0;
     }
     if others.iter().all(|&c| c == 1) {
-        // Every other cluster adds one neighbour (user designs): N(j) = C(s1, j) for j ≥ need.
-        return (need as u64..=s1)
-            .map(|j| (ln_binomial(s1, j) + arm.ln_pattern(j, s1)).exp())
-            .sum();
+        // Every other cluster adds one neighbour (user designs): count = j.
+        return (need as u64..=s1).map(w).sum();
     }
-    // N[j][c]: subsets of size j with capped count c (c = need means ≥ need).
     let width = need + 1;
-    let mut n = vec![0.0f64; (others.len() + 1) * width];
-    n[0] = 1.0;
-    for (t, &x) in others.iter().enumerate() {
-        for j in (0..=t).rev() {
-            for c in (0..width).rev() {
-                let v = n[j * width + c];
-                if v != 0.0 {
-                    let nc = (c + x as usize).min(need);
-                    n[(j + 1) * width + nc] += v;
+    match arm {
+        Arm::Bernoulli(p) => {
+            // dist[c]: P(capped count of the clusters seen so far = c).
+            let mut dist = vec![0.0f64; width];
+            dist[0] = 1.0;
+            for &x in others {
+                let x = x as usize;
+                // Descending c: every source c' < c is read before it is updated.
+                for c in (0..width).rev() {
+                    let v = dist[c];
+                    if v != 0.0 {
+                        dist[c] = v * (1.0 - p);
+                        let nc = (c + x).min(need);
+                        if nc == c {
+                            dist[c] += v * p;
+                        } else {
+                            dist[nc] += v * p;
+                        }
+                    }
                 }
             }
+            p * dist[need]
+        }
+        Arm::Complete { m, k } => {
+            // Possible j: at most M − 1 others, and at least s1 − (K − M).
+            let j_hi = s1.min(m.saturating_sub(1)) as usize;
+            let j_lo = s1.saturating_sub(k - m) as usize;
+            if j_lo > j_hi {
+                return 0.0;
+            }
+            let rows = j_hi + 1;
+            let mut f = vec![0.0f64; rows * width];
+            f[0] = 1.0;
+            let s = others.len();
+            for (t, &x) in others.iter().enumerate() {
+                let x = x as usize;
+                let t1 = (t + 1) as f64;
+                // Rows that can still reach [j_lo, j_hi] after this step.
+                let lo = j_lo.saturating_sub(s - t - 1);
+                let hi = (t + 1).min(j_hi);
+                for j in (lo.max(1)..=hi).rev() {
+                    let (a, b) = ((t + 1 - j) as f64 / t1, j as f64 / t1);
+                    let (prev, cur) = f.split_at_mut(j * width);
+                    let prev = &prev[(j - 1) * width..];
+                    let cur = &mut cur[..width];
+                    for v in cur.iter_mut() {
+                        *v *= a;
+                    }
+                    for (c, &v) in prev.iter().enumerate() {
+                        if v != 0.0 {
+                            cur[(c + x).min(need)] += b * v;
+                        }
+                    }
+                }
+                // Row 0 (no cluster chosen) keeps its count: a = 1.
+            }
+            (j_lo..=j_hi)
+                .map(|j| {
+                    let v = f[j * width + need];
+                    if v == 0.0 {
+                        0.0
+                    } else {
+                        v * w(j as u64)
+                    }
+                })
+                .sum()
         }
     }
-    (0..=s1 as usize)
-        .map(|j| {
-            let cnt = n[j * width + need];
-            if cnt == 0.0 {
-                0.0
-            } else {
-                (cnt.ln() + arm.ln_pattern(j as u64, s1)).exp()
-            }
-        })
-        .sum()
 }
 
 /// Exact probabilities, where the design and graph allow (see the module
-/// docs); `None` otherwise.
-pub fn exact(g: &Graph, design: &Design, m: &Mapping) -> Option<Probabilities> {
+/// docs); `Ok(None)` otherwise. A probability that is not finite or outside
+/// [0, 1] (beyond rounding) is an internal error, never clamped.
+pub fn exact(
+    g: &Graph,
+    design: &Design,
+    m: &Mapping,
+) -> crate::error::Result<Option<Probabilities>> {
     let k = design.units() as u64;
     let p = design.spec.treated_share;
     if design.is_redrawn() {
-        return None;
+        return Ok(None);
     }
     let (arm_t, arm_c) = match design.spec.assignment {
         Assignment::Bernoulli => (Arm::Bernoulli(p), Arm::Bernoulli(1.0 - p)),
@@ -243,10 +302,10 @@ pub fn exact(g: &Graph, design: &Design, m: &Mapping) -> Option<Probabilities> {
             let mt = (p * k as f64).round() as u64;
             (Arm::Complete { m: mt, k }, Arm::Complete { m: k - mt, k })
         }
-        _ => return None,
+        _ => return Ok(None),
     };
     if g.is_weighted() && matches!(m, Mapping::Fractional { .. }) {
-        return None;
+        return Ok(None);
     }
     let labels = design.clusters.labels();
     let n = g.node_count();
@@ -271,7 +330,7 @@ pub fn exact(g: &Graph, design: &Design, m: &Mapping) -> Option<Probabilities> {
                 prob_at_least(arm_c, pr.own, &pr.others, need),
             )
         };
-        (pt.clamp(0.0, 1.0), pc.clamp(0.0, 1.0))
+        (pt, pc)
     };
     // Nodes in 32 fixed chunks, each with its own scratch; results in node order.
     use rayon::prelude::*;
@@ -289,12 +348,23 @@ pub fn exact(g: &Graph, design: &Design, m: &Mapping) -> Option<Probabilities> {
         .into_iter()
         .flatten()
         .collect();
-    let (treated, control): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
-    Some(Probabilities {
+    let (mut treated, mut control): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+    for (i, v) in treated.iter_mut().chain(control.iter_mut()).enumerate() {
+        if !(v.is_finite() && (-1e-9..=1.0 + 1e-9).contains(v)) {
+            return Err(crate::error::Error::Internal(format!(
+                "exact exposure probability of node {} is {v} ({} mapping)",
+                i % n,
+                m.name()
+            )));
+        }
+        // Rounding only: a sum of probabilities may exceed 1 by a few ulps.
+        *v = v.clamp(0.0, 1.0);
+    }
+    Ok(Some(Probabilities {
         treated,
         control,
         method: Method::Exact,
-    })
+    }))
 }
 
 /// Probabilities estimated from `draws` auxiliary assignments of the design.
@@ -332,8 +402,11 @@ pub fn probabilities(
     m: &Mapping,
     draws: usize,
     seed: u64,
-) -> Probabilities {
-    exact(g, design, m).unwrap_or_else(|| estimated(g, design, m, draws, seed))
+) -> crate::error::Result<Probabilities> {
+    Ok(match exact(g, design, m)? {
+        Some(p) => p,
+        None => estimated(g, design, m, draws, seed),
+    })
 }
 
 /// Which clusters touch each node's closed in-neighbourhood, and for each
@@ -813,7 +886,7 @@ mod tests {
             &x,
         )
         .unwrap();
-        let ex = exact(&g, &d, &Mapping::Full).unwrap();
+        let ex = exact(&g, &d, &Mapping::Full).unwrap().unwrap();
         for i in 0..9 {
             assert!(
                 (ex.treated[i] - pi1[i]).abs() < 1e-12 && (ex.control[i] - pi0[i]).abs() < 1e-12

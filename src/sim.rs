@@ -11,6 +11,7 @@
 //! same assignment and noise, for type-I error and the simulated design effect.
 
 use crate::design::{Design, Unit};
+use crate::error::Result;
 use crate::estimate::{self, Moments, Outcome};
 use crate::graph::Graph;
 use crate::outcome::Population;
@@ -500,7 +501,7 @@ impl HtSetup {
         design: &Design,
         cfg: &SimConfig,
         design_index: usize,
-    ) -> HtSetup {
+    ) -> Result<HtSetup> {
         let m = &cfg.exposure.mapping;
         let probs = crate::exposure::probabilities(
             g,
@@ -508,7 +509,7 @@ impl HtSetup {
             m,
             cfg.exposure.draws,
             cfg.seed ^ (design_index as u64).wrapping_mul(0x9E37_79B9),
-        );
+        )?;
         let included: Vec<bool> = probs
             .treated
             .iter()
@@ -592,7 +593,7 @@ impl HtSetup {
                 )
                 .sqrt()
             });
-        HtSetup {
+        Ok(HtSetup {
             probs,
             included,
             overlap,
@@ -601,7 +602,7 @@ impl HtSetup {
             exact_sd,
             p: design.spec.treated_share,
             redrawn: design.is_redrawn(),
-        }
+        })
     }
 
     /// HT and Hájek point estimates only (randomization inference).
@@ -721,16 +722,15 @@ impl<'a> Engine<'a> {
         design: &'a Design,
         cfg: &'a SimConfig,
         design_index: usize,
-    ) -> Self {
-        let ht = cfg
-            .estimators
-            .iter()
-            .any(EstimatorKind::is_exposure)
-            .then(|| HtSetup::new(g, pop, design, cfg, design_index));
+    ) -> Result<Self> {
+        let ht = match cfg.estimators.iter().any(EstimatorKind::is_exposure) {
+            true => Some(HtSetup::new(g, pop, design, cfg, design_index)?),
+            false => None,
+        };
         let saturation = (design.spec.assignment == crate::design::Assignment::Saturation)
             .then(|| Saturation::new(g, pop, design));
         let ht = if saturation.is_some() { None } else { ht };
-        Engine {
+        Ok(Engine {
             g,
             pop,
             design,
@@ -739,7 +739,7 @@ impl<'a> Engine<'a> {
             design_index,
             ht,
             saturation,
-        }
+        })
     }
 
     /// Names of this design's estimators, in column order.
@@ -1011,7 +1011,7 @@ pub fn run_design(
     cfg: &SimConfig,
     design_index: usize,
     tick: &(dyn Fn() + Sync),
-) -> DesignRun {
+) -> Result<DesignRun> {
     let k = design.units();
     let cluster_design = design.spec.unit == Unit::Cluster;
     let width = if cluster_design && !design.is_redrawn() {
@@ -1021,7 +1021,7 @@ pub fn run_design(
     };
     let mut replicates = Vec::with_capacity(cfg.replicates);
     let mut other_sum = vec![0.0f64; width];
-    let engine = Engine::new(g, pop, design, cfg, design_index);
+    let engine = Engine::new(g, pop, design, cfg, design_index)?;
     for start in (0..cfg.replicates).step_by(CHUNK) {
         let end = (start + CHUNK).min(cfg.replicates);
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
@@ -1112,13 +1112,13 @@ pub fn run_design(
             })
             .collect(),
     };
-    DesignRun {
+    Ok(DesignRun {
         replicates,
         cluster_contamination,
         exposure,
         estimator_names,
         own_truths,
-    }
+    })
 }
 
 /// A rate with its Monte Carlo standard error.
@@ -1494,7 +1494,7 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
 }
 
 /// Run every design of `p`; `tick` is called once per finished replicate.
-pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Vec<DesignRun> {
+pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Result<Vec<DesignRun>> {
     p.designs
         .iter()
         .enumerate()
@@ -1522,7 +1522,7 @@ pub fn power_curves(
     spec: &crate::scenario::PowerCurveSpec,
     deffs: &[f64],
     tick: &(dyn Fn() + Sync),
-) -> Vec<PowerCurve> {
+) -> Result<Vec<PowerCurve>> {
     let kind = spec.estimator.unwrap_or(p.config.estimators[0]);
     let j = p
         .config
@@ -1548,7 +1548,7 @@ pub fn power_curves(
             let mut pop = p.population.clone();
             pop.tau.iter_mut().for_each(|t| *t *= scale);
             pop.gamma *= scale;
-            let run = run_design(&p.graph, &pop, d, &cfg, di, tick);
+            let run = run_design(&p.graph, &pop, d, &cfg, di, tick)?;
             let ok: Vec<&estimate::Estimate> = run
                 .replicates
                 .iter()
@@ -1579,5 +1579,5 @@ pub fn power_curves(
             points,
         });
     }
-    out
+    Ok(out)
 }

@@ -166,7 +166,7 @@ pub fn run(
             continue;
         }
         let design = Design::new(dspec, Some(clusters), &p.population.x)?;
-        let run = sim::run_design(&p.graph, &p.population, &design, &p.config, index, tick);
+        let run = sim::run_design(&p.graph, &p.population, &design, &p.config, index, tick)?;
         let d = sim::diagnose_design(
             &p.graph,
             &p.population,

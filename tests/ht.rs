@@ -35,7 +35,7 @@ probability_floor = 0.001
 fn ht_is_unbiased_for_the_exposure_contrast_and_matches_its_exact_variance() {
     let s = scenario::parse(SCENARIO, Path::new("ht.toml")).unwrap();
     let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {});
+    let runs = sim::simulate(&p, &|| {}).expect("simulated");
     let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
     let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
     let x = d.exposure.as_ref().unwrap();
@@ -119,7 +119,7 @@ auxiliary_draws = 4000
 "#;
     let s = scenario::parse(toml, Path::new("rgcr.toml")).unwrap();
     let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {});
+    let runs = sim::simulate(&p, &|| {}).expect("simulated");
     let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
     let fixed = &r.designs[0];
     let redrawn = &r.designs[1];
@@ -183,7 +183,7 @@ fn fractional_and_k_neighbour_exposure_contrasts() {
             );
         let s = scenario::parse(&toml, Path::new("frac.toml")).unwrap();
         let p = sim::prepare(&s).unwrap();
-        let runs = sim::simulate(&p, &|| {});
+        let runs = sim::simulate(&p, &|| {}).expect("simulated");
         let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
         let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
         let x = d.exposure.as_ref().unwrap();

@@ -223,3 +223,27 @@ fn simple_partitioners() {
         &[0, 0, 1, 2, 1]
     );
 }
+
+/// A million-node Barabási–Albert graph (hubs of degree in the thousands):
+/// Louvain and Leiden used to reserve degree(node 0) × n slots and abort.
+#[test]
+fn louvain_on_a_million_node_barabasi_albert_graph_completes() {
+    use spillover::graph::generate::Ba;
+    let g = Model::Ba(Ba { n: 1_000_000, m: 5 })
+        .generate(1)
+        .unwrap()
+        .graph;
+    let max_degree = (0..g.node_count() as u32)
+        .map(|u| g.out_degree(u))
+        .max()
+        .unwrap();
+    assert!(max_degree > 1000, "hub degree {max_degree}");
+    let p = Method::Louvain(lv(1.0, 1)).run(&g).unwrap();
+    let q = quality(&g, &p);
+    eprintln!(
+        "BA 1M: {} clusters, modularity {:.4}",
+        q.clusters, q.modularity
+    );
+    assert_eq!(p.labels().len(), 1_000_000);
+    assert!(q.modularity > 0.2, "modularity {}", q.modularity);
+}

@@ -144,3 +144,37 @@ fn write_then_read_is_the_same_graph() {
     let (h, _) = read(std::str::from_utf8(&buf).unwrap(), ReadOptions::default());
     assert_eq!(g, h);
 }
+
+/// Issue 9: a UTF-8 byte-order mark is stripped (it used to turn the first
+/// edge into a "header", or a string id into a phantom node).
+#[test]
+fn byte_order_mark_is_stripped() {
+    let (plain, _) = read("1 2\n2 3\n", ReadOptions::default());
+    let (bom, r) = read("\u{FEFF}1 2\n2 3\n", ReadOptions::default());
+    assert_eq!(r.header, None);
+    assert_eq!(edges(&plain), edges(&bom));
+    let (named, r) = read("\u{FEFF}alice bob\ncarol bob\n", ReadOptions::default());
+    assert_eq!(r.header, None);
+    assert_eq!(named.node_count(), 3);
+    assert!(edges(&named).iter().any(|(u, _, _)| u == "alice"));
+    let (h, r) = read("\u{FEFF}source,target\n1,2\n", ReadOptions::default());
+    assert_eq!(r.header.as_deref(), Some("source,target"));
+    assert_eq!(h.edge_count(), 1);
+}
+
+/// Issue 9: a header repeated later in the file (concatenated exports) is an
+/// error naming its line, not an edge between nodes "source" and "target".
+#[test]
+fn repeated_header_is_an_error_with_its_line() {
+    let text = "source,target\n1,2\n2,3\nsource,target\n3,4\n";
+    let err = read_edge_list_from(
+        text.as_bytes(),
+        Path::new("cat.csv"),
+        &ReadOptions::default(),
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("cat.csv:4:"), "{msg}");
+    assert!(msg.contains("repeats the header"), "{msg}");
+    assert_eq!(err.exit_code(), 2);
+}

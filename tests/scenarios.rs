@@ -19,7 +19,7 @@ fn every_bundled_scenario_runs() {
         s.replicates = 4;
         let p = sim::prepare(&s)
             .unwrap_or_else(|e| panic!("{}: {e} (SNAP files live in ../shared/data)", f.display()));
-        let runs = sim::simulate(&p, &|| {});
+        let runs = sim::simulate(&p, &|| {}).expect("simulated");
         let files = vec![None; p.designs.len()];
         let r = report::build(&s.name, &p, &runs, &files);
         assert!(r.estimand.value.is_finite(), "{}", f.display());

@@ -10,7 +10,7 @@ use std::path::Path;
 fn run(toml: &str) -> (sim::Prepared, Report) {
     let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
     let p = sim::prepare(&s).expect("prepared");
-    let runs = sim::simulate(&p, &|| {});
+    let runs = sim::simulate(&p, &|| {}).expect("simulated");
     let files = vec![None; p.designs.len()];
     let r = report::build(&s.name, &p, &runs, &files);
     (p, r)

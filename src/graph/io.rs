@@ -274,6 +274,12 @@ pub fn read_edge_list_from<R: BufRead>(
         report_lines += 1;
         let text = std::str::from_utf8(&buf)
             .map_err(|_| Error::parse(path, line_no, "not valid UTF-8 text"))?;
+        // A UTF-8 byte-order mark (spreadsheet and Windows exports) is not data.
+        let text = if line_no == 1 {
+            text.strip_prefix('\u{FEFF}').unwrap_or(text)
+        } else {
+            text
+        };
         let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('%') {
             comment_lines += 1;
@@ -329,6 +335,16 @@ pub fn read_edge_list_from<R: BufRead>(
                 Some(false) => header_decided = true,
                 None => {}
             }
+        }
+        if header.as_deref() == Some(trimmed) {
+            return Err(Error::parse(
+                path,
+                line_no,
+                format!(
+                    "this line repeats the header {trimmed:?}: expected an edge \
+                     (files concatenated with their headers? remove the repeated header lines)"
+                ),
+            ));
         }
         take(
             trimmed,

@@ -63,8 +63,10 @@ impl Level {
         let n = g.node_count();
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
-        let mut targets = Vec::with_capacity(g.out_neighbors(0).len() * n);
-        let mut weights = Vec::with_capacity(targets.capacity());
+        // Every stored arc once (self-loops included, which only over-reserves).
+        let arcs: usize = (0..n as u32).map(|u| g.out_degree(u)).sum();
+        let mut targets = Vec::with_capacity(arcs);
+        let mut weights = Vec::with_capacity(arcs);
         let mut self_w = vec![0.0; n];
         let mut k = vec![0.0; n];
         for u in 0..n as u32 {
