@@ -58,7 +58,11 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| {
                     let reps: Vec<sim::Replicate> = (0..p.config.replicates)
                         .into_par_iter()
-                        .map(|r| engine.replicate(r, &mut vec![0.0; width]))
+                        .map(|r| {
+                            engine
+                                .replicate(r, &mut vec![0.0; width])
+                                .expect("replicate")
+                        })
                         .collect();
                     black_box(reps.len())
                 })

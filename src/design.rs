@@ -325,10 +325,11 @@ impl Design {
     }
 
     /// A fresh partition for a redrawn design: seed (and resolution, with a
-    /// range) drawn from `r`.
-    pub fn redraw_partition(&self, g: &Graph, r: &mut Rng) -> Partition {
+    /// range) drawn from `r`. A partitioner error is returned, never replaced
+    /// by another partition (the exposure probabilities assume fresh draws).
+    pub fn redraw_partition(&self, g: &Graph, r: &mut Rng) -> Result<Partition> {
         let Some(p) = &self.spec.partition else {
-            return self.clusters.clone();
+            return Ok(self.clusters.clone());
         };
         let seed: u64 = r.random();
         let resolution = match p.resolution_range {
@@ -341,8 +342,13 @@ impl Design {
             resolution,
             ..p.clone()
         };
-        make_partition(&spec, g, None, seed, std::path::Path::new("."))
-            .unwrap_or_else(|_| self.clusters.clone())
+        make_partition(&spec, g, None, seed, std::path::Path::new(".")).map_err(|e| match e {
+            Error::Input(m) => Error::input(format!(
+                "design {:?}: redrawing its partition (seed {seed}, resolution {resolution}) failed: {m}",
+                self.spec.name
+            )),
+            e => e,
+        })
     }
 
     /// Draw one assignment, redrawing the partition first for redrawn designs
@@ -353,14 +359,14 @@ impl Design {
         r: &mut Rng,
         zc: &mut Vec<u8>,
         z: &mut [u8],
-    ) -> Option<Partition> {
+    ) -> Result<Option<Partition>> {
         if self.is_redrawn() {
-            let part = self.redraw_partition(g, r);
+            let part = self.redraw_partition(g, r)?;
             self.draw_on(&part, r, zc, z);
-            Some(part)
+            Ok(Some(part))
         } else {
             self.draw(r, zc, z);
-            None
+            Ok(None)
         }
     }
 

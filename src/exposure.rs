@@ -374,13 +374,13 @@ pub fn estimated(
     m: &Mapping,
     draws: usize,
     seed: u64,
-) -> Probabilities {
+) -> crate::error::Result<Probabilities> {
     let n = g.node_count();
     let (mut t, mut c) = (vec![0u32; n], vec![0u32; n]);
     let mut r: Rng = rng::stream(seed, &[rng::purpose::EXPOSURE, 0]);
     let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
     for _ in 0..draws {
-        design.draw_full(g, &mut r, &mut zc, &mut z);
+        design.draw_full(g, &mut r, &mut zc, &mut z)?;
         for i in 0..n as u32 {
             let (a, b) = conditions(g, m, &z, i);
             t[i as usize] += u32::from(a);
@@ -388,11 +388,11 @@ pub fn estimated(
         }
     }
     let d = draws.max(1) as f64;
-    Probabilities {
+    Ok(Probabilities {
         treated: t.iter().map(|&x| x as f64 / d).collect(),
         control: c.iter().map(|&x| x as f64 / d).collect(),
         method: Method::Estimated { draws },
-    }
+    })
 }
 
 /// Exact probabilities if available, else estimated from `draws` assignments.
@@ -405,7 +405,7 @@ pub fn probabilities(
 ) -> crate::error::Result<Probabilities> {
     Ok(match exact(g, design, m)? {
         Some(p) => p,
-        None => estimated(g, design, m, draws, seed),
+        None => estimated(g, design, m, draws, seed)?,
     })
 }
 
@@ -669,7 +669,7 @@ impl PairProbabilities {
         draws: usize,
         seed: u64,
         mean_outcome: &(dyn Fn(usize, bool, f64) -> f64 + Sync),
-    ) -> PairProbabilities {
+    ) -> crate::error::Result<PairProbabilities> {
         let n = g.node_count();
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
@@ -689,7 +689,7 @@ impl PairProbabilities {
         let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
         let (mut t, mut c) = (vec![false; n], vec![false; n]);
         for _ in 0..draws {
-            design.draw_full(g, &mut r, &mut zc, &mut z);
+            design.draw_full(g, &mut r, &mut zc, &mut z)?;
             for i in 0..n {
                 let (a, b) = conditions(g, m, &z, i as u32);
                 t[i] = a;
@@ -726,7 +726,7 @@ impl PairProbabilities {
         }
         let d = draws.max(1) as f64;
         let f = |v: Vec<u32>| v.into_iter().map(|x| x as f64 / d).collect::<Vec<f64>>();
-        PairProbabilities {
+        Ok(PairProbabilities {
             offsets,
             partner,
             p11: f(c11),
@@ -743,7 +743,7 @@ impl PairProbabilities {
                 .zip(&nc)
                 .map(|(s, &k)| if k > 0 { s / k as f64 } else { f64::NAN })
                 .collect(),
-        }
+        })
     }
 }
 

@@ -536,6 +536,7 @@ impl HtSetup {
                 &|i, z, e| pop.mean_outcome(i, z, e),
             )
         });
+        let pairs = pairs.transpose()?;
         let mut included = included;
         if let (false, Some(pp)) = (full, &pairs) {
             for (i, inc) in included.iter_mut().enumerate() {
@@ -757,12 +758,13 @@ impl<'a> Engine<'a> {
 
     /// Run replicate `r_index`. For cluster designs `cluster_other` gets, per
     /// cluster, the in-weight its members receive from the other arm.
-    pub fn replicate(&self, r_index: usize, cluster_other: &mut [f64]) -> Replicate {
+    /// Fails only where a redrawn partition cannot be computed.
+    pub fn replicate(&self, r_index: usize, cluster_other: &mut [f64]) -> Result<Replicate> {
         replicate(self, r_index, cluster_other)
     }
 }
 
-fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicate {
+fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<Replicate> {
     let (g, pop, design, op, cfg, design_index) =
         (en.g, en.pop, en.design, &en.op, en.cfg, en.design_index);
     let n = pop.len();
@@ -773,7 +775,7 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
     let mut zc = Vec::new();
     let mut z = vec![0u8; n];
     // Randomized graph cluster randomization redraws the partition here.
-    let redrawn = design.draw_full(g, &mut r, &mut zc, &mut z);
+    let redrawn = design.draw_full(g, &mut r, &mut zc, &mut z)?;
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
     let mut e = vec![0.0f64; n];
@@ -872,7 +874,7 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
     } else {
         randomization_p_values(en, r_index, &y, &y0, &effect, &null)
     };
-    Replicate {
+    Ok(Replicate {
         effect,
         null,
         dm_null,
@@ -885,7 +887,7 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Replicat
         } else {
             None
         },
-    }
+    })
 }
 
 /// Point estimate of `kind` for assignment `z` (exposure `e`) and fixed outcomes `y`.
@@ -1028,11 +1030,11 @@ pub fn run_design(
             .into_par_iter()
             .map(|ri| {
                 let mut other = vec![0.0f64; width];
-                let rep = engine.replicate(ri, &mut other);
+                let rep = engine.replicate(ri, &mut other)?;
                 tick();
-                (rep, other)
+                Ok((rep, other))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for (rep, other) in chunk {
             for (s, o) in other_sum.iter_mut().zip(&other) {
                 *s += o;
