@@ -68,7 +68,7 @@ struct SweepArgs {
     /// Replicates per value, overriding the file.
     #[arg(long)]
     replicates: Option<usize>,
-    /// Output folder [default: output/<scenario name>/sweep/].
+    /// Output folder [default: output/<scenario name>-sweep/].
     #[arg(long)]
     out: Option<PathBuf>,
     /// No progress bar and no table.
@@ -605,13 +605,14 @@ fn run_scenario(a: RunArgs) -> Result<()> {
     }
     let mut scenario = crate::scenario::load(&a.scenario)?;
     if let Some(r) = a.replicates {
-        if r < 2 {
-            return Err(Error::input(format!(
-                "--replicates {r}: expected at least 2"
-            )));
-        }
-        scenario.replicates = r;
+        scenario.set_replicates(r)?;
     }
+    // The output folder is checked (and locked) before any work.
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let staged = crate::fsutil::Staged::begin(&dir)?;
     let started = std::time::Instant::now();
     let spin = spinner(a.quiet, "building the network, population and partitions");
     let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
@@ -654,13 +655,10 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         report.power_curves = crate::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
         bar.finish_and_clear();
     }
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
     let text = std::fs::read_to_string(&a.scenario)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
-    let written = crate::report::write_all(&dir, &report, &prepared, &runs, &text)?;
+    let written = crate::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
+    staged.commit()?;
     if a.json {
         let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
         return out(&format!("{}\n", pretty(&v)?));
@@ -716,21 +714,6 @@ fn sweep(a: SweepArgs) -> Result<()> {
         }
     };
     let (from, to) = sw::parse_range(range)?;
-    let mut scenario = crate::scenario::load(&a.scenario)?;
-    if let Some(r) = a.replicates {
-        if r < 2 {
-            return Err(Error::input(format!(
-                "--replicates {r}: expected at least 2"
-            )));
-        }
-        scenario.replicates = r;
-    }
-    let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
-        Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
-        other => other,
-    })?;
-    spin.finish_and_clear();
     let spec = SweepSpec {
         parameter,
         from,
@@ -739,15 +722,33 @@ fn sweep(a: SweepArgs) -> Result<()> {
         design: a.design.clone(),
         estimator: a.estimator.clone(),
     };
-    let bar = progress(a.quiet, (a.steps * scenario.replicates) as u64, "sweep");
+    spec.validate()?;
+    let mut scenario = crate::scenario::load(&a.scenario)?;
+    if let Some(r) = a.replicates {
+        scenario.set_replicates(r)?;
+    }
+    // The output folder is checked (and locked) before any work.
+    let staged = crate::fsutil::Staged::begin(
+        &a.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-sweep", scenario.name))),
+    )?;
+    let spin = spinner(a.quiet, "building the network, population and partitions");
+    let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
+        Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
+        other => other,
+    })?;
+    spin.finish_and_clear();
+    let bar = progress(
+        a.quiet,
+        (a.steps as u64).saturating_mul(scenario.replicates as u64),
+        "sweep",
+    );
     let (points, skipped) = sw::run(&scenario, &prepared, &spec, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let best = sw::best(&points);
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name).join("sweep"));
     // Files: CSV, JSON, plot.
+    let dir = staged.path().to_path_buf();
     crate::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
         writeln!(
             w,
@@ -822,6 +823,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let svg = fig.svg()?;
     crate::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
     fig.png(&dir.join("sweep.png"))?;
+    staged.commit()?;
     if a.json {
         return out(&format!("{json_text}\n"));
     }
@@ -1019,6 +1021,11 @@ fn partition(a: PartitionArgs) -> Result<()> {
     if let Some(s) = a.max_size {
         if s < 1 {
             return Err(Error::input("--max-size must be at least 1"));
+        }
+        if let Some(min) = a.min_size.filter(|&m| m > s) {
+            return Err(Error::input(format!(
+                "--min-size {min} cannot be reached with --max-size {s}: expected --min-size ≤ --max-size"
+            )));
         }
     }
     if a.method == MethodArg::File && a.clusters.is_none() {

@@ -226,6 +226,12 @@ impl DesignSpec {
                     "saturations = {levels:?}: expected two or more levels in [0, 1]"
                 ));
             }
+            if levels.len() > MAX_SATURATION_LEVELS {
+                return bad(format!(
+                    "saturations: {} levels, expected at most {MAX_SATURATION_LEVELS}",
+                    levels.len()
+                ));
+            }
             if let Some(shares) = &self.saturation_shares {
                 let sum: f64 = shares.iter().sum();
                 if shares.len() != levels.len()
@@ -258,6 +264,13 @@ impl DesignSpec {
             }
             if p.max_size == Some(0) {
                 return bad("partition max_size must be at least 1".into());
+            }
+            if let (Some(min), Some(max)) = (p.min_size, p.max_size) {
+                if min > max {
+                    return bad(format!(
+                        "partition min_size = {min} cannot be reached with max_size = {max}: expected min_size ≤ max_size"
+                    ));
+                }
             }
             let needs_parts = matches!(
                 p.method,
@@ -293,6 +306,9 @@ impl DesignSpec {
         Ok(())
     }
 }
+
+/// Most saturation levels a design may have (levels are stored in a byte per cluster).
+pub const MAX_SATURATION_LEVELS: usize = u8::MAX as usize;
 
 /// A resolved design, ready to draw assignments.
 #[derive(Debug, Clone)]
@@ -477,7 +493,14 @@ impl Design {
         }
         let xmean: Vec<f64> = xsum.iter().zip(&sizes).map(|(s, n)| s / n).collect();
         let (stratum, strata) = if spec.assignment == Assignment::Stratified {
-            let g = spec.strata.min(k);
+            if spec.strata > k {
+                return Err(Error::input(format!(
+                    "design {:?}: strata = {} but the partition has {k} clusters: \
+                     expected at most one stratum per cluster (lower strata)",
+                    spec.name, spec.strata
+                )));
+            }
+            let g = spec.strata;
             match spec.strata_by {
                 StrataBy::Size => (quantile_groups(&sizes, g), g),
                 StrataBy::Covariate => (quantile_groups(&xmean, g), g),
@@ -520,6 +543,14 @@ impl Design {
         let (mut levels, mut level_counts, mut members) = (Vec::new(), Vec::new(), Vec::new());
         if spec.assignment == Assignment::Saturation {
             levels = spec.saturations.clone().unwrap_or_default();
+            if levels.len() > k {
+                return Err(Error::input(format!(
+                    "design {:?}: saturations has {} levels but the partition has {k} clusters: \
+                     expected at most one level per cluster",
+                    spec.name,
+                    levels.len()
+                )));
+            }
             let shares = spec
                 .saturation_shares
                 .clone()

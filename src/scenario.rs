@@ -192,6 +192,107 @@ fn backticked(msg: &str) -> Option<&str> {
     Some(&msg[start..start + len])
 }
 
+/// Most replicates per design.
+pub const MAX_REPLICATES: usize = 1_000_000;
+/// Most result rows (replicates × designs × estimators, power-curve points
+/// included): each is kept in memory and written to `replicates.csv`.
+pub const MAX_RESULT_ROWS: u64 = 10_000_000;
+/// Most re-randomizations per replicate for randomization inference.
+pub const MAX_RANDOMIZATION_DRAWS: usize = 100_000;
+/// Most auxiliary assignments for estimated exposure probabilities.
+pub const MAX_AUXILIARY_DRAWS: usize = 1_000_000;
+/// Most points of a power curve.
+pub const MAX_POWER_CURVE_EFFECTS: usize = 1_000;
+
+/// Check every size a scenario implies against the limits above; the error
+/// message starts with the key to blame.
+fn check_sizes(
+    replicates: usize,
+    designs: &[DesignSpec],
+    analysis: &AnalysisSpec,
+    power_curve: Option<&PowerCurveSpec>,
+) -> Result<()> {
+    if replicates > MAX_REPLICATES {
+        return Err(Error::input(format!(
+            "replicates = {replicates}: expected at most {MAX_REPLICATES} per design"
+        )));
+    }
+    // Columns per design: the estimators, or a saturation design's 2·levels + 1.
+    let columns: u64 = designs
+        .iter()
+        .map(|d| {
+            let sat = d.saturations.as_ref().map_or(0, |l| 2 * l.len() as u64 + 1);
+            sat.max(analysis.estimators.len() as u64)
+        })
+        .sum();
+    let rows = (replicates as u64).saturating_mul(columns);
+    if rows > MAX_RESULT_ROWS {
+        return Err(Error::input(format!(
+            "replicates = {replicates} with {} designs and their estimators means {rows} result rows: \
+             expected at most {MAX_RESULT_ROWS} (lower replicates)",
+            designs.len()
+        )));
+    }
+    if analysis.randomization_inference > MAX_RANDOMIZATION_DRAWS {
+        return Err(Error::input(format!(
+            "randomization_inference = {}: expected at most {MAX_RANDOMIZATION_DRAWS} re-randomizations per replicate",
+            analysis.randomization_inference
+        )));
+    }
+    if analysis.auxiliary_draws > MAX_AUXILIARY_DRAWS {
+        return Err(Error::input(format!(
+            "auxiliary_draws = {}: expected at most {MAX_AUXILIARY_DRAWS}",
+            analysis.auxiliary_draws
+        )));
+    }
+    if let Some(pc) = power_curve {
+        if pc.effects.len() > MAX_POWER_CURVE_EFFECTS {
+            return Err(Error::input(format!(
+                "effects: {} power-curve points, expected at most {MAX_POWER_CURVE_EFFECTS}",
+                pc.effects.len()
+            )));
+        }
+        let r = pc.replicates.unwrap_or(replicates);
+        if r > MAX_REPLICATES {
+            return Err(Error::input(format!(
+                "replicates = {r} ([power_curve]): expected at most {MAX_REPLICATES}"
+            )));
+        }
+        let rows = (r as u64)
+            .saturating_mul(pc.effects.len() as u64)
+            .saturating_mul(designs.len() as u64);
+        if rows > MAX_RESULT_ROWS {
+            return Err(Error::input(format!(
+                "effects: {} power-curve points × {r} replicates × {} designs = {rows} runs, expected at most {MAX_RESULT_ROWS}",
+                pc.effects.len(),
+                designs.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Scenario {
+    /// Set the replicates per design (a command-line override), checked
+    /// against the same limits as the file's `replicates`.
+    pub fn set_replicates(&mut self, replicates: usize) -> Result<()> {
+        if replicates < 2 {
+            return Err(Error::input(format!(
+                "--replicates {replicates}: expected at least 2"
+            )));
+        }
+        check_sizes(
+            replicates,
+            &self.designs,
+            &self.analysis,
+            self.power_curve.as_ref(),
+        )
+        .map_err(|e| Error::input(format!("--{e}")))?;
+        self.replicates = replicates;
+        Ok(())
+    }
+}
+
 /// Read and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
     let text = std::fs::read_to_string(path)
@@ -331,6 +432,18 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
             "estimators: expected at least one".into(),
         ));
     }
+    let size_err = |e: Error| {
+        let msg = e.to_string();
+        let key = msg.split_whitespace().next().unwrap_or("").to_string();
+        at(key_line(&key), msg)
+    };
+    check_sizes(
+        file.replicates,
+        &file.design,
+        &file.analysis,
+        file.power_curve.as_ref(),
+    )
+    .map_err(size_err)?;
     let name = file.name.unwrap_or_else(|| {
         path.file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())

@@ -1436,6 +1436,15 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             (g, None, format!("edge list {}", path.display()))
         }
     };
+    // Nothing spills over on a graph without edges, and no estimator that
+    // uses exposure can be computed: refuse before simulating.
+    if graph.edge_count() == graph.self_loop_count() {
+        return Err(crate::error::Error::input(format!(
+            "[graph] {graph_description}: no edges after cleaning ({} nodes; self-loops are \
+             dropped unless self_loops = \"keep\"): expected a network with at least one edge",
+            graph.node_count()
+        )));
+    }
     use crate::outcome::IccGroups;
     let louvain = || {
         crate::partition::Method::Louvain(crate::partition::louvain::Params {
@@ -1456,6 +1465,12 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
         _ => louvain()?,
     };
     let population = Population::draw(&s.outcome, &graph, groups, s.seed)?;
+    // A power curve that cannot be drawn is refused before anything is simulated.
+    if let Some(pc) = &s.power_curve {
+        for &e in &pc.effects {
+            population.effect_scale(e)?;
+        }
+    }
     let mut designs = Vec::with_capacity(s.designs.len());
     for spec in &s.designs {
         let clusters = match &spec.partition {
@@ -1536,7 +1551,13 @@ pub fn power_curves(
         replicates: spec.replicates.unwrap_or(p.config.replicates),
         ..p.config.clone()
     };
-    let base = p.estimand.value;
+    // τ and γ scaled so the exact global effect equals each requested value
+    // (solved through the logistic link for binary metrics).
+    let scales: Vec<f64> = spec
+        .effects
+        .iter()
+        .map(|&e| p.population.effect_scale(e))
+        .collect::<Result<_>>()?;
     let (noise, s2) = p.population.control_variance();
     let n = p.population.len() as f64;
     let mut out = Vec::new();
@@ -1545,8 +1566,7 @@ pub fn power_curves(
             continue;
         }
         let mut points = Vec::new();
-        for &effect in &spec.effects {
-            let scale = if base != 0.0 { effect / base } else { 0.0 };
+        for (&effect, &scale) in spec.effects.iter().zip(&scales) {
             let mut pop = p.population.clone();
             pop.tau.iter_mut().for_each(|t| *t *= scale);
             pop.gamma *= scale;

@@ -40,6 +40,22 @@ pub struct SweepSpec {
     pub estimator: Option<String>,
 }
 
+/// Most values a sweep may visit (each is a whole partition and simulation).
+pub const MAX_STEPS: usize = 1_000;
+
+impl SweepSpec {
+    /// Check the number of steps (2 to [`MAX_STEPS`]).
+    pub fn validate(&self) -> Result<()> {
+        if !(2..=MAX_STEPS).contains(&self.steps) {
+            return Err(Error::input(format!(
+                "--steps {}: expected between 2 and {MAX_STEPS}",
+                self.steps
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// One granularity.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepPoint {
@@ -103,9 +119,7 @@ pub fn run(
     spec: &SweepSpec,
     tick: &(dyn Fn() + Sync),
 ) -> Result<SweepResult> {
-    if spec.steps < 2 {
-        return Err(Error::input("--steps: expected at least 2"));
-    }
+    spec.validate()?;
     let index = match &spec.design {
         Some(name) => p
             .designs

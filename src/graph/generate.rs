@@ -267,8 +267,51 @@ impl Model {
         matches!(self, Model::Sbm(_) | Model::Lfr(_) | Model::Messaging(_))
     }
 
+    /// The expected number of edges (arcs for `messaging`, counting reciprocal
+    /// arcs), from the parameters alone.
+    pub fn expected_edges(&self) -> Result<f64> {
+        Ok(match self {
+            Model::Gnp(p) => p.n as f64 * (p.n as f64 - 1.0) / 2.0 * p.p,
+            Model::Gnm(p) => p.m as f64,
+            Model::Ba(p) => p.n as f64 * p.m as f64,
+            Model::Ws(p) => p.n as f64 * p.k as f64 / 2.0,
+            Model::Sbm(p) => {
+                let r = p.resolve()?;
+                let n: f64 = r.sizes.iter().map(|&s| s as f64).sum();
+                let sq: f64 = r.sizes.iter().map(|&s| s as f64 * s as f64).sum();
+                (sq - n) / 2.0 * r.p_in + (n * n - sq) / 2.0 * r.p_out
+            }
+            Model::Lfr(p) => p.n as f64 * p.mean_degree / 2.0,
+            Model::Messaging(p) => p.n as f64 * p.mean_contacts * 2.0,
+        })
+    }
+
     /// Generate the graph for `seed`.
+    ///
+    /// Sizes are checked first: at most [`super::MAX_NODES`] nodes and
+    /// [`super::MAX_EDGES`] expected edges, else an input error naming the
+    /// parameter.
     pub fn generate(&self, seed: u64) -> Result<Generated> {
+        let n = match self {
+            Model::Gnp(p) => p.n,
+            Model::Gnm(p) => p.n,
+            Model::Ba(p) => p.n,
+            Model::Ws(p) => p.n,
+            Model::Sbm(_) => 1, // checked by `resolve`
+            Model::Lfr(p) => p.n,
+            Model::Messaging(p) => p.n,
+        };
+        check_nodes(n)?;
+        let expected = self.expected_edges()?;
+        check_edges(expected, || match self {
+            Model::Gnp(p) => format!("n = {}, p = {}", p.n, p.p),
+            Model::Gnm(p) => format!("m = {}", p.m),
+            Model::Ba(p) => format!("n = {}, m = {}", p.n, p.m),
+            Model::Ws(p) => format!("n = {}, k = {}", p.n, p.k),
+            Model::Sbm(_) => "the sbm parameters (sizes, p_in, p_out or mean_degree)".into(),
+            Model::Lfr(p) => format!("n = {}, mean_degree = {}", p.n, p.mean_degree),
+            Model::Messaging(p) => format!("n = {}, mean_contacts = {}", p.n, p.mean_contacts),
+        })?;
         match self {
             Model::Gnp(p) => gnp(p, seed),
             Model::Gnm(p) => gnm(p, seed),
@@ -296,8 +339,25 @@ fn check_prob(name: &str, p: f64) -> Result<()> {
 }
 
 fn check_nodes(n: usize) -> Result<()> {
-    check(n >= 1 && n <= u32::MAX as usize, || {
-        format!("n must be between 1 and {}, got {n}", u32::MAX)
+    check(n >= 1 && n <= super::MAX_NODES, || {
+        format!(
+            "n = {n}: expected between 1 and {} nodes (the graph and a simulation's \
+             per-user arrays must fit in memory)",
+            super::MAX_NODES
+        )
+    })
+}
+
+/// Refuse a model whose expected edge count passes [`super::MAX_EDGES`]
+/// before anything is sampled.
+fn check_edges(expected: f64, what: impl FnOnce() -> String) -> Result<()> {
+    check(expected <= super::MAX_EDGES as f64, || {
+        format!(
+            "{} implies about {expected:.3e} edges: expected at most {} \
+             (about 60 bytes per edge while the graph is built)",
+            what(),
+            super::MAX_EDGES
+        )
     })
 }
 
@@ -520,7 +580,7 @@ fn ws(p: &Ws, seed: u64) -> Result<Generated> {
             if !r.random_bool(p.beta) || degree[u as usize] as usize >= p.n - 1 {
                 continue;
             }
-            let idx = ((j - 1) * n + u) as usize;
+            let idx = (j as usize - 1) * p.n + u as usize;
             let v = edges[idx].1;
             let w = loop {
                 let w = r.random_range(0..n);
@@ -585,7 +645,10 @@ impl Sbm {
         check(!sizes.is_empty() && sizes.iter().all(|&s| s >= 1), || {
             "every block needs at least one node".to_string()
         })?;
-        let n: usize = sizes.iter().sum();
+        let n = sizes
+            .iter()
+            .try_fold(0usize, |acc, &s| acc.checked_add(s))
+            .unwrap_or(usize::MAX);
         check_nodes(n)?;
         let (p_in, p_out) = match (self.p_in, self.p_out, self.mean_degree, self.mu) {
             (Some(a), Some(b), None, None) => (a, b),

@@ -14,6 +14,16 @@ pub mod generate;
 pub mod io;
 pub mod stats;
 
+/// Most nodes a generated graph may have: ids are `u32`, and a simulation
+/// keeps a dozen 8-byte arrays per user (about 100 bytes per node with the
+/// graph's own arrays), so 250 M nodes already need about 25 GB.
+pub const MAX_NODES: usize = 250_000_000;
+
+/// Most (expected) edges a generator may produce: building a graph peaks at
+/// about 57 bytes per weighted edge (BENCHMARKS.md, graph memory), so 400 M
+/// edges need about 23 GB. Larger requests are refused before sampling.
+pub const MAX_EDGES: u64 = 400_000_000;
+
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 use serde::Serialize;

@@ -83,6 +83,25 @@ pub fn metis(g: &Graph, p: &Params) -> Result<Partition> {
     if p.parts == 1 {
         return Ok(Partition::from_dense(&vec![0; n], 1));
     }
+    // METIS indexes its adjacency with 32-bit integers: refuse what would wrap.
+    let arcs: u64 = (0..n as u32).map(|u| g.out_degree(u) as u64).sum();
+    let limit = metis::Idx::MAX as u64;
+    if arcs > limit || n as u64 > limit || p.parts as u64 > limit {
+        return Err(Error::input(format!(
+            "method balanced (METIS): the graph has {arcs} adjacency entries and {n} nodes, \
+             METIS indexes them with 32-bit integers (at most {limit}); use method ldg or louvain"
+        )));
+    }
+    // Integer edge weights must not wrap either.
+    if g.is_weighted() {
+        let total: f64 = 2.0 * g.edges().map(|(_, _, w)| w.round().max(1.0)).sum::<f64>();
+        if total > limit as f64 {
+            return Err(Error::input(format!(
+                "method balanced (METIS): the rounded edge weights sum to {total}, \
+                 past METIS's 32-bit limit {limit}; use method ldg or louvain"
+            )));
+        }
+    }
     let mut xadj: Vec<metis::Idx> = Vec::with_capacity(n + 1);
     let mut adjncy: Vec<metis::Idx> = Vec::new();
     let mut adjwgt: Vec<metis::Idx> = Vec::new();

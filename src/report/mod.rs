@@ -245,6 +245,18 @@ pub fn table(r: &Report) -> String {
                 format!("{:<16} {:>8} {:>7} {:>9} {:>7}", "", "", "", "", "")
             };
             let fails: usize = est.failures.values().sum();
+            if est.replicates_ok == 0 {
+                let reason = est
+                    .failures
+                    .iter()
+                    .max_by_key(|(_, &c)| c)
+                    .map_or("no replicate", |(r, _)| r.as_str());
+                t += &format!(
+                    "{left}  {:<14} failed in all {fails} replicates: {reason}\n",
+                    est.name
+                );
+                continue;
+            }
             t += &format!(
                 "{left}  {:<14} {:>9.4} {:>8.4} {:>8.4} {:>7.4} {:>8.2} {:>7} {:>7} {:>6}{}\n",
                 est.name,
