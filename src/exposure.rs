@@ -468,6 +468,28 @@ impl Overlap {
         }
     }
 
+    /// Full-exposure conditions of every node for node arms `z` on the
+    /// partition `labels` the overlap was built from: treated when every
+    /// cluster touching the closed neighbourhood is treated, control when
+    /// none is (the same as [`conditions`] with [`Mapping::Full`]).
+    ///
+    /// # Complexity
+    /// O(n + Σ_i s_i): clusters, not neighbours.
+    pub fn full_conditions(&self, labels: &[u32], z: &[u8]) -> (Vec<bool>, Vec<bool>) {
+        let k = self.cl_off.len() - 1;
+        let mut arm = vec![0u8; k];
+        for (&l, &zi) in labels.iter().zip(z) {
+            arm[l as usize] = zi;
+        }
+        (0..self.node_off.len() - 1)
+            .map(|i| {
+                let cl = &self.node_clusters[self.node_off[i]..self.node_off[i + 1]];
+                let treated = cl.iter().filter(|&&c| arm[c as usize] == 1).count();
+                (treated == cl.len(), treated == 0)
+            })
+            .unzip()
+    }
+
     /// s_i: distinct clusters touching i's closed neighbourhood.
     pub fn s(&self, i: usize) -> usize {
         self.node_off[i + 1] - self.node_off[i]
@@ -547,6 +569,376 @@ pub fn ht_variance_full_bernoulli(
         total += pairs;
     }
     total / (count_in * count_in)
+}
+
+/// Most clusters an included node's neighbourhood may touch for the
+/// aggregated variance sums ([`SharedSets`]): its subsets are enumerated.
+pub const MAX_TOUCHED_CLUSTERS: usize = 20;
+
+/// Most (node, cluster pair) entries [`SharedSets::new`] may enumerate.
+pub const MAX_SHARED_ENTRIES: u64 = 400_000_000;
+
+/// The sets of clusters that two or more included nodes' neighbourhoods
+/// all touch: the structure that turns the pair sums of the HT variance
+/// into sums over sets.
+///
+/// For full exposure under cluster randomization a pair (i, j) is dependent
+/// through the m_ij clusters its neighbourhoods share, and every pair weight
+/// the variances need is a function of m_ij that expands over the non-empty
+/// subsets A of the shared clusters: g(m) = Σ_{k=1}^{m} C(m, k)·w_k, so
+///
+/// Σ_{i≠j} g(m_ij)·a_i·b_j = Σ_{A ≠ ∅} w_{|A|}·[(Σ_{i ⊇ A} a_i)(Σ_{j ⊇ A} b_j) − Σ_{i ⊇ A} a_i b_i],
+///
+/// where `i ⊇ A` means A ⊆ C_i, the clusters touching i's closed
+/// neighbourhood. A set contained in one node's C_i only adds nothing, so only
+/// the *shared* sets (contained in at least two included nodes' sets) are
+/// kept, found level by level (a set is shared only if all its subsets are).
+/// Per assignment the sums cost O(Σ_i |shared sets of i|) instead of a walk
+/// over every pair of nodes sharing a cluster.
+///
+/// # Complexity
+/// Building: O(Σ_i C(s_i, 2)) for the pairs plus the shared larger sets,
+/// memory O(n + shared entries). Refused (an input error) when an included
+/// node touches more than [`MAX_TOUCHED_CLUSTERS`] clusters or the pairs
+/// exceed [`MAX_SHARED_ENTRIES`].
+pub struct SharedSets {
+    node_off: Vec<usize>,
+    node_sets: Vec<u32>,
+    /// |A| of each shared set.
+    level: Vec<u8>,
+    /// Included nodes whose C_i contains the set.
+    count: Vec<u32>,
+}
+
+impl SharedSets {
+    /// Find the shared sets of the included nodes' touched clusters.
+    pub fn new(ov: &Overlap, included: &[bool]) -> crate::error::Result<SharedSets> {
+        let n = included.len();
+        let clusters = |i: usize| &ov.node_clusters[ov.node_off[i]..ov.node_off[i + 1]];
+        let (mut pairs_total, mut s_max, mut s_node) = (0u64, 0usize, 0usize);
+        for i in (0..n).filter(|&i| included[i]) {
+            let s = ov.s(i);
+            pairs_total += (s * s.saturating_sub(1) / 2) as u64;
+            if s > s_max {
+                (s_max, s_node) = (s, i);
+            }
+        }
+        if s_max > MAX_TOUCHED_CLUSTERS || pairs_total > MAX_SHARED_ENTRIES {
+            return Err(crate::error::Error::input(format!(
+                "ht/hajek variance: included users' neighbourhoods touch up to {s_max} clusters \
+                 (user {s_node}) and {pairs_total} cluster pairs; the aggregated variance allows at \
+                 most {MAX_TOUCHED_CLUSTERS} clusters per user and {MAX_SHARED_ENTRIES} pairs: raise \
+                 probability_floor (users touching many clusters have tiny exposure probabilities) \
+                 or use larger clusters"
+            )));
+        }
+        // Level 1: clusters touched by at least two included nodes.
+        let k = ov.cl_off.len() - 1;
+        let mut c_count = vec![0u32; k];
+        for i in (0..n).filter(|&i| included[i]) {
+            for &c in clusters(i) {
+                c_count[c as usize] += 1;
+            }
+        }
+        let mut level = Vec::new();
+        let mut count = Vec::new();
+        let mut c_id = vec![u32::MAX; k];
+        for c in 0..k {
+            if c_count[c] >= 2 {
+                c_id[c] = level.len() as u32;
+                level.push(1u8);
+                count.push(c_count[c]);
+            }
+        }
+        // Per node: shared sets as (local bitmask over C_i, global id), all levels.
+        let mut node_masks: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+        for i in (0..n).filter(|&i| included[i]) {
+            for (b, &c) in clusters(i).iter().enumerate() {
+                if c_id[c as usize] != u32::MAX {
+                    node_masks[i].push((1 << b, c_id[c as usize]));
+                }
+            }
+        }
+        // Higher levels: candidates are a node's sets of the previous level
+        // extended by a larger cluster, whose subsets one smaller are all shared.
+        let mut prev_level = 1u32;
+        let mut is_shared = vec![false; 1usize << s_max.max(1)];
+        loop {
+            // Candidates of the next level: flat keys (sorted cluster ids), node, mask.
+            let width = prev_level as usize + 1;
+            let (mut keys, mut owners) = (Vec::<u32>::new(), Vec::<(u32, u32)>::new());
+            for i in (0..n).filter(|&i| included[i]) {
+                let cl = clusters(i);
+                let prev: Vec<u32> = node_masks[i]
+                    .iter()
+                    .filter(|(m, _)| m.count_ones() == prev_level)
+                    .map(|&(m, _)| m)
+                    .collect();
+                if prev.len() < 2 {
+                    continue;
+                }
+                for &m in &prev {
+                    is_shared[m as usize] = true;
+                }
+                for &m in &prev {
+                    let top = 31 - m.leading_zeros();
+                    for b in top + 1..cl.len() as u32 {
+                        let c = m | (1 << b);
+                        // Every subset one smaller must be shared.
+                        let mut rest = c;
+                        let mut all = true;
+                        while rest != 0 {
+                            let bit = rest & rest.wrapping_neg();
+                            rest ^= bit;
+                            if !is_shared[(c ^ bit) as usize] {
+                                all = false;
+                                break;
+                            }
+                        }
+                        if all {
+                            keys.extend((0..cl.len()).filter(|&j| c >> j & 1 == 1).map(|j| cl[j]));
+                            owners.push((i as u32, c));
+                        }
+                    }
+                }
+                for &m in &prev {
+                    is_shared[m as usize] = false;
+                }
+            }
+            if owners.is_empty() {
+                break;
+            }
+            // Equal keys next to each other (ties by candidate index: deterministic).
+            let key = |x: usize| &keys[x * width..(x + 1) * width];
+            let mut order: Vec<u32> = (0..owners.len() as u32).collect();
+            order.sort_unstable_by(|&x, &y| key(x as usize).cmp(key(y as usize)).then(x.cmp(&y)));
+            let mut added = false;
+            let mut run = 0;
+            while run < order.len() {
+                let first = order[run] as usize;
+                let mut end = run + 1;
+                while end < order.len() && key(order[end] as usize) == key(first) {
+                    end += 1;
+                }
+                if end - run >= 2 {
+                    let id = level.len() as u32;
+                    level.push(width as u8);
+                    count.push((end - run) as u32);
+                    for &x in &order[run..end] {
+                        let (node, mask) = owners[x as usize];
+                        node_masks[node as usize].push((mask, id));
+                    }
+                    added = true;
+                }
+                run = end;
+            }
+            if !added {
+                break;
+            }
+            prev_level += 1;
+        }
+        let mut node_off = Vec::with_capacity(n + 1);
+        node_off.push(0);
+        let mut node_sets = Vec::new();
+        for m in &node_masks {
+            node_sets.extend(m.iter().map(|&(_, id)| id));
+            node_off.push(node_sets.len());
+        }
+        Ok(SharedSets {
+            node_off,
+            node_sets,
+            level,
+            count,
+        })
+    }
+
+    /// The shared sets containing node i's clusters' subsets.
+    fn sets(&self, i: usize) -> &[u32] {
+        &self.node_sets[self.node_off[i]..self.node_off[i + 1]]
+    }
+
+    /// Number of shared sets (all levels).
+    pub fn len(&self) -> usize {
+        self.level.len()
+    }
+
+    /// Whether no set is shared.
+    pub fn is_empty(&self) -> bool {
+        self.level.is_empty()
+    }
+
+    /// For each node, the number of other included nodes sharing at least one
+    /// cluster with it: Σ_{A ⊆ C_i shared} (−1)^{|A|+1}(count(A) − 1).
+    pub fn sharing_counts(&self) -> Vec<f64> {
+        (0..self.node_off.len() - 1)
+            .map(|i| {
+                self.sets(i)
+                    .iter()
+                    .map(|&a| {
+                        let sign = if self.level[a as usize] % 2 == 1 {
+                            1.0
+                        } else {
+                            -1.0
+                        };
+                        sign * (self.count[a as usize] as f64 - 1.0)
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Σ_{i≠j, both in `members`} g(m_ij)·a_i·b_j with g(m) = Σ_k C(m, k)·w[k]
+    /// (`w[0]` unused; `w` long enough for every level).
+    pub fn pair_sum(
+        &self,
+        w: &[f64],
+        members: &[u32],
+        a: impl Fn(usize) -> f64,
+        b: impl Fn(usize) -> f64,
+        scratch: &mut SetScratch,
+    ) -> f64 {
+        scratch.fit(self.len());
+        let SetScratch {
+            sa,
+            sb,
+            sab,
+            seen,
+            touched,
+        } = scratch;
+        for &i in members {
+            let i = i as usize;
+            let (ai, bi) = (a(i), b(i));
+            for &s in self.sets(i) {
+                let s = s as usize;
+                if !seen[s] {
+                    seen[s] = true;
+                    touched.push(s as u32);
+                }
+                sa[s] += ai;
+                sb[s] += bi;
+                sab[s] += ai * bi;
+            }
+        }
+        let mut total = 0.0;
+        for &s in touched.iter() {
+            let s = s as usize;
+            total += w[self.level[s] as usize] * (sa[s] * sb[s] - sab[s]);
+            (sa[s], sb[s], sab[s], seen[s]) = (0.0, 0.0, 0.0, false);
+        }
+        touched.clear();
+        total
+    }
+
+    /// Largest set size (the length `w` of [`SharedSets::pair_sum`] needs, less one).
+    pub fn max_level(&self) -> usize {
+        self.level.iter().copied().max().unwrap_or(0) as usize
+    }
+}
+
+/// Scratch space of [`SharedSets::pair_sum`]: zeros, left zeroed.
+#[derive(Debug, Default, Clone)]
+pub struct SetScratch {
+    sa: Vec<f64>,
+    sb: Vec<f64>,
+    sab: Vec<f64>,
+    seen: Vec<bool>,
+    touched: Vec<u32>,
+}
+
+impl SetScratch {
+    fn fit(&mut self, len: usize) {
+        if self.sa.len() < len {
+            self.sa.resize(len, 0.0);
+            self.sb.resize(len, 0.0);
+            self.sab.resize(len, 0.0);
+            self.seen.resize(len, false);
+        }
+    }
+}
+
+/// Weights w_k (k = 0..=levels) with g(m) = Σ_k C(m, k)·w_k = 1 − r^m:
+/// w_k = −(r − 1)^k.
+pub fn weights_one_minus_power(r: f64, levels: usize) -> Vec<f64> {
+    (0..=levels).map(|k| -(r - 1.0).powi(k as i32)).collect()
+}
+
+/// Aronow–Samii conservative variance estimate of the HT full-exposure
+/// contrast for one assignment: the same sum as [`as_variance_full`], with
+/// its pair terms aggregated over shared cluster sets (`sharing` from
+/// [`SharedSets::sharing_counts`]; `treated` and `control` the included
+/// nodes in each condition).
+///
+/// # Complexity
+/// O(Σ over the nodes in a condition of their shared sets).
+#[allow(clippy::too_many_arguments)]
+pub fn as_variance_full_sets(
+    sets: &SharedSets,
+    sharing: &[f64],
+    p: f64,
+    y: &[f64],
+    treated: &[u32],
+    control: &[u32],
+    pi1: &[f64],
+    pi0: &[f64],
+    n_included: usize,
+    scratch: &mut SetScratch,
+) -> f64 {
+    let levels = sets.max_level();
+    let mut total = 0.0;
+    for (members, pi, r) in [(treated, pi1, p), (control, pi0, 1.0 - p)] {
+        for &i in members {
+            let (yi, q) = (y[i as usize], pi[i as usize]);
+            total += (1.0 - q) * yi * yi / (q * q) + (1.0 + sharing[i as usize]) * yi * yi / q;
+        }
+        let a = |i: usize| y[i] / pi[i];
+        total += sets.pair_sum(&weights_one_minus_power(r, levels), members, a, a, scratch);
+    }
+    total / (n_included as f64 * n_included as f64)
+}
+
+/// Exact variance of HT under cluster Bernoulli(p), as
+/// [`ht_variance_full_bernoulli`], with the pair sums aggregated over shared
+/// cluster sets.
+#[allow(clippy::too_many_arguments)]
+pub fn ht_variance_full_bernoulli_sets(
+    ov: &Overlap,
+    sets: &SharedSets,
+    p: f64,
+    y1: &[f64],
+    y0: &[f64],
+    v1: &[f64],
+    v0: &[f64],
+    included: &[bool],
+) -> f64 {
+    let members: Vec<u32> = (0..included.len() as u32)
+        .filter(|&i| included[i as usize])
+        .collect();
+    let mut total = 0.0;
+    for &i in &members {
+        let i = i as usize;
+        let s = ov.s(i) as i32;
+        let (p1, p0) = (p.powi(s), (1.0 - p).powi(s));
+        total += (1.0 / p1 - 1.0) * y1[i] * y1[i]
+            + (1.0 / p0 - 1.0) * y0[i] * y0[i]
+            + 2.0 * y1[i] * y0[i]
+            + v1[i] / p1
+            + v0[i] / p0;
+    }
+    let levels = sets.max_level();
+    let mut scratch = SetScratch::default();
+    // p^{−m} − 1 = Σ_k C(m, k)(1/p − 1)^k; 1[m ≥ 1] = Σ_k C(m, k)(−1)^{k+1}.
+    let up: Vec<f64> = (0..=levels)
+        .map(|k| (1.0 / p - 1.0).powi(k as i32))
+        .collect();
+    let uq: Vec<f64> = (0..=levels)
+        .map(|k| (1.0 / (1.0 - p) - 1.0).powi(k as i32))
+        .collect();
+    let any: Vec<f64> = weights_one_minus_power(0.0, levels);
+    total += sets.pair_sum(&up, &members, |i| y1[i], |i| y1[i], &mut scratch);
+    total += sets.pair_sum(&uq, &members, |i| y0[i], |i| y0[i], &mut scratch);
+    total += 2.0 * sets.pair_sum(&any, &members, |i| y1[i], |i| y0[i], &mut scratch);
+    let k = members.len() as f64;
+    total / (k * k)
 }
 
 /// Horvitz–Thompson and Hájek estimates of the contrast between the treated
@@ -951,6 +1343,66 @@ mod tests {
                 (general - full).abs() < 1e-9 * full.abs().max(1.0),
                 "{mask}: {general} vs {full}"
             );
+        }
+    }
+
+    mod aggregated {
+        //! The shared-set sums equal the pair walks they replace, on random
+        //! graphs, partitions, included sets, assignments and outcomes.
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn shared_sets_equal_the_pair_walk(
+                n in 2usize..14,
+                edges in proptest::collection::vec((0u32..14, 0u32..14), 0..40),
+                raw in proptest::collection::vec(0u32..5, 14),
+                keep in proptest::collection::vec(proptest::bool::weighted(0.8), 14),
+                arms in proptest::collection::vec(any::<bool>(), 5),
+                ys in proptest::collection::vec(-3.0f64..3.0, 14),
+                tenths in 1u32..10,
+            ) {
+                let mut b = GraphBuilder::new(n, false, false);
+                for &(u, v) in &edges {
+                    if (u as usize) < n && (v as usize) < n {
+                        b.add_edge(u, v, 1.0);
+                    }
+                }
+                let (g, _) = b.build(&BuildOptions::default()).unwrap();
+                let part = crate::partition::Partition::from_labels(&raw[..n]);
+                let labels = part.labels();
+                let k = part.count();
+                let ov = Overlap::new(&g, labels, k);
+                let included: Vec<bool> = keep[..n].to_vec();
+                let p = tenths as f64 / 10.0;
+                let pi1: Vec<f64> = (0..n).map(|i| p.powi(ov.s(i) as i32)).collect();
+                let pi0: Vec<f64> = (0..n).map(|i| (1.0 - p).powi(ov.s(i) as i32)).collect();
+                let z: Vec<u8> = labels.iter().map(|&c| u8::from(arms[c as usize])).collect();
+                let (t, c) = ov.full_conditions(labels, &z);
+                let (t2, c2): (Vec<bool>, Vec<bool>) =
+                    (0..n as u32).map(|i| conditions(&g, &Mapping::Full, &z, i)).unzip();
+                prop_assert_eq!((&t, &c), (&t2, &c2));
+                let y = &ys[..n];
+                let sets = SharedSets::new(&ov, &included).unwrap();
+                let sharing = sets.sharing_counts();
+                let members = |v: &[bool]| -> Vec<u32> {
+                    (0..n as u32).filter(|&i| v[i as usize] && included[i as usize]).collect()
+                };
+                let kept = included.iter().filter(|&&b| b).count();
+                prop_assume!(kept > 0);
+                let (mut count, mut touched) = (vec![0u32; n], Vec::new());
+                let walk = as_variance_full(&ov, p, y, &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
+                let mut scratch = SetScratch::default();
+                let agg = as_variance_full_sets(&sets, &sharing, p, y, &members(&t), &members(&c), &pi1, &pi0, kept, &mut scratch);
+                prop_assert!((walk - agg).abs() <= 1e-9 * walk.abs().max(1.0), "{} vs {}", walk, agg);
+                let y0: Vec<f64> = y.iter().map(|v| 0.5 * v - 1.0).collect();
+                let v = vec![0.3; n];
+                let exact = ht_variance_full_bernoulli(&ov, p, y, &y0, &v, &v, &included);
+                let exact_agg = ht_variance_full_bernoulli_sets(&ov, &sets, p, y, &y0, &v, &v, &included);
+                prop_assert!((exact - exact_agg).abs() <= 1e-9 * exact.abs().max(1.0), "{} vs {}", exact, exact_agg);
+            }
         }
     }
 

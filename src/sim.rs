@@ -484,6 +484,10 @@ pub struct HtSetup {
     pub overlap: crate::exposure::Overlap,
     /// Joint probabilities from auxiliary assignments, where no closed form is used.
     pub pairs: Option<crate::exposure::PairProbabilities>,
+    /// Full exposure on a fixed partition: the shared cluster sets of the
+    /// included nodes and, per node, how many included nodes share a cluster
+    /// with it (the variance sums aggregated, see [`crate::exposure::SharedSets`]).
+    pub shared: Option<(crate::exposure::SharedSets, Vec<f64>)>,
     /// The exposure contrast over included nodes, exactly.
     pub estimand: f64,
     /// Exact SD of HT under cluster Bernoulli (the design's true HT SD), where it applies.
@@ -568,6 +572,14 @@ impl HtSetup {
         } else {
             f64::NAN
         };
+        let shared = match (full, &pairs, design.is_redrawn()) {
+            (true, None, false) => {
+                let sets = crate::exposure::SharedSets::new(&overlap, &included)?;
+                let sharing = sets.sharing_counts();
+                Some((sets, sharing))
+            }
+            _ => None,
+        };
         let exact_sd = (full
             && design.spec.assignment == crate::design::Assignment::Bernoulli
             && !design.is_redrawn()
@@ -583,15 +595,15 @@ impl HtSetup {
                         y0.iter().map(|p| p * (1.0 - p)).collect(),
                     ),
                 };
-                crate::exposure::ht_variance_full_bernoulli(
-                    &overlap,
-                    design.spec.treated_share,
-                    &y1,
-                    &y0,
-                    &v1,
-                    &v0,
-                    &included,
-                )
+                let p = design.spec.treated_share;
+                match &shared {
+                    Some((sets, _)) => crate::exposure::ht_variance_full_bernoulli_sets(
+                        &overlap, sets, p, &y1, &y0, &v1, &v0, &included,
+                    ),
+                    None => crate::exposure::ht_variance_full_bernoulli(
+                        &overlap, p, &y1, &y0, &v1, &v0, &included,
+                    ),
+                }
                 .sqrt()
             });
         Ok(HtSetup {
@@ -599,6 +611,7 @@ impl HtSetup {
             included,
             overlap,
             pairs,
+            shared,
             estimand,
             exact_sd,
             p: design.spec.treated_share,
@@ -650,21 +663,47 @@ impl HtSetup {
         } else {
             &self.overlap
         };
-        let (t, c): (Vec<bool>, Vec<bool>) = (0..n as u32)
-            .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
-            .unzip();
+        let (t, c): (Vec<bool>, Vec<bool>) = match &self.shared {
+            // Full exposure on a fixed partition: all touching clusters in one arm.
+            Some(_) => overlap.full_conditions(part.labels(), z),
+            None => (0..n as u32)
+                .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
+                .unzip(),
+        };
         let (pi1, pi0) = (&self.probs.treated, &self.probs.control);
         let any = |v: &[bool]| v.iter().zip(&self.included).any(|(&a, &b)| a && b);
         if !any(&t) || !any(&c) {
             let e = Err(estimate::Failure::EmptyCondition);
             return [(e, e), (e, e)];
         }
-        let mut count = vec![0u32; n];
+        let members = |v: &[bool]| -> Vec<u32> {
+            (0..n as u32)
+                .filter(|&i| v[i as usize] && self.included[i as usize])
+                .collect()
+        };
+        let (in_t, in_c) = (members(&t), members(&c));
+        let n_included = self.included.iter().filter(|&&b| b).count();
+        let mut scratch = crate::exposure::SetScratch::default();
+        let mut count = Vec::new();
         let mut touched = Vec::new();
         let mut variance = |v: &[f64]| -> f64 {
-            match &self.pairs {
-                Some(pp) => crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included),
-                None => crate::exposure::as_variance_full(
+            match (&self.pairs, &self.shared) {
+                (Some(pp), _) => {
+                    crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included)
+                }
+                (None, Some((sets, sharing))) => crate::exposure::as_variance_full_sets(
+                    sets,
+                    sharing,
+                    self.p,
+                    v,
+                    &in_t,
+                    &in_c,
+                    pi1,
+                    pi0,
+                    n_included,
+                    &mut scratch,
+                ),
+                (None, None) => crate::exposure::as_variance_full(
                     overlap,
                     self.p,
                     v,
@@ -673,7 +712,10 @@ impl HtSetup {
                     pi1,
                     pi0,
                     &self.included,
-                    &mut count,
+                    {
+                        count.resize(n, 0);
+                        &mut count
+                    },
                     &mut touched,
                 ),
             }

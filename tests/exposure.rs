@@ -215,6 +215,8 @@ mod enumeration {
             let p = tenths as f64 / 10.0;
             let unit = if cluster { Unit::Cluster } else { Unit::User };
             let part = cluster.then(|| Partition::from_labels(&raw));
+            // A cluster design needs two clusters (refused otherwise, tested elsewhere).
+            prop_assume!(part.as_ref().is_none_or(|p| p.count() >= 2));
             let assignment = if complete { Assignment::Complete } else { Assignment::Bernoulli };
             let x = vec![0.0; n];
             let d = Design::new(spec(unit, assignment, p), part, &x).unwrap();
