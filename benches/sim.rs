@@ -102,5 +102,75 @@ fn exposure_probabilities(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, exposure_probabilities);
+/// Issue 9: full-exposure HT and Hájek (with their Aronow–Samii variances,
+/// model and null runs) against difference in means alone, on the
+/// 1,000,000-node planted partition with 1,000 clusters of 1,000 and with
+/// 10,000 clusters of 100, under cluster Bernoulli and complete randomization.
+fn ht_1m(c: &mut Criterion) {
+    for blocks in [1000usize, 10_000] {
+        let text = |est: &str| {
+            format!(
+                r#"
+seed = 1
+replicates = 2
+[graph]
+model = "sbm"
+n = 1000000
+blocks = {blocks}
+mean_degree = 20.0
+mu = 0.2
+[[design]]
+name = "bernoulli"
+unit = "cluster"
+assignment = "bernoulli"
+partition = {{ method = "planted" }}
+[[design]]
+name = "complete"
+unit = "cluster"
+assignment = "complete"
+partition = {{ method = "planted" }}
+[analysis]
+estimators = [{est}]
+"#
+            )
+        };
+        let mut g = c.benchmark_group(format!("ht_1m_{blocks}_clusters"));
+        g.sample_size(10).measurement_time(Duration::from_secs(10));
+        g.throughput(Throughput::Elements(2));
+        for (label, est) in [
+            ("dm", r#""dm-naive""#),
+            ("dm+ht+hajek", r#""dm-naive", "ht", "hajek""#),
+        ] {
+            let s = scenario::parse(&text(est), Path::new("bench.toml")).expect("valid");
+            let p = sim::prepare(&s).expect("prepared");
+            for (i, d) in p.designs.iter().enumerate() {
+                let started = std::time::Instant::now();
+                let engine =
+                    sim::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
+                eprintln!(
+                    "{blocks} clusters, {}, {label}: design setup {:.2} s",
+                    d.spec.name,
+                    started.elapsed().as_secs_f64()
+                );
+                let width = d.units();
+                g.bench_function(format!("{}/{label}", d.spec.name), |b| {
+                    b.iter(|| {
+                        let reps: Vec<sim::Replicate> = (0..2)
+                            .into_par_iter()
+                            .map(|r| {
+                                engine
+                                    .replicate(r, &mut vec![0.0; width])
+                                    .expect("replicate")
+                            })
+                            .collect();
+                        black_box(reps.len())
+                    })
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(benches, bench, exposure_probabilities, ht_1m);
 criterion_main!(benches);

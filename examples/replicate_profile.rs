@@ -1,9 +1,11 @@
 //! Profile replicates on the 1,000,000-node planted partition (difference in
-//! means only). `cargo run --release --example replicate_profile [user|cluster]`
+//! means only, or with `ht` as second argument also full-exposure HT and
+//! Hájek). `cargo run --release --example replicate_profile [user|cluster] [ht]`
 use spillover::{scenario, sim};
 use std::path::Path;
 fn main() {
     let design = std::env::args().nth(1).unwrap_or_else(|| "user".into());
+    let ht = std::env::args().nth(2).is_some_and(|a| a == "ht");
     let text = r#"
 seed = 1
 replicates = 24
@@ -22,7 +24,12 @@ partition = { method = "planted" }
 [analysis]
 estimators = ["dm-naive"]
 "#;
-    let s = scenario::parse(text, Path::new("profile.toml")).expect("valid");
+    let text = if ht {
+        text.replace(r#"["dm-naive"]"#, r#"["dm-naive", "ht", "hajek"]"#)
+    } else {
+        text.to_string()
+    };
+    let s = scenario::parse(&text, Path::new("profile.toml")).expect("valid");
     let p = sim::prepare(&s).expect("prepared");
     let i = p
         .designs

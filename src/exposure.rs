@@ -20,6 +20,7 @@
 use crate::design::{Assignment, Design};
 use crate::graph::Graph;
 use crate::rng::{self, Rng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use statrs::function::factorial::ln_binomial;
 
@@ -333,7 +334,6 @@ pub fn exact(
         (pt, pc)
     };
     // Nodes in 32 fixed chunks, each with its own scratch; results in node order.
-    use rayon::prelude::*;
     let chunk = n.div_ceil(32).max(1);
     let pairs: Vec<(f64, f64)> = (0..n.div_ceil(chunk))
         .into_par_iter()
@@ -381,11 +381,17 @@ pub fn estimated(
     let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
     for _ in 0..draws {
         design.draw_full(g, &mut r, &mut zc, &mut z)?;
-        for i in 0..n as u32 {
-            let (a, b) = conditions(g, m, &z, i);
-            t[i as usize] += u32::from(a);
-            c[i as usize] += u32::from(b);
-        }
+        // Each node's conditions in parallel over fixed chunks (counts per node: thread-count invariant).
+        t.par_chunks_mut(NODE_CHUNK)
+            .zip(c.par_chunks_mut(NODE_CHUNK))
+            .enumerate()
+            .for_each(|(ci, (t, c))| {
+                for (k, (t, c)) in t.iter_mut().zip(c.iter_mut()).enumerate() {
+                    let (a, b) = conditions(g, m, &z, (ci * NODE_CHUNK + k) as u32);
+                    *t += u32::from(a);
+                    *c += u32::from(b);
+                }
+            });
     }
     let d = draws.max(1) as f64;
     Ok(Probabilities {
@@ -394,6 +400,16 @@ pub fn estimated(
         method: Method::Estimated { draws },
     })
 }
+
+/// Nodes per parallel task in the auxiliary draws.
+const NODE_CHUNK: usize = 4096;
+
+/// Most ordered pairs of nodes sharing a cluster whose joint probabilities
+/// [`PairProbabilities`] may store (about 52 bytes each).
+pub const MAX_PAIRS: u64 = 50_000_000;
+
+/// Most pair updates (pairs × auxiliary draws) [`PairProbabilities`] may make.
+pub const MAX_PAIR_UPDATES: u64 = 20_000_000_000;
 
 /// Exact probabilities if available, else estimated from `draws` assignments.
 pub fn probabilities(
@@ -667,13 +683,16 @@ impl SharedSets {
             // Candidates of the next level: flat keys (sorted cluster ids), node, mask.
             let width = prev_level as usize + 1;
             let (mut keys, mut owners) = (Vec::<u32>::new(), Vec::<(u32, u32)>::new());
+            let mut prev: Vec<u32> = Vec::new();
             for i in (0..n).filter(|&i| included[i]) {
                 let cl = clusters(i);
-                let prev: Vec<u32> = node_masks[i]
-                    .iter()
-                    .filter(|(m, _)| m.count_ones() == prev_level)
-                    .map(|&(m, _)| m)
-                    .collect();
+                prev.clear();
+                prev.extend(
+                    node_masks[i]
+                        .iter()
+                        .filter(|(m, _)| m.count_ones() == prev_level)
+                        .map(|&(m, _)| m),
+                );
                 if prev.len() < 2 {
                     continue;
                 }
@@ -708,16 +727,38 @@ impl SharedSets {
             if owners.is_empty() {
                 break;
             }
-            // Equal keys next to each other (ties by candidate index: deterministic).
+            // Candidates in key order, and each one's run label (equal keys, equal labels).
             let key = |x: usize| &keys[x * width..(x + 1) * width];
-            let mut order: Vec<u32> = (0..owners.len() as u32).collect();
-            order.sort_unstable_by(|&x, &y| key(x as usize).cmp(key(y as usize)).then(x.cmp(&y)));
+            let (order, label): (Vec<u32>, Vec<u128>) = if width <= 4 {
+                // Up to four 32-bit ids pack into one integer: a plain sort.
+                let mut packed: Vec<(u128, u32)> = (0..owners.len())
+                    .map(|x| {
+                        let v = key(x).iter().fold(0u128, |acc, &c| acc << 32 | c as u128);
+                        (v, x as u32)
+                    })
+                    .collect();
+                packed.sort_unstable();
+                packed.into_iter().map(|(v, x)| (x, v)).unzip()
+            } else {
+                let mut order: Vec<u32> = (0..owners.len() as u32).collect();
+                order.sort_unstable_by(|&x, &y| {
+                    key(x as usize).cmp(key(y as usize)).then(x.cmp(&y))
+                });
+                let mut label = Vec::with_capacity(order.len());
+                let mut run_id = 0u128;
+                for (r, &x) in order.iter().enumerate() {
+                    if r > 0 && key(x as usize) != key(order[r - 1] as usize) {
+                        run_id += 1;
+                    }
+                    label.push(run_id);
+                }
+                (order, label)
+            };
             let mut added = false;
             let mut run = 0;
             while run < order.len() {
-                let first = order[run] as usize;
                 let mut end = run + 1;
-                while end < order.len() && key(order[end] as usize) == key(first) {
+                while end < order.len() && label[end] == label[run] {
                     end += 1;
                 }
                 if end - run >= 2 {
@@ -862,38 +903,97 @@ pub fn weights_one_minus_power(r: f64, levels: usize) -> Vec<f64> {
     (0..=levels).map(|k| -(r - 1.0).powi(k as i32)).collect()
 }
 
-/// Aronow–Samii conservative variance estimate of the HT full-exposure
-/// contrast for one assignment: the same sum as [`as_variance_full`], with
-/// its pair terms aggregated over shared cluster sets (`sharing` from
-/// [`SharedSets::sharing_counts`]; `treated` and `control` the included
-/// nodes in each condition).
+/// The per-node constants of [`as_variances_full_sets`] for one design:
+/// how many included nodes share a cluster with each node, and Σ over the
+/// node's shared sets of the pair weights (treated and control).
+#[derive(Debug, Clone)]
+pub struct SetVariance {
+    sharing: Vec<f64>,
+    node_w: [Vec<f64>; 2],
+    level_w: [Vec<f64>; 2],
+}
+
+impl SetVariance {
+    /// Constants for treated share `p`.
+    pub fn new(sets: &SharedSets, p: f64) -> SetVariance {
+        let levels = sets.max_level();
+        let level_w = [
+            weights_one_minus_power(p, levels),
+            weights_one_minus_power(1.0 - p, levels),
+        ];
+        let n = sets.node_off.len() - 1;
+        let node_w = [0, 1].map(|c| {
+            (0..n)
+                .map(|i| {
+                    sets.sets(i)
+                        .iter()
+                        .map(|&a| level_w[c][sets.level[a as usize] as usize])
+                        .sum()
+                })
+                .collect()
+        });
+        SetVariance {
+            sharing: sets.sharing_counts(),
+            node_w,
+            level_w,
+        }
+    }
+}
+
+/// [`as_variance_full_sets`] for `K` outcome vectors at once (e.g. the model's
+/// and the null model's outcomes and their Hájek residuals), in one pass over
+/// each condition's nodes: Σ_{i≠j} g(m_ij)a_i a_j = Σ_A w_|A| S_A² − Σ_i a_i² W_i
+/// with W_i the node's summed set weights.
 ///
 /// # Complexity
-/// O(Σ over the nodes in a condition of their shared sets).
+/// O(K · Σ over the nodes in a condition of their shared sets), memory
+/// O(K · shared sets).
 #[allow(clippy::too_many_arguments)]
-pub fn as_variance_full_sets(
+pub fn as_variances_full_sets<const K: usize>(
     sets: &SharedSets,
-    sharing: &[f64],
-    p: f64,
-    y: &[f64],
+    sv: &SetVariance,
+    ys: [&[f64]; K],
     treated: &[u32],
     control: &[u32],
     pi1: &[f64],
     pi0: &[f64],
     n_included: usize,
-    scratch: &mut SetScratch,
-) -> f64 {
-    let levels = sets.max_level();
-    let mut total = 0.0;
-    for (members, pi, r) in [(treated, pi1, p), (control, pi0, 1.0 - p)] {
+) -> [f64; K] {
+    let mut acc = vec![[0.0f64; K]; sets.len()];
+    let mut total = [0.0f64; K];
+    for (c, (members, pi)) in [(treated, pi1), (control, pi0)].into_iter().enumerate() {
         for &i in members {
-            let (yi, q) = (y[i as usize], pi[i as usize]);
-            total += (1.0 - q) * yi * yi / (q * q) + (1.0 + sharing[i as usize]) * yi * yi / q;
+            let i = i as usize;
+            let q = pi[i];
+            let own = (1.0 - q) / (q * q) + (1.0 + sv.sharing[i]) / q;
+            let wi = sv.node_w[c][i];
+            let mut a = [0.0f64; K];
+            for k in 0..K {
+                let y = ys[k][i];
+                a[k] = y / q;
+                total[k] += own * y * y - wi * a[k] * a[k];
+            }
+            for &s in sets.sets(i) {
+                let slot = &mut acc[s as usize];
+                for k in 0..K {
+                    slot[k] += a[k];
+                }
+            }
         }
-        let a = |i: usize| y[i] / pi[i];
-        total += sets.pair_sum(&weights_one_minus_power(r, levels), members, a, a, scratch);
+        // Each set once: add w·S² and zero it, so a second visit adds nothing.
+        for &i in members {
+            for &s in sets.sets(i as usize) {
+                let w = sv.level_w[c][sets.level[s as usize] as usize];
+                let slot = &mut acc[s as usize];
+                for k in 0..K {
+                    total[k] += w * slot[k] * slot[k];
+                    slot[k] = 0.0;
+                }
+            }
+        }
     }
-    total / (n_included as f64 * n_included as f64)
+    let n2 = n_included as f64 * n_included as f64;
+    total.map(|t| t / n2)
 }
 
 /// Exact variance of HT under cluster Bernoulli(p), as
@@ -1063,6 +1163,26 @@ impl PairProbabilities {
         mean_outcome: &(dyn Fn(usize, bool, f64) -> f64 + Sync),
     ) -> crate::error::Result<PairProbabilities> {
         let n = g.node_count();
+        // Refuse what cannot scale before allocating: an upper bound on the
+        // ordered pairs (a pair sharing m clusters is counted m times).
+        let bound: u64 = (0..ov.cl_off.len() - 1)
+            .map(|c| {
+                let k = (ov.cl_off[c + 1] - ov.cl_off[c]) as u64;
+                k * k.saturating_sub(1)
+            })
+            .sum();
+        if bound > MAX_PAIRS || bound.saturating_mul(draws as u64) > MAX_PAIR_UPDATES {
+            return Err(crate::error::Error::input(format!(
+                "ht/hajek with the {} exposure mapping on design {:?} estimates a joint probability \
+                 for every pair of users whose neighbourhoods share a cluster: up to {bound} pairs \
+                 × {draws} auxiliary draws, past the limits of {MAX_PAIRS} pairs and \
+                 {MAX_PAIR_UPDATES} pair updates. Use exposure = {{ kind = \"full\" }} with complete \
+                 or bernoulli assignment (exact, aggregated variance), smaller clusters, or fewer \
+                 auxiliary_draws",
+                m.name(),
+                design.spec.name
+            )));
+        }
         let mut offsets = Vec::with_capacity(n + 1);
         offsets.push(0);
         let mut partner = Vec::new();
@@ -1080,13 +1200,19 @@ impl PairProbabilities {
         let mut r: Rng = rng::stream(seed, &[rng::purpose::EXPOSURE, 1]);
         let (mut zc, mut z) = (Vec::new(), vec![0u8; n]);
         let (mut t, mut c) = (vec![false; n], vec![false; n]);
+        let mut node_draw: Vec<(bool, bool, f64)> = Vec::with_capacity(n);
         for _ in 0..draws {
             design.draw_full(g, &mut r, &mut zc, &mut z)?;
-            for i in 0..n {
-                let (a, b) = conditions(g, m, &z, i as u32);
-                t[i] = a;
-                c[i] = b;
-                if a || b {
+            // Conditions and mean outcomes of every node in parallel (each
+            // node's own values: thread-count invariant), then accumulated.
+            (0..n)
+                .into_par_iter()
+                .with_min_len(NODE_CHUNK)
+                .map(|i| {
+                    let (a, b) = conditions(g, m, &z, i as u32);
+                    if !(a || b) {
+                        return (a, b, 0.0);
+                    }
                     let (w, tot) = g
                         .in_edges(i as u32)
                         .filter(|&(j, _)| j as usize != i)
@@ -1094,13 +1220,18 @@ impl PairProbabilities {
                             (w + wj * f64::from(z[j as usize]), tot + wj)
                         });
                     let e = if tot > 0.0 { w / tot } else { 0.0 };
-                    if a {
-                        st[i] += mean_outcome(i, true, e);
-                        nt[i] += 1;
-                    } else {
-                        sc[i] += mean_outcome(i, false, e);
-                        nc[i] += 1;
-                    }
+                    (a, b, mean_outcome(i, a, e))
+                })
+                .collect_into_vec(&mut node_draw);
+            for (i, &(a, b, v)) in node_draw.iter().enumerate() {
+                t[i] = a;
+                c[i] = b;
+                if a {
+                    st[i] += v;
+                    nt[i] += 1;
+                } else if b {
+                    sc[i] += v;
+                    nc[i] += 1;
                 }
             }
             for i in 0..n {
@@ -1386,7 +1517,6 @@ mod tests {
                 prop_assert_eq!((&t, &c), (&t2, &c2));
                 let y = &ys[..n];
                 let sets = SharedSets::new(&ov, &included).unwrap();
-                let sharing = sets.sharing_counts();
                 let members = |v: &[bool]| -> Vec<u32> {
                     (0..n as u32).filter(|&i| v[i as usize] && included[i as usize]).collect()
                 };
@@ -1394,9 +1524,12 @@ mod tests {
                 prop_assume!(kept > 0);
                 let (mut count, mut touched) = (vec![0u32; n], Vec::new());
                 let walk = as_variance_full(&ov, p, y, &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
-                let mut scratch = SetScratch::default();
-                let agg = as_variance_full_sets(&sets, &sharing, p, y, &members(&t), &members(&c), &pi1, &pi0, kept, &mut scratch);
-                prop_assert!((walk - agg).abs() <= 1e-9 * walk.abs().max(1.0), "{} vs {}", walk, agg);
+                let sv = SetVariance::new(&sets, p);
+                let neg: Vec<f64> = y.iter().map(|v| 2.0 - v).collect();
+                let walk2 = as_variance_full(&ov, p, &neg, &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
+                let [m1, m2] = as_variances_full_sets(&sets, &sv, [y, &neg], &members(&t), &members(&c), &pi1, &pi0, kept);
+                prop_assert!((walk - m1).abs() <= 1e-9 * walk.abs().max(1.0), "{} vs {}", walk, m1);
+                prop_assert!((walk2 - m2).abs() <= 1e-9 * walk2.abs().max(1.0), "{} vs {}", walk2, m2);
                 let y0: Vec<f64> = y.iter().map(|v| 0.5 * v - 1.0).collect();
                 let v = vec![0.3; n];
                 let exact = ht_variance_full_bernoulli(&ov, p, y, &y0, &v, &v, &included);

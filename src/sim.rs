@@ -487,7 +487,7 @@ pub struct HtSetup {
     /// Full exposure on a fixed partition: the shared cluster sets of the
     /// included nodes and, per node, how many included nodes share a cluster
     /// with it (the variance sums aggregated, see [`crate::exposure::SharedSets`]).
-    pub shared: Option<(crate::exposure::SharedSets, Vec<f64>)>,
+    pub shared: Option<(crate::exposure::SharedSets, crate::exposure::SetVariance)>,
     /// The exposure contrast over included nodes, exactly.
     pub estimand: f64,
     /// Exact SD of HT under cluster Bernoulli (the design's true HT SD), where it applies.
@@ -575,8 +575,8 @@ impl HtSetup {
         let shared = match (full, &pairs, design.is_redrawn()) {
             (true, None, false) => {
                 let sets = crate::exposure::SharedSets::new(&overlap, &included)?;
-                let sharing = sets.sharing_counts();
-                Some((sets, sharing))
+                let sv = crate::exposure::SetVariance::new(&sets, design.spec.treated_share);
+                Some((sets, sv))
             }
             _ => None,
         };
@@ -683,74 +683,78 @@ impl HtSetup {
         };
         let (in_t, in_c) = (members(&t), members(&c));
         let n_included = self.included.iter().filter(|&&b| b).count();
-        let mut scratch = crate::exposure::SetScratch::default();
-        let mut count = Vec::new();
-        let mut touched = Vec::new();
-        let mut variance = |v: &[f64]| -> f64 {
-            match (&self.pairs, &self.shared) {
-                (Some(pp), _) => {
-                    crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included)
+        // Point estimates and Hájek residuals (from each condition's weighted mean) per run.
+        let points = ys.map(|y| {
+            let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
+            let resid = hajek.map(|_| {
+                let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
+                for &i in &in_t {
+                    st += y[i as usize] / pi1[i as usize];
+                    wt += 1.0 / pi1[i as usize];
                 }
-                (None, Some((sets, sharing))) => crate::exposure::as_variance_full_sets(
-                    sets,
-                    sharing,
-                    self.p,
-                    v,
-                    &in_t,
-                    &in_c,
-                    pi1,
-                    pi0,
-                    n_included,
-                    &mut scratch,
-                ),
-                (None, None) => crate::exposure::as_variance_full(
-                    overlap,
-                    self.p,
-                    v,
-                    &t,
-                    &c,
-                    pi1,
-                    pi0,
-                    &self.included,
-                    {
-                        count.resize(n, 0);
-                        &mut count
-                    },
-                    &mut touched,
-                ),
+                for &i in &in_c {
+                    sc += y[i as usize] / pi0[i as usize];
+                    wc += 1.0 / pi0[i as usize];
+                }
+                let (mt, mc) = (st / wt, sc / wc);
+                (0..n)
+                    .map(|i| {
+                        if t[i] {
+                            y[i] - mt
+                        } else if c[i] {
+                            y[i] - mc
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect::<Vec<f64>>()
+            });
+            (ht, hajek, resid)
+        });
+        let zero = vec![0.0; n];
+        let vectors = [
+            ys[0],
+            points[0].2.as_deref().unwrap_or(&zero),
+            ys[1],
+            points[1].2.as_deref().unwrap_or(&zero),
+        ];
+        let variances: [f64; 4] = match (&self.pairs, &self.shared) {
+            (Some(pp), _) => vectors
+                .map(|v| crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included)),
+            (None, Some((sets, sv))) => crate::exposure::as_variances_full_sets(
+                sets, sv, vectors, &in_t, &in_c, pi1, pi0, n_included,
+            ),
+            (None, None) => {
+                let mut count = vec![0u32; n];
+                let mut touched = Vec::new();
+                vectors.map(|v| {
+                    crate::exposure::as_variance_full(
+                        overlap,
+                        self.p,
+                        v,
+                        &t,
+                        &c,
+                        pi1,
+                        pi0,
+                        &self.included,
+                        &mut count,
+                        &mut touched,
+                    )
+                })
             }
         };
-        ys.map(|y| {
-            let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
-            let ht_out = estimate::t_inference(ht, variance(y).sqrt(), f64::INFINITY, cfg.alpha);
+        [0, 1].map(|run| {
+            let (ht, hajek, _) = &points[run];
+            let ht_out =
+                estimate::t_inference(*ht, variances[2 * run].sqrt(), f64::INFINITY, cfg.alpha);
             let hajek_out = match hajek {
                 None => Err(estimate::Failure::EmptyCondition),
-                Some(h) => {
-                    // Linearization: residuals from each condition's weighted mean.
-                    let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
-                    for i in (0..n).filter(|&i| self.included[i]) {
-                        if t[i] {
-                            st += y[i] / pi1[i];
-                            wt += 1.0 / pi1[i];
-                        } else if c[i] {
-                            sc += y[i] / pi0[i];
-                            wc += 1.0 / pi0[i];
-                        }
-                    }
-                    let (mt, mc) = (st / wt, sc / wc);
-                    let r: Vec<f64> = (0..n)
-                        .map(|i| {
-                            if t[i] {
-                                y[i] - mt
-                            } else if c[i] {
-                                y[i] - mc
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
-                    estimate::t_inference(h, variance(&r).sqrt(), f64::INFINITY, cfg.alpha)
-                }
+                Some(h) => estimate::t_inference(
+                    *h,
+                    variances[2 * run + 1].sqrt(),
+                    f64::INFINITY,
+                    cfg.alpha,
+                ),
             };
             (ht_out, hajek_out)
         })

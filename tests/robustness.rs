@@ -505,3 +505,20 @@ fn binary_power_curve_scale_hits_the_requested_effect() {
         "unreachable rate difference"
     );
 }
+
+/// Joint probabilities estimated from draws for every pair of users sharing a
+/// cluster cannot scale: refused before simulating, naming the size and what to change.
+#[test]
+fn pair_probabilities_that_cannot_scale_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let text = SMALL.replace("n = 400\nblocks = 8", "n = 20000\nblocks = 4")
+        + "\n[analysis]\nestimators = [\"ht\"]\nexposure = { kind = \"fractional\", q = 0.75 }\n";
+    let s = scenario(d, "frac.toml", &text);
+    refused(
+        &["run", s.to_str().unwrap(), "--quiet"],
+        d,
+        &["fractional-0.75", "pairs", "kind = \"full\""],
+    );
+    assert_no_outputs(d);
+}
