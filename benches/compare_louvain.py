@@ -3,11 +3,15 @@
 Not part of `cargo test`. Needs `pip install igraph networkit` and a release build
 (`cargo build --release`). Usage, from the repository root:
 
-    python3 benches/compare_louvain.py [n]      # n = 100000 by default
+    python3 benches/compare_louvain.py [n] [graph] [--louvain-only] [--no-igraph]
 
-It generates the planted partition (n nodes, blocks of 100, mean degree 20,
-mu 0.2) with spillover, then times each library on the same edge list, in one
-go, best of 3 runs, partitioning only (reading excluded), and prints modularity.
+n = 100000 by default; graph is `planted` (blocks of 100, mean degree 20,
+mu 0.2; the default), `ba` (Barabási–Albert, m = 5: hubs of degree in the
+thousands) or `lfr` (the LFR-like generator's defaults: power-law degrees and
+community sizes). It generates the graph with spillover, then times each
+library on the same edge list, in one go, best of 3 runs, partitioning only
+(reading excluded), and prints modularity. `--louvain-only` skips Leiden,
+`--no-igraph` skips igraph (slow at a million nodes).
 """
 import json
 import os
@@ -16,13 +20,22 @@ import sys
 import tempfile
 import time
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+flags = {a for a in sys.argv[1:] if a.startswith("--")}
+n = int(args[0]) if args else 100_000
+kind = args[1] if len(args) > 1 else "planted"
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.join(root, "target", "release", "spillover")
 tmp = tempfile.mkdtemp()
-edges = os.path.join(tmp, "planted.tsv")
-subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", edges, "sbm", "--n", str(n),
-                "--blocks", str(n // 100), "--mean-degree", "20", "--mu", "0.2"], check=True)
+edges = os.path.join(tmp, f"{kind}.tsv")
+model = {
+    "planted": ["sbm", "--n", str(n), "--blocks", str(n // 100), "--mean-degree", "20", "--mu", "0.2"],
+    "ba": ["ba", "--n", str(n), "--m", "5"],
+    "lfr": ["lfr", "--n", str(n)],
+}[kind]
+subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", edges] + model, check=True)
+# Node ids are 0..n-1 in the written file; isolated nodes are not written.
+n = 1 + max(max(int(x) for x in line.split()[:2]) for line in open(edges) if not line.startswith("#"))
 
 
 def best(f, runs=3):
@@ -37,7 +50,7 @@ def best(f, runs=3):
 
 rows = []
 for threads in (1, 2):
-    for method in ("louvain", "leiden"):
+    for method in ("louvain",) if "--louvain-only" in flags else ("louvain", "leiden"):
         secs, mods = [], []
         for _ in range(3):
             env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
@@ -49,6 +62,8 @@ for threads in (1, 2):
         rows.append((f"spillover {method}", threads, min(secs), mods[0]))
 
 try:
+    if "--no-igraph" in flags:
+        raise ImportError("skipped")
     import igraph as ig
     g = ig.Graph.Read_Ncol(edges, directed=False) if False else None
     pairs = []
@@ -61,10 +76,11 @@ try:
     g = ig.Graph(n=n, edges=pairs)
     t, c = best(lambda: g.community_multilevel())
     rows.append(("igraph community_multilevel", 1, t, g.modularity(c.membership)))
-    t, c = best(lambda: g.community_leiden(objective_function="modularity", n_iterations=2))
-    rows.append(("igraph community_leiden (modularity, 2 iterations)", 1, t, g.modularity(c.membership)))
-except ImportError:
-    print("igraph not installed: pip install igraph")
+    if "--louvain-only" not in flags:
+        t, c = best(lambda: g.community_leiden(objective_function="modularity", n_iterations=2))
+        rows.append(("igraph community_leiden (modularity, 2 iterations)", 1, t, g.modularity(c.membership)))
+except ImportError as e:
+    print(f"igraph skipped ({e}): pip install igraph")
 
 try:
     import networkit as nk
@@ -80,7 +96,7 @@ try:
 except ImportError:
     print("networkit not installed: pip install networkit")
 
-print(f"planted partition: n = {n}, blocks of 100, mean degree 20, mu = 0.2")
+print(f"{kind} graph: n = {n} ({' '.join(model)})")
 print(f"{'implementation':<52} {'threads':>7} {'seconds':>9} {'modularity':>11}")
 for name, threads, secs, q in rows:
     print(f"{name:<52} {threads:>7} {secs:>9.3f} {q:>11.4f}")

@@ -8,7 +8,7 @@ fn main() {
     let ht = std::env::args().nth(2).is_some_and(|a| a == "ht");
     let text = r#"
 seed = 1
-replicates = 24
+replicates = 96
 [graph]
 model = "sbm"
 n = 1000000

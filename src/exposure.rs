@@ -778,13 +778,30 @@ impl SharedSets {
             }
             prev_level += 1;
         }
+        // Renumber sets in order of first appearance in node order, so the
+        // nodes of one cluster (often neighbours in id) touch nearby memory.
+        let mut renum = vec![u32::MAX; level.len()];
+        let mut next = 0u32;
         let mut node_off = Vec::with_capacity(n + 1);
         node_off.push(0);
         let mut node_sets = Vec::new();
         for m in &node_masks {
-            node_sets.extend(m.iter().map(|&(_, id)| id));
+            node_sets.extend(m.iter().map(|&(_, id)| {
+                let r = &mut renum[id as usize];
+                if *r == u32::MAX {
+                    *r = next;
+                    next += 1;
+                }
+                *r
+            }));
             node_off.push(node_sets.len());
         }
+        let (mut new_level, mut new_count) = (vec![0u8; level.len()], vec![0u32; level.len()]);
+        for (old, &r) in renum.iter().enumerate() {
+            new_level[r as usize] = level[old];
+            new_count[r as usize] = count[old];
+        }
+        let (level, count) = (new_level, new_count);
         Ok(SharedSets {
             node_off,
             node_sets,
@@ -906,11 +923,27 @@ pub fn weights_one_minus_power(r: f64, levels: usize) -> Vec<f64> {
 /// The per-node constants of [`as_variances_full_sets`] for one design:
 /// how many included nodes share a cluster with each node, and Σ over the
 /// node's shared sets of the pair weights (treated and control).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SetVariance {
     sharing: Vec<f64>,
     node_w: [Vec<f64>; 2],
     level_w: [Vec<f64>; 2],
+    /// Accumulators of [`as_variances_full_sets`] kept between calls (one per
+    /// concurrent replicate), with their generation: large ones are not
+    /// faulted in or zeroed anew.
+    pool: std::sync::Mutex<Vec<(Vec<Slot>, u32)>>,
+    levels: Vec<u8>,
+}
+
+/// One shared set's running sums in [`as_variances_full_sets`]: Σ y/π for
+/// the model's and the null model's outcomes, Σ 1/π, the generation that
+/// wrote them (older ones read as zero) and the set's size.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    s: [f64; 2],
+    p: f64,
+    stamp: u32,
+    level: u8,
 }
 
 impl SetVariance {
@@ -936,64 +969,97 @@ impl SetVariance {
             sharing: sets.sharing_counts(),
             node_w,
             level_w,
+            pool: std::sync::Mutex::new(Vec::new()),
+            levels: sets.level.clone(),
         }
     }
 }
 
-/// [`as_variance_full_sets`] for `K` outcome vectors at once (e.g. the model's
-/// and the null model's outcomes and their Hájek residuals), in one pass over
-/// each condition's nodes: Σ_{i≠j} g(m_ij)a_i a_j = Σ_A w_|A| S_A² − Σ_i a_i² W_i
-/// with W_i the node's summed set weights.
+/// The Aronow–Samii conservative variance estimates of HT and of Hájek (on
+/// its linearized residuals y − m, m the condition's weighted mean) for the
+/// full-exposure contrast, for the model's and the null model's outcomes at
+/// once: `[run][0]` HT, `[run][1]` Hájek, with `means[run]` the Hájek means
+/// (treated, control). The same sums [`as_variance_full`] walks pair by pair,
+/// aggregated over shared cluster sets: Σ_{i≠j} g(m_ij)a_i a_j =
+/// Σ_A w_|A| S_A² − Σ_i a_i² W_i (W_i the node's summed set weights), with
+/// S_A² grown incrementally in one pass over each condition's nodes, and the
+/// residual sums derived from S_A and Σ 1/π. `treated` and `control` are the
+/// included nodes in each condition.
 ///
 /// # Complexity
-/// O(K · Σ over the nodes in a condition of their shared sets), memory
-/// O(K · shared sets).
+/// O(Σ over the nodes in a condition of their shared sets), one random access
+/// each; memory O(shared sets), reused between calls.
 #[allow(clippy::too_many_arguments)]
-pub fn as_variances_full_sets<const K: usize>(
+pub fn as_variances_full_sets(
     sets: &SharedSets,
     sv: &SetVariance,
-    ys: [&[f64]; K],
+    ys: [&[f64]; 2],
+    means: [(f64, f64); 2],
     treated: &[u32],
     control: &[u32],
     pi1: &[f64],
     pi0: &[f64],
     n_included: usize,
-) -> [f64; K] {
-    let mut acc = vec![[0.0f64; K]; sets.len()];
-    let mut total = [0.0f64; K];
+) -> [[f64; 2]; 2] {
+    let pooled = sv.pool.lock().ok().and_then(|mut p| p.pop());
+    let (mut acc, mut generation) = pooled.unwrap_or_else(|| {
+        let slots = sv
+            .levels
+            .iter()
+            .map(|&level| Slot {
+                level,
+                ..Slot::default()
+            })
+            .collect();
+        (slots, 0)
+    });
+    let mut total = [[0.0f64; 2]; 2];
     for (c, (members, pi)) in [(treated, pi1), (control, pi0)].into_iter().enumerate() {
+        generation = generation.wrapping_add(1);
+        if generation == 0 {
+            acc.iter_mut().for_each(|s| s.stamp = 0);
+            generation = 1;
+        }
+        let m = [0, 1].map(|run| if c == 0 { means[run].0 } else { means[run].1 });
+        let w = &sv.level_w[c];
         for &i in members {
             let i = i as usize;
             let q = pi[i];
+            let inv = 1.0 / q;
             let own = (1.0 - q) / (q * q) + (1.0 + sv.sharing[i]) / q;
             let wi = sv.node_w[c][i];
-            let mut a = [0.0f64; K];
-            for k in 0..K {
-                let y = ys[k][i];
-                a[k] = y / q;
-                total[k] += own * y * y - wi * a[k] * a[k];
+            let (mut ay, mut ar) = ([0.0f64; 2], [0.0f64; 2]);
+            for run in 0..2 {
+                let y = ys[run][i];
+                let r = y - m[run];
+                ay[run] = y * inv;
+                ar[run] = r * inv;
+                total[run][0] += own * y * y - wi * ay[run] * ay[run];
+                total[run][1] += own * r * r - wi * ar[run] * ar[run];
             }
             for &s in sets.sets(i) {
                 let slot = &mut acc[s as usize];
-                for k in 0..K {
-                    slot[k] += a[k];
+                if slot.stamp != generation {
+                    (slot.s, slot.p, slot.stamp) = ([0.0; 2], 0.0, generation);
                 }
-            }
-        }
-        // Each set once: add w·S² and zero it, so a second visit adds nothing.
-        for &i in members {
-            for &s in sets.sets(i as usize) {
-                let w = sv.level_w[c][sets.level[s as usize] as usize];
-                let slot = &mut acc[s as usize];
-                for k in 0..K {
-                    total[k] += w * slot[k] * slot[k];
-                    slot[k] = 0.0;
+                let wl = w[slot.level as usize];
+                for run in 0..2 {
+                    // (S + a)² − S² = 2aS + a², for y/π and for the residuals.
+                    let sy = slot.s[run];
+                    let sr = sy - m[run] * slot.p;
+                    total[run][0] += wl * (2.0 * ay[run] * sy + ay[run] * ay[run]);
+                    total[run][1] += wl * (2.0 * ar[run] * sr + ar[run] * ar[run]);
+                    slot.s[run] += ay[run];
                 }
+                slot.p += inv;
             }
         }
     }
+    if let Ok(mut p) = sv.pool.lock() {
+        p.push((acc, generation));
+    }
     let n2 = n_included as f64 * n_included as f64;
-    total.map(|t| t / n2)
+    total.map(|t| t.map(|v| v / n2))
 }
 
 /// Exact variance of HT under cluster Bernoulli(p), as
@@ -1527,9 +1593,23 @@ mod tests {
                 let sv = SetVariance::new(&sets, p);
                 let neg: Vec<f64> = y.iter().map(|v| 2.0 - v).collect();
                 let walk2 = as_variance_full(&ov, p, &neg, &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
-                let [m1, m2] = as_variances_full_sets(&sets, &sv, [y, &neg], &members(&t), &members(&c), &pi1, &pi0, kept);
-                prop_assert!((walk - m1).abs() <= 1e-9 * walk.abs().max(1.0), "{} vs {}", walk, m1);
-                prop_assert!((walk2 - m2).abs() <= 1e-9 * walk2.abs().max(1.0), "{} vs {}", walk2, m2);
+                let mt = 0.7;
+                let mc = -0.4;
+                let [[h1, r1], [h2, r2]] = as_variances_full_sets(&sets, &sv, [y, &neg], [(mt, mc), (1.0, 2.0)], &members(&t), &members(&c), &pi1, &pi0, kept);
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
+                prop_assert!(close(walk, h1), "{} vs {}", walk, h1);
+                prop_assert!(close(walk2, h2), "{} vs {}", walk2, h2);
+                // Hájek: the same sum on residuals y − m (m per condition).
+                let resid = |v: &[f64], mt: f64, mc: f64| -> Vec<f64> {
+                    (0..n).map(|i| if t[i] { v[i] - mt } else if c[i] { v[i] - mc } else { 0.0 }).collect()
+                };
+                let rw1 = as_variance_full(&ov, p, &resid(y, mt, mc), &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
+                let rw2 = as_variance_full(&ov, p, &resid(&neg, 1.0, 2.0), &t, &c, &pi1, &pi0, &included, &mut count, &mut touched);
+                prop_assert!(close(rw1, r1), "{} vs {}", rw1, r1);
+                prop_assert!(close(rw2, r2), "{} vs {}", rw2, r2);
+                // A second call reuses the pooled accumulators: same answer.
+                let again = as_variances_full_sets(&sets, &sv, [y, &neg], [(mt, mc), (1.0, 2.0)], &members(&t), &members(&c), &pi1, &pi0, kept);
+                prop_assert_eq!(again, [[h1, r1], [h2, r2]]);
                 let y0: Vec<f64> = y.iter().map(|v| 0.5 * v - 1.0).collect();
                 let v = vec![0.3; n];
                 let exact = ht_variance_full_bernoulli(&ov, p, y, &y0, &v, &v, &included);

@@ -480,6 +480,8 @@ pub struct HtSetup {
     pub probs: crate::exposure::Probabilities,
     /// Nodes kept (both probabilities at least the floor).
     pub included: Vec<bool>,
+    /// How many nodes are kept.
+    pub n_included: usize,
     /// Clusters shared between neighbourhoods.
     pub overlap: crate::exposure::Overlap,
     /// Joint probabilities from auxiliary assignments, where no closed form is used.
@@ -608,6 +610,7 @@ impl HtSetup {
             });
         Ok(HtSetup {
             probs,
+            n_included: kept,
             included,
             overlap,
             pairs,
@@ -682,79 +685,73 @@ impl HtSetup {
                 .collect()
         };
         let (in_t, in_c) = (members(&t), members(&c));
-        let n_included = self.included.iter().filter(|&&b| b).count();
-        // Point estimates and Hájek residuals (from each condition's weighted mean) per run.
+        let n_included = self.n_included;
+        // Point estimates and the Hájek means (each condition's weighted mean) per run.
         let points = ys.map(|y| {
             let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
-            let resid = hajek.map(|_| {
-                let (mut st, mut wt, mut sc, mut wc) = (0.0, 0.0, 0.0, 0.0);
-                for &i in &in_t {
-                    st += y[i as usize] / pi1[i as usize];
-                    wt += 1.0 / pi1[i as usize];
-                }
-                for &i in &in_c {
-                    sc += y[i as usize] / pi0[i as usize];
-                    wc += 1.0 / pi0[i as usize];
-                }
-                let (mt, mc) = (st / wt, sc / wc);
-                (0..n)
-                    .map(|i| {
-                        if t[i] {
-                            y[i] - mt
-                        } else if c[i] {
-                            y[i] - mc
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect::<Vec<f64>>()
-            });
-            (ht, hajek, resid)
+            let weighted = |members: &[u32], pi: &[f64]| {
+                let (s, w) = members.iter().fold((0.0, 0.0), |(s, w), &i| {
+                    (s + y[i as usize] / pi[i as usize], w + 1.0 / pi[i as usize])
+                });
+                s / w
+            };
+            (ht, hajek, (weighted(&in_t, pi1), weighted(&in_c, pi0)))
         });
-        let zero = vec![0.0; n];
-        let vectors = [
-            ys[0],
-            points[0].2.as_deref().unwrap_or(&zero),
-            ys[1],
-            points[1].2.as_deref().unwrap_or(&zero),
-        ];
-        let variances: [f64; 4] = match (&self.pairs, &self.shared) {
-            (Some(pp), _) => vectors
-                .map(|v| crate::exposure::as_variance(pp, v, &t, &c, pi1, pi0, &self.included)),
+        let means = points.map(|p| p.2);
+        // Residuals from each condition's weighted mean (Hájek's linearization).
+        let resid = |run: usize| -> Vec<f64> {
+            let (mt, mc) = means[run];
+            (0..n)
+                .map(|i| {
+                    if t[i] {
+                        ys[run][i] - mt
+                    } else if c[i] {
+                        ys[run][i] - mc
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        // variances[run] = [HT, Hájek].
+        let variances: [[f64; 2]; 2] = match (&self.pairs, &self.shared) {
+            (Some(pp), _) => [0, 1].map(|run| {
+                let v = |y: &[f64]| {
+                    crate::exposure::as_variance(pp, y, &t, &c, pi1, pi0, &self.included)
+                };
+                [v(ys[run]), v(&resid(run))]
+            }),
             (None, Some((sets, sv))) => crate::exposure::as_variances_full_sets(
-                sets, sv, vectors, &in_t, &in_c, pi1, pi0, n_included,
+                sets, sv, ys, means, &in_t, &in_c, pi1, pi0, n_included,
             ),
             (None, None) => {
                 let mut count = vec![0u32; n];
                 let mut touched = Vec::new();
-                vectors.map(|v| {
-                    crate::exposure::as_variance_full(
-                        overlap,
-                        self.p,
-                        v,
-                        &t,
-                        &c,
-                        pi1,
-                        pi0,
-                        &self.included,
-                        &mut count,
-                        &mut touched,
-                    )
+                [0, 1].map(|run| {
+                    [ys[run].to_vec(), resid(run)].map(|y| {
+                        crate::exposure::as_variance_full(
+                            overlap,
+                            self.p,
+                            &y,
+                            &t,
+                            &c,
+                            pi1,
+                            pi0,
+                            &self.included,
+                            &mut count,
+                            &mut touched,
+                        )
+                    })
                 })
             }
         };
         [0, 1].map(|run| {
             let (ht, hajek, _) = &points[run];
-            let ht_out =
-                estimate::t_inference(*ht, variances[2 * run].sqrt(), f64::INFINITY, cfg.alpha);
+            let [v_ht, v_hajek] = variances[run];
+            let ht_out = estimate::t_inference(*ht, v_ht.sqrt(), f64::INFINITY, cfg.alpha);
             let hajek_out = match hajek {
                 None => Err(estimate::Failure::EmptyCondition),
-                Some(h) => estimate::t_inference(
-                    *h,
-                    variances[2 * run + 1].sqrt(),
-                    f64::INFINITY,
-                    cfg.alpha,
-                ),
+                Some(h) => estimate::t_inference(*h, v_hajek.sqrt(), f64::INFINITY, cfg.alpha),
             };
             (ht_out, hajek_out)
         })
