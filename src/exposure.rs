@@ -565,13 +565,7 @@ pub fn ht_variance_full_bernoulli(
         if !included[i] {
             continue;
         }
-        let s = ov.s(i) as i32;
-        let (p1, p0) = (p.powi(s), (1.0 - p).powi(s));
-        total += (1.0 / p1 - 1.0) * y1[i] * y1[i]
-            + (1.0 / p0 - 1.0) * y0[i] * y0[i]
-            + 2.0 * y1[i] * y0[i]
-            + v1[i] / p1
-            + v0[i] / p0;
+        total += exact_own_term(ov.s(i), p, y1[i], y0[i], v1[i], v0[i]);
         let mut pairs = 0.0;
         ov.for_each_overlap(i, &mut count, &mut touched, |j, m| {
             let j = j as usize;
@@ -1062,6 +1056,12 @@ pub fn as_variances_full_sets(
     total.map(|t| t.map(|v| v / n2))
 }
 
+/// A node's own term in the exact HT variance (see [`ht_variance_full_bernoulli`]).
+fn exact_own_term(s: usize, p: f64, y1: f64, y0: f64, v1: f64, v0: f64) -> f64 {
+    let (p1, p0) = (p.powi(s as i32), (1.0 - p).powi(s as i32));
+    (1.0 / p1 - 1.0) * y1 * y1 + (1.0 / p0 - 1.0) * y0 * y0 + 2.0 * y1 * y0 + v1 / p1 + v0 / p0
+}
+
 /// Exact variance of HT under cluster Bernoulli(p), as
 /// [`ht_variance_full_bernoulli`], with the pair sums aggregated over shared
 /// cluster sets.
@@ -1082,13 +1082,7 @@ pub fn ht_variance_full_bernoulli_sets(
     let mut total = 0.0;
     for &i in &members {
         let i = i as usize;
-        let s = ov.s(i) as i32;
-        let (p1, p0) = (p.powi(s), (1.0 - p).powi(s));
-        total += (1.0 / p1 - 1.0) * y1[i] * y1[i]
-            + (1.0 / p0 - 1.0) * y0[i] * y0[i]
-            + 2.0 * y1[i] * y0[i]
-            + v1[i] / p1
-            + v0[i] / p0;
+        total += exact_own_term(ov.s(i), p, y1[i], y0[i], v1[i], v0[i]);
     }
     let levels = sets.max_level();
     let mut scratch = SetScratch::default();

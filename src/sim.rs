@@ -598,16 +598,15 @@ impl HtSetup {
                     ),
                 };
                 let p = design.spec.treated_share;
-                match &shared {
-                    Some((sets, _)) => crate::exposure::ht_variance_full_bernoulli_sets(
+                // Full exposure on a fixed partition has its shared sets.
+                shared.as_ref().map(|(sets, _)| {
+                    crate::exposure::ht_variance_full_bernoulli_sets(
                         &overlap, sets, p, &y1, &y0, &v1, &v0, &included,
-                    ),
-                    None => crate::exposure::ht_variance_full_bernoulli(
-                        &overlap, p, &y1, &y0, &v1, &v0, &included,
-                    ),
-                }
-                .sqrt()
-            });
+                    )
+                    .sqrt()
+                })
+            })
+            .flatten();
         Ok(HtSetup {
             probs,
             n_included: kept,

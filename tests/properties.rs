@@ -1,0 +1,103 @@
+//! Property tests (issue 9): invariants of the graph builder and of
+//! partition canonicalization, on random inputs.
+
+use proptest::prelude::*;
+use spillover::graph::{BuildOptions, GraphBuilder};
+use spillover::partition::Partition;
+use std::collections::BTreeMap;
+
+/// Random edge lists: n nodes, edges with small integer weights (exact sums).
+fn edge_lists() -> impl Strategy<Value = (usize, Vec<(u32, u32, u32)>, bool)> {
+    (1usize..25).prop_flat_map(|n| {
+        (
+            Just(n),
+            proptest::collection::vec((0..n as u32, 0..n as u32, 1u32..5), 0..80),
+            any::<bool>(),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The built graph is the edge list with self-loops dropped and
+    /// duplicates summed: same pairs, same total weights, rows sorted without
+    /// repeats, out- and in-adjacency mirror each other, and the report counts
+    /// what was dropped and merged.
+    #[test]
+    fn graph_builder_invariants((n, edges, directed) in edge_lists()) {
+        let mut b = GraphBuilder::new(n, directed, true);
+        for &(u, v, w) in &edges {
+            b.add_edge(u, v, w as f64);
+        }
+        let (g, report) = b.build(&BuildOptions::default()).unwrap();
+        // What the graph should be.
+        let mut expect: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+        let mut loops = 0;
+        for &(u, v, w) in &edges {
+            if u == v {
+                loops += 1;
+                continue;
+            }
+            let key = if directed || u < v { (u, v) } else { (v, u) };
+            *expect.entry(key).or_insert(0.0) += w as f64;
+        }
+        prop_assert_eq!(g.node_count(), n);
+        prop_assert_eq!(g.edge_count(), expect.len());
+        prop_assert_eq!(report.input_edges, edges.len());
+        prop_assert_eq!(report.self_loops_dropped, loops);
+        prop_assert_eq!(report.duplicates_merged, edges.len() - loops - expect.len());
+        let mut got: BTreeMap<(u32, u32), f64> = BTreeMap::new();
+        for u in 0..n as u32 {
+            let row = g.out_neighbors(u);
+            prop_assert!(row.windows(2).all(|w| w[0] < w[1]), "row {u} sorted, no repeats: {row:?}");
+            for (v, w) in g.out_edges(u) {
+                prop_assert!(v != u, "self-loop kept");
+                // The mirror entry exists with the same weight.
+                let back: Vec<f64> = if directed {
+                    g.in_edges(v).filter(|&(x, _)| x == u).map(|(_, w)| w).collect()
+                } else {
+                    g.out_edges(v).filter(|&(x, _)| x == u).map(|(_, w)| w).collect()
+                };
+                prop_assert_eq!(back, vec![w]);
+                if directed || u < v {
+                    got.insert((u, v), w);
+                }
+            }
+        }
+        prop_assert_eq!(got, expect);
+        let total: f64 = edges.iter().filter(|e| e.0 != e.1).map(|e| e.2 as f64).sum();
+        prop_assert_eq!(g.total_weight(), total);
+    }
+
+    /// Partitions are canonical: dense ids numbered by each cluster's smallest
+    /// node, the same for any relabelling of the clusters, and the same from
+    /// hashed and dense labels.
+    #[test]
+    fn partition_canonicalization(
+        labels in proptest::collection::vec(0u32..12, 1..60),
+        shift in 0u32..1000,
+        flip in any::<bool>(),
+    ) {
+        let p = Partition::from_labels(&labels);
+        let ids = p.labels();
+        // Dense and numbered in order of first appearance.
+        let mut next = 0u32;
+        let mut seen = BTreeMap::new();
+        for (&raw, &id) in labels.iter().zip(ids) {
+            let e = *seen.entry(raw).or_insert_with(|| { next += 1; next - 1 });
+            prop_assert_eq!(e, id);
+        }
+        prop_assert_eq!(p.count(), seen.len());
+        // Same nodes together: a relabelling (shift, reversal) gives the same partition.
+        let relabelled: Vec<u32> = labels
+            .iter()
+            .map(|&l| if flip { 1_000_000 - l } else { l + shift })
+            .collect();
+        prop_assert_eq!(&Partition::from_labels(&relabelled), &p);
+        let names: Vec<String> = labels.iter().map(|l| format!("c{l}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        prop_assert_eq!(&Partition::from_labels(&refs), &p);
+        prop_assert_eq!(&Partition::from_dense(&labels, 12), &p);
+    }
+}
