@@ -339,7 +339,7 @@ fn check_prob(name: &str, p: f64) -> Result<()> {
 }
 
 fn check_nodes(n: usize) -> Result<()> {
-    check(n >= 1 && n <= super::MAX_NODES, || {
+    check((1..=super::MAX_NODES).contains(&n), || {
         format!(
             "n = {n}: expected between 1 and {} nodes (the graph and a simulation's \
              per-user arrays must fit in memory)",
@@ -554,7 +554,7 @@ fn ba(p: &Ba, seed: u64) -> Result<Generated> {
 fn ws(p: &Ws, seed: u64) -> Result<Generated> {
     check_nodes(p.n)?;
     check_prob("beta", p.beta)?;
-    check(p.k >= 2 && p.k % 2 == 0 && p.k < p.n, || {
+    check(p.k >= 2 && p.k.is_multiple_of(2) && p.k < p.n, || {
         format!(
             "Watts–Strogatz needs an even k with 2 ≤ k < n, got k = {} and n = {}",
             p.k, p.n
