@@ -255,8 +255,9 @@ fn cluster_arm_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize) -> (
     (t, c)
 }
 
-/// Point estimate of [`regression`]: β_z + β_e of OLS on [1, z, e].
-pub fn regression_point(y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
+/// Point estimate of [`regression`]: β_z + f·β_e of OLS on [1, z, e], with
+/// `f` the share of users that have (in-)neighbours.
+pub fn regression_point(y: &[f64], z: &[u8], e: &[f64], f: f64) -> Option<f64> {
     let mut xtx = SMatrix::<f64, 3, 3>::zeros();
     let mut xty = SVector::<f64, 3>::zeros();
     for i in 0..y.len() {
@@ -265,7 +266,7 @@ pub fn regression_point(y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
         xty += x * y[i];
     }
     let b = xtx.try_inverse()? * xty;
-    let v = b[1] + b[2];
+    let v = b[1] + f * b[2];
     v.is_finite().then_some(v)
 }
 
@@ -420,11 +421,16 @@ pub fn dm_cr2(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64)
 }
 
 /// Linear-in-means regression adjustment: OLS on [1, z, e] (e = treated
-/// neighbour share), GATE = β_z + β_e, CR2 at the randomization unit.
+/// neighbour share), CR2 at the randomization unit. Treating everyone moves
+/// z by 1 for every user but e by 1 only for users with (in-)neighbours (a
+/// user without any always has e = 0), so the global effect is
+/// β_z + f·β_e with `f` the share of users with positive in-strength: the
+/// contrast [0, 1, f].
 pub fn regression(
     y: &[f64],
     z: &[u8],
     e: &[f64],
+    f: f64,
     cluster: &[u32],
     clusters: usize,
     alpha: f64,
@@ -435,7 +441,7 @@ pub fn regression(
         |i| [1.0, z[i] as f64, e[i]],
         cluster,
         clusters,
-        [0.0, 1.0, 1.0],
+        [0.0, 1.0, f],
         alpha,
     )
 }
@@ -582,6 +588,7 @@ mod tests {
                 &[1.0, 2.0, 3.0, 4.0],
                 &[1, 0, 1, 0],
                 &[0.5; 4],
+                1.0,
                 &[0, 1, 2, 3],
                 4,
                 0.05
@@ -600,7 +607,25 @@ mod tests {
             .map(|i| 1.0 + 2.0 * z[i] as f64 + 3.0 * e[i])
             .collect();
         let cl: Vec<u32> = (0..6).collect();
-        let r = regression(&y, &z, &e, &cl, 6, 0.05).unwrap();
+        let r = regression(&y, &z, &e, 1.0, &cl, 6, 0.05).unwrap();
         assert!((r.value - 5.0).abs() < 1e-10 && r.se < 1e-10, "{r:?}");
+    }
+
+    #[test]
+    fn regression_weights_the_exposure_by_the_share_of_connected_users() {
+        // Issue 10: users 6 and 7 have no neighbours (e = 0 whatever the
+        // assignment). With y = 1 + 2z + 3e the global effect is
+        // mean_i [2 + 3·1(i has neighbours)] = 2 + 3·6/8, not 2 + 3.
+        let z = [1u8, 0, 1, 0, 1, 0, 1, 0];
+        let e = [0.1, 0.4, 0.7, 0.2, 0.5, 0.9, 0.0, 0.0];
+        let y: Vec<f64> = (0..8)
+            .map(|i| 1.0 + 2.0 * z[i] as f64 + 3.0 * e[i])
+            .collect();
+        let cl: Vec<u32> = (0..8).collect();
+        let f = 6.0 / 8.0;
+        let r = regression(&y, &z, &e, f, &cl, 8, 0.05).unwrap();
+        assert!((r.value - (2.0 + 3.0 * f)).abs() < 1e-10, "{r:?}");
+        let p = regression_point(&y, &z, &e, f).unwrap();
+        assert!((p - (2.0 + 3.0 * f)).abs() < 1e-10, "{p}");
     }
 }

@@ -473,6 +473,13 @@ impl Population {
         Ok(0.5 * (lo + hi))
     }
 
+    /// Share of users with positive in-strength: those whose exposure can
+    /// move (the others always have e = 0).
+    pub fn connected_share(&self) -> f64 {
+        let n = self.len();
+        self.inv_in_strength.iter().filter(|&&v| v > 0.0).count() as f64 / n.max(1) as f64
+    }
+
     /// The global average treatment effect, exactly.
     pub fn estimand(&self) -> Estimand {
         let n = self.len();

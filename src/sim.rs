@@ -284,6 +284,8 @@ pub struct Engine<'a> {
     design_index: usize,
     /// Exposure probabilities and the pair structure, when HT or Hájek runs.
     pub ht: Option<HtSetup>,
+    /// Share of users with positive in-strength (the regression contrast's f).
+    connected_share: f64,
     /// Saturation estimators (saturation designs only; they replace the others).
     pub saturation: Option<Saturation>,
 }
@@ -774,6 +776,7 @@ impl<'a> Engine<'a> {
             .then(|| Saturation::new(g, pop, design));
         let ht = if saturation.is_some() { None } else { ht };
         Ok(Engine {
+            connected_share: pop.connected_share(),
             g,
             pop,
             design,
@@ -855,7 +858,9 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
             EstimatorKind::DmNaive => estimate::dm_naive(yv, &z, cfg.alpha),
             EstimatorKind::DmCr2 => estimate::dm_cr2(yv, &z, labels, k, cfg.alpha),
             EstimatorKind::ClusterMeans => estimate::cluster_means(yv, &z, labels, k, cfg.alpha),
-            EstimatorKind::Regression => estimate::regression(yv, &z, &e, labels, k, cfg.alpha),
+            EstimatorKind::Regression => {
+                estimate::regression(yv, &z, &e, en.connected_share, labels, k, cfg.alpha)
+            }
             EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, cfg.alpha),
             EstimatorKind::Ht | EstimatorKind::Hajek => Err(estimate::Failure::Singular),
         }
@@ -939,7 +944,7 @@ fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Op
     match kind {
         EstimatorKind::DmNaive | EstimatorKind::DmCr2 => estimate::dm_point(y, z),
         EstimatorKind::ClusterMeans => estimate::cluster_means_point(y, z, labels, k),
-        EstimatorKind::Regression => estimate::regression_point(y, z, e),
+        EstimatorKind::Regression => estimate::regression_point(y, z, e, en.connected_share),
         EstimatorKind::Cuped => {
             estimate::cuped_adjusted(y, &en.pop.x).and_then(|adj| estimate::dm_point(&adj, z))
         }

@@ -429,3 +429,42 @@ estimators = ["dm-naive"]
     let spill = &d.estimators[1];
     assert!(spill.truth > 0.2 && spill.truth < 0.3, "{}", spill.truth);
 }
+
+/// Issue 10: on a graph with isolated users the linear-in-means regression
+/// targets the global effect τ + γ·f (f = share of users with neighbours), not
+/// τ + γ. With (nearly) deterministic outcomes every replicate's estimate is
+/// the truth.
+#[test]
+fn regression_is_exact_on_a_graph_with_isolated_users() {
+    let (p, r) = run(r#"
+seed = 4
+replicates = 20
+[graph]
+model = "gnp"
+n = 2000
+p = 0.0008
+[outcome]
+sd = 0.000001
+icc = 0.0
+direct_effect = 0.1
+spillover = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "user-bernoulli"
+assignment = "bernoulli"
+[analysis]
+estimators = ["regression"]
+"#);
+    let f = p.population.connected_share();
+    assert!(f > 0.6 && f < 0.9, "share of users with neighbours {f}");
+    let truth = p.estimand.value;
+    assert!((truth - (0.1 + 0.2 * f)).abs() < 1e-12, "{truth} vs τ + γf");
+    for design in ["user", "user-bernoulli"] {
+        let e = est(&r, design, "regression");
+        assert_eq!(e.replicates_ok, 20);
+        // Every replicate exact up to the 1e-6 noise: the old contrast was off by γ(1 − f) ≈ 0.05.
+        assert!(e.bias.abs() < 1e-4, "{design}: bias {}", e.bias);
+        assert!(e.rmse < 1e-4, "{design}: rmse {}", e.rmse);
+    }
+}
