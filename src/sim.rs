@@ -1319,7 +1319,7 @@ pub struct Contamination {
 /// Design effects.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct DesignEffect {
-    /// 1 + ((1 + CV²)·m̄ − 1)·ICC, with the estimated ICC (1 for user designs).
+    /// 1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0), with the estimated ICC (1 for user designs).
     pub analytic: f64,
     /// Var(DM) under this design / Var(DM) under complete user randomization, null run.
     pub simulated: f64,
@@ -1400,8 +1400,10 @@ pub fn diagnose_design(
         (!icc_values.is_empty()).then(|| icc_values.iter().sum::<f64>() / icc_values.len() as f64);
     let m_bar = n / design.units() as f64;
     let cv2 = q.sizes.cv * q.sizes.cv;
+    // A negative ANOVA estimate is sampling noise around a non-negative ICC:
+    // truncated at 0, so the analytic design effect is never below 1.
     let analytic = match icc {
-        Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho,
+        Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho.max(0.0),
         None => 1.0,
     };
     // Reference: complete user randomization, exactly: (σ²_noise + S²)·n/(n1·n0).

@@ -468,3 +468,42 @@ estimators = ["regression"]
         assert!(e.rmse < 1e-4, "{design}: rmse {}", e.rmse);
     }
 }
+
+/// Issue 10: with no intra-cluster correlation the ANOVA ICC estimate is
+/// negative about half the time; the analytic design effect is still never
+/// below 1.
+#[test]
+fn analytic_design_effect_is_never_below_one() {
+    let (_, r) = run(r#"
+seed = 8
+replicates = 30
+[graph]
+model = "sbm"
+n = 3000
+blocks = 1000
+mean_degree = 4.0
+mu = 0.5
+[outcome]
+icc = 0.0
+[[design]]
+name = "user"
+[[design]]
+name = "pairs"
+unit = "cluster"
+partition = { method = "planted" }
+[analysis]
+estimators = ["dm-naive"]
+"#);
+    for d in &r.designs {
+        eprintln!(
+            "{}: icc {:?}, analytic deff {}",
+            d.name, d.icc, d.design_effect.analytic
+        );
+        assert!(
+            d.design_effect.analytic >= 1.0,
+            "{}: {}",
+            d.name,
+            d.design_effect.analytic
+        );
+    }
+}
