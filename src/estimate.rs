@@ -8,8 +8,16 @@
 //! - OLS with the cluster-robust **CR2** variance (Bell & McCaffrey 2002;
 //!   Pustejovsky & Tipton 2018) and Bell–McCaffrey/Satterthwaite degrees of
 //!   freedom, used for the difference in means at the randomization unit, for
-//!   the linear-in-means regression adjustment (GATE = β_z + β_e) and for CUPED;
+//!   the linear-in-means regression adjustment (global effect β_z + f·β_e,
+//!   f the share of users with in-neighbours) and for CUPED;
 //! - a two-sample t-test on cluster means with G − 2 degrees of freedom.
+//!
+//! Designs are analysed as they were randomized ([`Blocking`]): under
+//! stratified assignment the regression estimators absorb stratum fixed
+//! effects (CR2 and Bell–McCaffrey df from the full hat matrix) and the
+//! cluster-means test is blocked; under matched pairs the difference in means
+//! and CUPED use the size-weighted paired estimator and the cluster-means
+//! test the paired t-test (pairs − 1 df), the regression pair fixed effects.
 //!
 //! CR2 is computed from per-cluster sufficient statistics (X_gᵀX_g and X_gᵀe_g),
 //! with the cluster's leverage block handled through the eigen-decomposition of
@@ -407,17 +415,371 @@ pub fn ols_cr2<const P: usize>(
     t_inference(value, var.sqrt(), df, alpha)
 }
 
-/// Difference in means as OLS on [1, z] with CR2 at the randomization unit.
-pub fn dm_cr2(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64) -> Outcome {
+/// How the randomization was restricted, so the analysis can follow it
+/// ("analyse as you randomize").
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Blocking<'a> {
+    /// Complete or Bernoulli randomization: no restriction.
+    #[default]
+    None,
+    /// Clusters randomized within strata: `stratum[c]` is cluster c's stratum
+    /// (dense ids). Regression estimators absorb stratum fixed effects.
+    Strata(&'a [u32]),
+    /// One cluster of each pair treated (a leftover cluster, randomized by a
+    /// coin, is not in any pair and is left out of paired analyses).
+    Pairs(&'a [(u32, u32)]),
+}
+
+impl<'a> Blocking<'a> {
+    /// Stratum per cluster for a fixed-effects regression: strata as given,
+    /// pairs as two-cluster strata (a leftover cluster its own stratum).
+    /// `None` without blocking.
+    pub fn strata(&self, clusters: usize) -> Option<std::borrow::Cow<'a, [u32]>> {
+        match *self {
+            Blocking::None => None,
+            Blocking::Strata(s) => Some(std::borrow::Cow::Borrowed(s)),
+            Blocking::Pairs(pairs) => {
+                let mut s = vec![u32::MAX; clusters];
+                for (p, &(a, b)) in pairs.iter().enumerate() {
+                    s[a as usize] = p as u32;
+                    s[b as usize] = p as u32;
+                }
+                let unpaired = s.iter_mut().filter(|v| **v == u32::MAX);
+                for (next, v) in (pairs.len() as u32..).zip(unpaired) {
+                    *v = next;
+                }
+                Some(std::borrow::Cow::Owned(s))
+            }
+        }
+    }
+}
+
+/// OLS with stratum fixed effects absorbed (clusters nested in strata): the
+/// first regressor of `x` must be the intercept and `contrast[0]` 0. Fit by
+/// demeaning within strata (Frisch–Waugh–Lovell); the CR2 leverage block of
+/// cluster g in stratum s is 11ᵀ/n_s + X̃_g B̃ X̃_gᵀ, i.e. U_g B_s U_gᵀ with
+/// U_g = [1, X̃_g] and B_s = diag(1/n_s, B̃), so the P×P machinery of
+/// [`ols_cr2`] applies per stratum. Strata with a single cluster are fitted
+/// exactly by their fixed effect and carry no information: they are dropped.
+/// The Bell–McCaffrey degrees of freedom use the full hat matrix, fixed
+/// effects included (cross-cluster terms within a stratum).
+fn ols_cr2_blocked<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    stratum: &[u32],
+    contrast: [f64; P],
+    alpha: f64,
+) -> Outcome {
+    type M<const P: usize> = SMatrix<f64, P, P>;
+    type V<const P: usize> = SVector<f64, P>;
+    if P < 2 || contrast[0] != 0.0 {
+        return Err(Failure::Singular);
+    }
+    let clusters = stratum.len();
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    // Clusters per stratum (non-empty ones) and stratum sums.
+    let mut present = vec![false; clusters];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut per_stratum = vec![0usize; strata];
+    for c in 0..clusters {
+        if present[c] {
+            per_stratum[stratum[c] as usize] += 1;
+        }
+    }
+    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
+    let mut ns = vec![0.0f64; strata];
+    let mut sy = vec![0.0f64; strata];
+    let mut sx = vec![V::<P>::zeros(); strata];
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        ns[s] += 1.0;
+        sy[s] += yi;
+        sx[s] += V::<P>::from(x(i));
+    }
+    for s in 0..strata {
+        if ns[s] > 0.0 {
+            sy[s] /= ns[s];
+            sx[s] /= ns[s];
+            sx[s][0] = 0.0; // the intercept column becomes the stratum's 1
+        }
+    }
+    // u = [1, x̃], ỹ.
+    let row = |i: usize| -> (usize, V<P>, f64) {
+        let s = stratum[cluster[i] as usize] as usize;
+        (s, V::<P>::from(x(i)) - sx[s], y[i] - sy[s])
+    };
+    let mut xtx = M::<P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for i in (0..y.len()).filter(|&i| keep(i)) {
+        let (_, u, yt) = row(i);
+        xtx += u * u.transpose();
+        xty += u * yt;
+    }
+    // B̃ on the non-intercept block; position 0 is replaced per stratum.
+    xtx.row_mut(0).fill(0.0);
+    xtx.column_mut(0).fill(0.0);
+    xtx[(0, 0)] = 1.0;
+    let Some(b) = xtx.try_inverse() else {
+        return Err(Failure::Singular);
+    };
+    if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
+        return Err(Failure::Singular);
+    }
+    let mut beta = b * xty;
+    beta[0] = 0.0;
+    let c = V::<P>::from(contrast);
+    let bc = b * c; // bc[0] = 0: contrast[0] = 0 and b is block diagonal
+    let value = c.dot(&beta);
+    let mut mg = vec![M::<P>::zeros(); clusters];
+    let mut sg = vec![V::<P>::zeros(); clusters];
+    for i in (0..y.len()).filter(|&i| keep(i)) {
+        let (_, u, yt) = row(i);
+        let g = cluster[i] as usize;
+        mg[g] += u * u.transpose();
+        sg[g] += u * (yt - u.dot(&beta));
+    }
+    let mut bs = Vec::with_capacity(strata);
+    let mut ls = Vec::with_capacity(strata);
+    for &n_s in &ns {
+        let mut bsm = b;
+        bsm[(0, 0)] = if n_s > 0.0 { 1.0 / n_s } else { 1.0 };
+        let Some(chol) = bsm.cholesky() else {
+            return Err(Failure::Singular);
+        };
+        ls.push(chol.l());
+        bs.push(bsm);
+    }
+    let mut var = 0.0;
+    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut a = vec![0.0f64; strata]; // Σ_{g∈s} u_g², u_g = t_g[0]
+    let mut cs = vec![V::<P>::zeros(); strata]; // Σ_{g∈s} u_g·t̃_g
+    let mut ttt = M::<P>::zeros(); // Σ t̃ t̃ᵀ
+    for g in 0..clusters {
+        let s = stratum[g] as usize;
+        if !present[g] || per_stratum[s] < 2 {
+            continue;
+        }
+        let (b_s, l) = (&bs[s], &ls[s]);
+        let (m, sv) = (&mg[g], &sg[g]);
+        let sm = l.transpose() * m * l;
+        let (mut a_s, mut a_m, mut a2_m) = (*sv, *m, *m);
+        let eig = nalgebra::DMatrix::from_iterator(P, P, sm.iter().copied()).symmetric_eigen();
+        for k in 0..P {
+            let lam = eig.eigenvalues[k];
+            if lam <= 1e-12 {
+                continue;
+            }
+            if lam >= 1.0 - 1e-10 {
+                return Err(Failure::OneClusterInArm);
+            }
+            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
+            let ml = m * (l * w);
+            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
+            let f2 = 1.0 / (1.0 - lam) - 1.0;
+            let proj = (l * w).dot(sv);
+            a_s += ml * (f1 * proj / lam);
+            a_m += ml * ml.transpose() * (f1 / lam);
+            a2_m += ml * ml.transpose() * (f2 / lam);
+        }
+        let q = bc.dot(&a_s);
+        var += q * q;
+        let t = a_m * bc;
+        let d = bc.dot(&(a2_m * bc));
+        let tbt = t.dot(&(b_s * t));
+        sum_d += d;
+        sum_tbt += tbt;
+        sum_d2 += d * d;
+        sum_dtbt += d * tbt;
+        let mut tt = t;
+        tt[0] = 0.0;
+        a[s] += t[0] * t[0];
+        cs[s] += tt * t[0];
+        ttt += tt * tt.transpose();
+    }
+    let bt = b * ttt;
+    let mut k2 = (bt * bt).trace();
+    for s in 0..strata {
+        if ns[s] > 0.0 && per_stratum[s] >= 2 {
+            k2 += (a[s] / ns[s]).powi(2) + 2.0 / ns[s] * cs[s].dot(&(b * cs[s]));
+        }
+    }
+    let tr = sum_d - sum_tbt;
+    let tr2 = sum_d2 - 2.0 * sum_dtbt + k2;
+    let df = tr * tr / tr2;
+    t_inference(value, var.sqrt(), df, alpha)
+}
+
+/// Point estimate of [`ols_cr2_blocked`]'s contrast (for randomization
+/// inference): OLS after demeaning within strata.
+pub fn blocked_point<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    stratum: &[u32],
+    contrast: [f64; P],
+) -> Option<f64> {
+    type V<const P: usize> = SVector<f64, P>;
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut present = vec![false; stratum.len()];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut per_stratum = vec![0usize; strata];
+    for (c, &s) in stratum.iter().enumerate() {
+        if present[c] {
+            per_stratum[s as usize] += 1;
+        }
+    }
+    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
+    let mut ns = vec![0.0f64; strata];
+    let mut sy = vec![0.0f64; strata];
+    let mut sx = vec![V::<P>::zeros(); strata];
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        ns[s] += 1.0;
+        sy[s] += yi;
+        sx[s] += V::<P>::from(x(i));
+    }
+    for s in 0..strata {
+        if ns[s] > 0.0 {
+            sy[s] /= ns[s];
+            sx[s] /= ns[s];
+        }
+    }
+    let mut xtx = SMatrix::<f64, P, P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        let mut u = V::<P>::from(x(i)) - sx[s];
+        u[0] = 0.0;
+        xtx += u * u.transpose();
+        xty += u * (yi - sy[s]);
+    }
+    xtx[(0, 0)] = 1.0;
+    let beta = xtx.try_inverse()? * xty;
+    let v = V::<P>::from(contrast).dot(&beta);
+    v.is_finite().then_some(v)
+}
+
+/// Paired estimator for matched-pair cluster randomization (Imai, King &
+/// Nall 2009): d_p = mean of the treated cluster − mean of the control
+/// cluster, τ̂ = Σ w_p d_p / Σ w_p with w_p the pair's users (`weighted`) or
+/// 1 (a paired t-test on cluster means), variance
+/// P/((P − 1)W²)·Σ_p (w_p d_p − W τ̂/P)², Student t with P − 1 df.
+/// Pairs whose clusters are in the same arm (not possible under the design)
+/// or empty are skipped.
+pub fn paired(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    pairs: &[(u32, u32)],
+    weighted: bool,
+    alpha: f64,
+) -> Outcome {
+    let d = pair_differences(y, z, cluster, clusters, pairs, weighted);
+    if d.len() < 2 {
+        return Err(Failure::OneClusterInArm);
+    }
+    let p = d.len() as f64;
+    let w: f64 = d.iter().map(|(w, _)| w).sum();
+    let tau = d.iter().map(|(w, x)| w * x).sum::<f64>() / w;
+    let ss: f64 = d.iter().map(|(wp, x)| (wp * x - w * tau / p).powi(2)).sum();
+    let var = p / ((p - 1.0) * w * w) * ss;
+    t_inference(tau, var.sqrt(), p - 1.0, alpha)
+}
+
+/// Point estimate of [`paired`].
+pub fn paired_point(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    pairs: &[(u32, u32)],
+    weighted: bool,
+) -> Option<f64> {
+    let d = pair_differences(y, z, cluster, clusters, pairs, weighted);
+    let w: f64 = d.iter().map(|(w, _)| w).sum();
+    (w > 0.0).then(|| d.iter().map(|(w, x)| w * x).sum::<f64>() / w)
+}
+
+/// (weight, treated − control cluster mean) per usable pair.
+fn pair_differences(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    pairs: &[(u32, u32)],
+    weighted: bool,
+) -> Vec<(f64, f64)> {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    let arm = |g: usize| 2 * treated[g] >= count[g];
+    pairs
+        .iter()
+        .filter_map(|&(a, b)| {
+            let (a, b) = (a as usize, b as usize);
+            if count[a] == 0 || count[b] == 0 || arm(a) == arm(b) {
+                return None;
+            }
+            let (t, c) = if arm(a) { (a, b) } else { (b, a) };
+            let d = sum[t] / count[t] as f64 - sum[c] / count[c] as f64;
+            let w = if weighted {
+                (count[a] + count[b]) as f64
+            } else {
+                1.0
+            };
+            Some((w, d))
+        })
+        .collect()
+}
+
+/// Difference in means as OLS on [1, z] with CR2 at the randomization unit,
+/// analysed as randomized: with strata, stratum fixed effects are absorbed
+/// (OLS on z within strata, CR2 and Bell–McCaffrey df from the full hat
+/// matrix); with matched pairs, the size-weighted [`paired`] estimator.
+pub fn dm_cr2(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
     arms_check(z, cluster, clusters)?;
-    ols_cr2(
-        y,
-        |i| [1.0, z[i] as f64],
-        cluster,
-        clusters,
-        [0.0, 1.0],
-        alpha,
-    )
+    match blocking {
+        Blocking::None => ols_cr2(
+            y,
+            |i| [1.0, z[i] as f64],
+            cluster,
+            clusters,
+            [0.0, 1.0],
+            alpha,
+        ),
+        Blocking::Strata(s) => {
+            ols_cr2_blocked(y, |i| [1.0, z[i] as f64], cluster, s, [0.0, 1.0], alpha)
+        }
+        Blocking::Pairs(pairs) => paired(y, z, cluster, clusters, pairs, true, alpha),
+    }
 }
 
 /// Linear-in-means regression adjustment: OLS on [1, z, e] (e = treated
@@ -425,7 +787,9 @@ pub fn dm_cr2(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64)
 /// z by 1 for every user but e by 1 only for users with (in-)neighbours (a
 /// user without any always has e = 0), so the global effect is
 /// β_z + f·β_e with `f` the share of users with positive in-strength: the
-/// contrast [0, 1, f].
+/// contrast [0, 1, f]. With strata (or pairs, as two-cluster strata) their
+/// fixed effects are absorbed.
+#[allow(clippy::too_many_arguments)]
 pub fn regression(
     y: &[f64],
     z: &[u8],
@@ -433,39 +797,133 @@ pub fn regression(
     f: f64,
     cluster: &[u32],
     clusters: usize,
+    blocking: Blocking,
     alpha: f64,
 ) -> Outcome {
     arms_check(z, cluster, clusters)?;
-    ols_cr2(
-        y,
-        |i| [1.0, z[i] as f64, e[i]],
-        cluster,
-        clusters,
-        [0.0, 1.0, f],
-        alpha,
-    )
+    let x = |i: usize| [1.0, z[i] as f64, e[i]];
+    match blocking.strata(clusters) {
+        None => ols_cr2(y, x, cluster, clusters, [0.0, 1.0, f], alpha),
+        Some(s) => ols_cr2_blocked(y, x, cluster, &s, [0.0, 1.0, f], alpha),
+    }
+}
+
+/// Point estimate of [`regression`] under `blocking`.
+pub fn regression_point_in(
+    y: &[f64],
+    z: &[u8],
+    e: &[f64],
+    f: f64,
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking.strata(clusters) {
+        None => regression_point(y, z, e, f),
+        Some(s) => blocked_point(y, |i| [1.0, z[i] as f64, e[i]], cluster, &s, [0.0, 1.0, f]),
+    }
+}
+
+/// Point estimate of [`dm_cr2`] (and of [`cuped`] on the adjusted outcome)
+/// under `blocking`.
+pub fn dm_point_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking {
+        Blocking::None => dm_point(y, z),
+        Blocking::Strata(s) => blocked_point(y, |i| [1.0, z[i] as f64], cluster, s, [0.0, 1.0]),
+        Blocking::Pairs(p) => paired_point(y, z, cluster, clusters, p, true),
+    }
+}
+
+/// Point estimate of [`cluster_means_in`] under `blocking`.
+pub fn cluster_means_point_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking {
+        Blocking::None => cluster_means_point(y, z, cluster, clusters),
+        Blocking::Strata(s) => {
+            let (m, arm, ids) = cluster_level(y, z, cluster, clusters);
+            blocked_point(&m, |i| [1.0, arm[i] as f64], &ids, s, [0.0, 1.0])
+        }
+        Blocking::Pairs(p) => paired_point(y, z, cluster, clusters, p, false),
+    }
+}
+
+/// The cluster-means test analysed as randomized: unblocked, the two-sample
+/// t-test ([`cluster_means`]); with strata, OLS of the cluster means on
+/// treatment with stratum fixed effects and HC2 (a blocked t-test); with
+/// matched pairs, the paired t-test on cluster means (P − 1 df).
+pub fn cluster_means_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
+    match blocking {
+        Blocking::None => cluster_means(y, z, cluster, clusters, alpha),
+        Blocking::Strata(s) => {
+            arms_check(z, cluster, clusters)?;
+            let (m, arm, ids) = cluster_level(y, z, cluster, clusters);
+            ols_cr2_blocked(&m, |i| [1.0, arm[i] as f64], &ids, s, [0.0, 1.0], alpha)
+        }
+        Blocking::Pairs(p) => paired(y, z, cluster, clusters, p, false, alpha),
+    }
+}
+
+/// Cluster means, arms and ids (cluster c at position c; empty clusters get
+/// mean 0 and are never referenced by a unit, so they drop out).
+fn cluster_level(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+) -> (Vec<f64>, Vec<u8>, Vec<u32>) {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    let (mut m, mut arm, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for g in 0..clusters {
+        if count[g] > 0 {
+            m.push(sum[g] / count[g] as f64);
+            arm.push(u8::from(2 * treated[g] >= count[g]));
+            ids.push(g as u32);
+        }
+    }
+    (m, arm, ids)
 }
 
 /// CUPED: difference in means of y − θ(x − x̄), θ = cov(y, x)/var(x) pooled
-/// over both arms (treated as known), CR2 at the randomization unit.
+/// over both arms (treated as known), analysed like [`dm_cr2`].
+#[allow(clippy::too_many_arguments)]
 pub fn cuped(
     y: &[f64],
     z: &[u8],
     x: &[f64],
     cluster: &[u32],
     clusters: usize,
+    blocking: Blocking,
     alpha: f64,
 ) -> Outcome {
     arms_check(z, cluster, clusters)?;
     let adj = cuped_adjusted(y, x).ok_or(Failure::Singular)?;
-    ols_cr2(
-        &adj,
-        |i| [1.0, z[i] as f64],
-        cluster,
-        clusters,
-        [0.0, 1.0],
-        alpha,
-    )
+    dm_cr2(&adj, z, cluster, clusters, blocking, alpha)
 }
 
 /// The CUPED-adjusted outcome y − θ(x − x̄), θ = cov(y, x)/var(x) pooled over
@@ -539,7 +997,7 @@ mod tests {
         ];
         let cluster: Vec<u32> = (0..18).map(|i| i / 3).collect();
         let z: Vec<u8> = (0..18).map(|i| u8::from(i < 9)).collect();
-        let cr2 = dm_cr2(&y, &z, &cluster, 6, 0.05).unwrap();
+        let cr2 = dm_cr2(&y, &z, &cluster, 6, Blocking::None, 0.05).unwrap();
         let means: Vec<f64> = (0..6)
             .map(|g| y[3 * g..3 * g + 3].iter().sum::<f64>() / 3.0)
             .collect();
@@ -557,7 +1015,7 @@ mod tests {
         let y = [1.0, 2.0, 3.0, 4.0, 5.0, 2.0, 4.0, 6.0, 8.0];
         let z = [1u8, 1, 1, 1, 1, 0, 0, 0, 0];
         let cluster: Vec<u32> = (0..9).collect();
-        let cr2 = dm_cr2(&y, &z, &cluster, 9, 0.05).unwrap();
+        let cr2 = dm_cr2(&y, &z, &cluster, 9, Blocking::None, 0.05).unwrap();
         assert!((cr2.se - 1.47196).abs() < 1e-5, "{}", cr2.se);
         // Bell–McCaffrey df uses the homoskedastic working model, not the sample
         // variances (Imbens & Kolesár 2016): for two groups it is
@@ -578,7 +1036,7 @@ mod tests {
         );
         let cl = [0u32, 0, 1];
         assert_eq!(
-            dm_cr2(&y, &[1, 1, 0], &cl, 2, 0.05),
+            dm_cr2(&y, &[1, 1, 0], &cl, 2, Blocking::None, 0.05),
             Err(Failure::OneClusterInArm)
         );
         let e = [0.5, 0.5, 0.5];
@@ -591,6 +1049,7 @@ mod tests {
                 1.0,
                 &[0, 1, 2, 3],
                 4,
+                Blocking::None,
                 0.05
             ),
             Err(Failure::Singular)
@@ -607,7 +1066,7 @@ mod tests {
             .map(|i| 1.0 + 2.0 * z[i] as f64 + 3.0 * e[i])
             .collect();
         let cl: Vec<u32> = (0..6).collect();
-        let r = regression(&y, &z, &e, 1.0, &cl, 6, 0.05).unwrap();
+        let r = regression(&y, &z, &e, 1.0, &cl, 6, Blocking::None, 0.05).unwrap();
         assert!((r.value - 5.0).abs() < 1e-10 && r.se < 1e-10, "{r:?}");
     }
 
@@ -623,9 +1082,168 @@ mod tests {
             .collect();
         let cl: Vec<u32> = (0..8).collect();
         let f = 6.0 / 8.0;
-        let r = regression(&y, &z, &e, f, &cl, 8, 0.05).unwrap();
+        let r = regression(&y, &z, &e, f, &cl, 8, Blocking::None, 0.05).unwrap();
         assert!((r.value - (2.0 + 3.0 * f)).abs() < 1e-10, "{r:?}");
         let p = regression_point(&y, &z, &e, f).unwrap();
         assert!((p - (2.0 + 3.0 * f)).abs() < 1e-10, "{p}");
+    }
+
+    /// CR2 and Bell–McCaffrey df straight from the definitions, with dense
+    /// n×n matrices: W the full design (fixed-effect dummies included), H its
+    /// hat matrix, A_g = (I − H_gg)^(−1/2), V = cᵀB Σ W_gᵀA_g e_g e_gᵀA_g W_g B c,
+    /// df = (Σλ)²/Σλ² for λ the eigenvalues of GᵀG, G's column g being
+    /// (I − H)_{·g} A_g W_g B c.
+    fn dense_cr2(
+        y: &[f64],
+        w: &nalgebra::DMatrix<f64>,
+        cluster: &[u32],
+        c: &[f64],
+    ) -> (f64, f64, f64) {
+        use nalgebra::{DMatrix, DVector};
+        let n = y.len();
+        let yv = DVector::from_column_slice(y);
+        let b = (w.transpose() * w).try_inverse().unwrap();
+        let beta = &b * w.transpose() * &yv;
+        let cv = DVector::from_column_slice(c);
+        let value = cv.dot(&beta);
+        let h = w * &b * w.transpose();
+        let resid = &yv - w * &beta;
+        let g_count = *cluster.iter().max().unwrap() as usize + 1;
+        let mut var = 0.0;
+        let mut gmat = DMatrix::<f64>::zeros(n, g_count);
+        let ih = DMatrix::<f64>::identity(n, n) - &h;
+        for g in 0..g_count {
+            let idx: Vec<usize> = (0..n).filter(|&i| cluster[i] as usize == g).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let m = idx.len();
+            let hgg = DMatrix::from_fn(m, m, |a, bb| h[(idx[a], idx[bb])]);
+            let eig = (DMatrix::<f64>::identity(m, m) - hgg).symmetric_eigen();
+            let d = DMatrix::from_diagonal(&eig.eigenvalues.map(|l| 1.0 / l.sqrt()));
+            let a = &eig.eigenvectors * d * eig.eigenvectors.transpose();
+            let wg = DMatrix::from_fn(m, w.ncols(), |r, k| w[(idx[r], k)]);
+            let eg = DVector::from_fn(m, |r, _| resid[idx[r]]);
+            let p = &a * &wg * &b * &cv;
+            var += p.dot(&eg).powi(2);
+            for i in 0..n {
+                gmat[(i, g)] = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &j)| ih[(i, j)] * p[r])
+                    .sum();
+            }
+        }
+        let gg = gmat.transpose() * &gmat;
+        let tr = gg.trace();
+        let tr2 = (&gg * &gg).trace();
+        (value, var.sqrt(), tr * tr / tr2)
+    }
+
+    type Case = (Vec<f64>, Vec<u8>, Vec<f64>, Vec<u32>, Vec<u32>);
+
+    fn small_blocked_case(seed: u64) -> Case {
+        use rand::RngExt;
+        let mut r = crate::rng::stream(seed, &[]);
+        // 12 clusters of 2..6 users in 3 strata (plus a singleton stratum),
+        // two treated clusters per stratum.
+        let stratum: Vec<u32> = vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3];
+        let treated = [1u8, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1];
+        let (mut y, mut z, mut e, mut cl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (c, &t) in treated.iter().enumerate() {
+            let size = r.random_range(2..7);
+            let u: f64 = r.random::<f64>() - 0.5;
+            for _ in 0..size {
+                let ei: f64 = r.random();
+                y.push(1.0 + stratum[c] as f64 + 0.3 * t as f64 + 0.5 * ei + u + r.random::<f64>());
+                z.push(t);
+                e.push(ei);
+                cl.push(c as u32);
+            }
+        }
+        (y, z, e, cl, stratum)
+    }
+
+    #[test]
+    fn blocked_cr2_matches_the_dense_definition() {
+        for seed in 0..5 {
+            let (y, z, e, cl, stratum) = small_blocked_case(seed);
+            // The singleton stratum 3 is dropped; the dense oracle sees strata 0..2.
+            let keep: Vec<usize> = (0..y.len())
+                .filter(|&i| stratum[cl[i] as usize] < 3)
+                .collect();
+            let n = keep.len();
+            let yk: Vec<f64> = keep.iter().map(|&i| y[i]).collect();
+            let ck: Vec<u32> = keep.iter().map(|&i| cl[i]).collect();
+            for with_e in [false, true] {
+                let p = if with_e { 5 } else { 4 };
+                let w = nalgebra::DMatrix::from_fn(n, p, |r, k| {
+                    let i = keep[r];
+                    match k {
+                        0..=2 => f64::from(stratum[cl[i] as usize] == k as u32),
+                        3 => z[i] as f64,
+                        _ => e[i],
+                    }
+                });
+                let (f, c): (f64, Vec<f64>) = if with_e {
+                    (0.8, vec![0.0, 0.0, 0.0, 1.0, 0.8])
+                } else {
+                    (0.0, vec![0.0, 0.0, 0.0, 1.0])
+                };
+                let (v, se, df) = dense_cr2(&yk, &w, &ck, &c);
+                let got = if with_e {
+                    regression(&y, &z, &e, f, &cl, 13, Blocking::Strata(&stratum), 0.05).unwrap()
+                } else {
+                    dm_cr2(&y, &z, &cl, 13, Blocking::Strata(&stratum), 0.05).unwrap()
+                };
+                assert!((got.value - v).abs() < 1e-10, "value {} vs {v}", got.value);
+                assert!(
+                    (got.se - se).abs() < 1e-10 * se.max(1.0),
+                    "se {} vs {se}",
+                    got.se
+                );
+                assert!((got.df - df).abs() < 1e-8 * df, "df {} vs {df}", got.df);
+                let point = if with_e {
+                    regression_point_in(&y, &z, &e, f, &cl, 13, Blocking::Strata(&stratum))
+                } else {
+                    dm_point_in(&y, &z, &cl, 13, Blocking::Strata(&stratum))
+                };
+                assert!((point.unwrap() - v).abs() < 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn unblocked_cr2_matches_the_dense_definition() {
+        let (y, z, e, cl, _) = small_blocked_case(9);
+        let n = y.len();
+        let w = nalgebra::DMatrix::from_fn(n, 3, |i, k| match k {
+            0 => 1.0,
+            1 => z[i] as f64,
+            _ => e[i],
+        });
+        let (v, se, df) = dense_cr2(&y, &w, &cl, &[0.0, 1.0, 0.7]);
+        let got = regression(&y, &z, &e, 0.7, &cl, 13, Blocking::None, 0.05).unwrap();
+        assert!(
+            (got.value - v).abs() < 1e-10 && (got.se - se).abs() < 1e-10,
+            "{got:?} vs {v} {se}"
+        );
+        assert!((got.df - df).abs() < 1e-8 * df, "df {} vs {df}", got.df);
+    }
+
+    #[test]
+    fn paired_estimator_is_the_paired_t_test_on_equal_pairs() {
+        // Two users per cluster, pairs (0,1), (2,3), (4,5): differences 1, 2, 4.
+        let cl: Vec<u32> = vec![0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5];
+        let z: Vec<u8> = vec![1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0];
+        let y = vec![2.0, 2.0, 1.0, 1.0, 0.0, 0.0, 2.0, 2.0, 5.0, 5.0, 1.0, 1.0];
+        let pairs = [(0, 1), (2, 3), (4, 5)];
+        let r = dm_cr2(&y, &z, &cl, 6, Blocking::Pairs(&pairs), 0.05).unwrap();
+        // mean 7/3, sd of (1, 2, 4) = sqrt(7/3), se = sd/sqrt(3), df 2.
+        assert!((r.value - 7.0 / 3.0).abs() < 1e-12);
+        assert!((r.se - (7.0f64 / 3.0 / 3.0).sqrt()).abs() < 1e-12, "{r:?}");
+        assert_eq!(r.df, 2.0);
+        let m = cluster_means_in(&y, &z, &cl, 6, Blocking::Pairs(&pairs), 0.05).unwrap();
+        assert!((m.value - r.value).abs() < 1e-12 && (m.se - r.se).abs() < 1e-12);
     }
 }

@@ -31,7 +31,7 @@ pub enum EstimatorKind {
     DmCr2,
     /// t-test on cluster means, G − 2 df.
     ClusterMeans,
-    /// OLS on own treatment and treated-neighbour share, GATE = β_z + β_e, CR2.
+    /// OLS on own treatment and treated-neighbour share, global effect β_z + f·β_e, CR2.
     Regression,
     /// Difference in means of the CUPED-adjusted outcome, CR2.
     Cuped,
@@ -421,7 +421,14 @@ impl Saturation {
                         cs.push(remap[c]);
                     }
                 }
-                estimate::dm_cr2(&ys, &xs, &cs, next as usize, alpha)
+                estimate::dm_cr2(
+                    &ys,
+                    &xs,
+                    &cs,
+                    next as usize,
+                    estimate::Blocking::None,
+                    alpha,
+                )
             })
             .collect()
     }
@@ -853,15 +860,22 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
         }
     }
     let k = part.count();
+    let b = if redrawn.is_some() {
+        estimate::Blocking::None
+    } else {
+        blocking(design)
+    };
     let run = |yv: &[f64], kind: EstimatorKind| -> Outcome {
         match kind {
             EstimatorKind::DmNaive => estimate::dm_naive(yv, &z, cfg.alpha),
-            EstimatorKind::DmCr2 => estimate::dm_cr2(yv, &z, labels, k, cfg.alpha),
-            EstimatorKind::ClusterMeans => estimate::cluster_means(yv, &z, labels, k, cfg.alpha),
-            EstimatorKind::Regression => {
-                estimate::regression(yv, &z, &e, en.connected_share, labels, k, cfg.alpha)
+            EstimatorKind::DmCr2 => estimate::dm_cr2(yv, &z, labels, k, b, cfg.alpha),
+            EstimatorKind::ClusterMeans => {
+                estimate::cluster_means_in(yv, &z, labels, k, b, cfg.alpha)
             }
-            EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, cfg.alpha),
+            EstimatorKind::Regression => {
+                estimate::regression(yv, &z, &e, en.connected_share, labels, k, b, cfg.alpha)
+            }
+            EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, b, cfg.alpha),
             EstimatorKind::Ht | EstimatorKind::Hajek => Err(estimate::Failure::Singular),
         }
     };
@@ -937,17 +951,32 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
     })
 }
 
+/// How `design` restricted the randomization, for the analysis to follow it.
+/// Redrawn partitions are analysed per replicate without blocking.
+pub fn blocking(design: &Design) -> estimate::Blocking<'_> {
+    match design.spec.assignment {
+        crate::design::Assignment::Stratified if design.strata > 1 => {
+            estimate::Blocking::Strata(&design.stratum)
+        }
+        crate::design::Assignment::MatchedPairs => estimate::Blocking::Pairs(&design.pairs),
+        _ => estimate::Blocking::None,
+    }
+}
+
 /// Point estimate of `kind` for assignment `z` (exposure `e`) and fixed outcomes `y`.
 fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
     let labels = en.design.clusters.labels();
     let k = en.design.units();
+    let b = blocking(en.design);
     match kind {
-        EstimatorKind::DmNaive | EstimatorKind::DmCr2 => estimate::dm_point(y, z),
-        EstimatorKind::ClusterMeans => estimate::cluster_means_point(y, z, labels, k),
-        EstimatorKind::Regression => estimate::regression_point(y, z, e, en.connected_share),
-        EstimatorKind::Cuped => {
-            estimate::cuped_adjusted(y, &en.pop.x).and_then(|adj| estimate::dm_point(&adj, z))
+        EstimatorKind::DmNaive => estimate::dm_point(y, z),
+        EstimatorKind::DmCr2 => estimate::dm_point_in(y, z, labels, k, b),
+        EstimatorKind::ClusterMeans => estimate::cluster_means_point_in(y, z, labels, k, b),
+        EstimatorKind::Regression => {
+            estimate::regression_point_in(y, z, e, en.connected_share, labels, k, b)
         }
+        EstimatorKind::Cuped => estimate::cuped_adjusted(y, &en.pop.x)
+            .and_then(|adj| estimate::dm_point_in(&adj, z, labels, k, b)),
         EstimatorKind::Ht => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).0),
         EstimatorKind::Hajek => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1),
     }
