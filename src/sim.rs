@@ -1346,10 +1346,15 @@ pub struct Contamination {
 }
 
 /// Design effects.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DesignEffect {
-    /// 1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0), with the estimated ICC (1 for user designs).
+    /// [1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)] × the arm-size factor, with the
+    /// estimated ICC (the bracket is 1 for user designs).
     pub analytic: f64,
+    /// E[1/N₁ + 1/N₀]·n₁n₀/n: how much varying arm sizes cost (1 with fixed arms).
+    pub arm_size_factor: Option<f64>,
+    /// The formula used, in words, with the arm-size factor's method.
+    pub formula: String,
     /// Var(DM) under this design / Var(DM) under complete user randomization, null run.
     pub simulated: f64,
     /// Monte Carlo SE of the simulated design effect (≈ deff·sqrt(2/(R − 1))).
@@ -1431,10 +1436,27 @@ pub fn diagnose_design(
     let cv2 = q.sizes.cv * q.sizes.cv;
     // A negative ANOVA estimate is sampling noise around a non-negative ICC:
     // truncated at 0, so the analytic design effect is never below 1.
-    let analytic = match icc {
+    let clustering = match icc {
         Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho.max(0.0),
         None => 1.0,
     };
+    let arms = design.arm_size_factor();
+    let analytic = clustering * arms.as_ref().map_or(1.0, |a| a.value);
+    let formula = format!(
+        "{}{}",
+        if icc.is_some() {
+            "[1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)]"
+        } else {
+            "1"
+        },
+        match &arms {
+            Some(a) => format!(
+                " × arm-size factor E[1/N₁ + 1/N₀]·n₁n₀/n = {:.4}, {}",
+                a.value, a.method
+            ),
+            None => " (arm-size factor not computed for this design)".into(),
+        }
+    );
     // Reference: complete user randomization, exactly: (σ²_noise + S²)·n/(n1·n0).
     let (noise, s2) = pop.control_variance();
     let n1 = (design.spec.treated_share * n).round();
@@ -1460,6 +1482,8 @@ pub fn diagnose_design(
         icc,
         design_effect: DesignEffect {
             analytic,
+            arm_size_factor: arms.map(|a| a.value),
+            formula,
             simulated,
             simulated_mc_se,
         },
