@@ -273,7 +273,7 @@ fn binary_outcomes_and_threshold_exposure() {
     // (in probability units) and the naive CI covers.
     let toml = r#"
 seed = 13
-replicates = 1000
+replicates = 1500
 [graph]
 model = "gnp"
 n = 1500
@@ -384,7 +384,7 @@ randomization_inference = 199
 fn saturation_design_recovers_direct_and_spillover_effects() {
     let toml = r#"
 seed = 23
-replicates = 1000
+replicates = 1500
 [graph]
 model = "sbm"
 n = 1200

@@ -7,6 +7,9 @@
 //! written atomically (temporary file, then rename).
 
 pub mod plots;
+pub mod recommend;
+
+pub use recommend::{Choice, Recommendation};
 
 use crate::error::Result;
 use crate::estimate::Outcome;
@@ -55,96 +58,10 @@ pub struct Report {
     pub estimand: Estimand,
     /// One entry per design, in scenario order.
     pub designs: Vec<DesignDiagnosis>,
-    /// The design × estimator to pick, if any keeps its coverage.
-    pub recommendation: Option<Recommendation>,
+    /// Which design × estimator to run, and why.
+    pub recommendation: Recommendation,
     /// Power against effect size (when the scenario has a `[power_curve]`).
     pub power_curves: Vec<crate::sim::PowerCurve>,
-}
-
-/// The design × estimator with the lowest RMSE among those whose CI coverage
-/// is within 2 points of nominal, and how sure that is.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Recommendation {
-    /// Design name.
-    pub design: String,
-    /// Estimator name.
-    pub estimator: String,
-    /// Its RMSE.
-    pub rmse: f64,
-    /// The runner-up (design / estimator), if there is one.
-    pub runner_up: Option<String>,
-    /// RMSE(runner-up) − RMSE(pick).
-    pub rmse_gap: Option<f64>,
-    /// Monte Carlo SE of that gap (paired when both share a design).
-    pub rmse_gap_mc_se: Option<f64>,
-    /// Pairs with exactly the same RMSE (the same estimates, e.g. DM with two SEs).
-    pub ties: Vec<String>,
-}
-
-/// Squared errors of one design × estimator, per replicate (None where it failed).
-fn squared_errors(run: &DesignRun, j: usize, truth: f64) -> Vec<Option<f64>> {
-    run.replicates
-        .iter()
-        .map(|r| r.effect[j].as_ref().ok().map(|e| (e.value - truth).powi(2)))
-        .collect()
-}
-
-fn recommend(
-    designs: &[DesignDiagnosis],
-    runs: &[DesignRun],
-    alpha: f64,
-) -> Option<Recommendation> {
-    let nominal = 1.0 - alpha;
-    let mut eligible: Vec<(usize, usize, f64)> = Vec::new();
-    for (di, d) in designs.iter().enumerate() {
-        for (j, e) in d.estimators.iter().enumerate() {
-            if (e.coverage - nominal).abs() <= 0.02 && e.rmse.is_finite() {
-                eligible.push((di, j, e.rmse));
-            }
-        }
-    }
-    eligible.sort_by(|a, b| a.2.total_cmp(&b.2));
-    let &(bd, bj, brmse) = eligible.first()?;
-    let best = &designs[bd].estimators[bj];
-    let mut rec = Recommendation {
-        design: designs[bd].name.clone(),
-        estimator: best.name.clone(),
-        rmse: brmse,
-        runner_up: None,
-        rmse_gap: None,
-        rmse_gap_mc_se: None,
-        ties: Vec::new(),
-    };
-    let same = |x: f64| (x - brmse).abs() <= 1e-12 * brmse.max(1e-300);
-    rec.ties = eligible[1..]
-        .iter()
-        .filter(|e| same(e.2))
-        .map(|&(d, j, _)| format!("{} / {}", designs[d].name, designs[d].estimators[j].name))
-        .collect();
-    if let Some(&(ud, uj, urmse)) = eligible[1..].iter().find(|e| !same(e.2)) {
-        let runner = &designs[ud].estimators[uj];
-        let sb = squared_errors(&runs[bd], bj, best.truth);
-        let su = squared_errors(&runs[ud], uj, runner.truth);
-        let mse_se = if bd == ud {
-            let d: Vec<f64> = sb
-                .iter()
-                .zip(&su)
-                .filter_map(|(a, b)| Some((*a)? - (*b)?))
-                .collect();
-            (crate::estimate::Moments::of(&d).var() / d.len() as f64).sqrt()
-        } else {
-            let v = |x: &[Option<f64>]| {
-                let y: Vec<f64> = x.iter().flatten().copied().collect();
-                crate::estimate::Moments::of(&y).var() / y.len() as f64
-            };
-            (v(&sb) + v(&su)).sqrt()
-        };
-        rec.runner_up = Some(format!("{} / {}", designs[ud].name, runner.name));
-        rec.rmse_gap = Some(urmse - brmse);
-        // RMSE_u − RMSE_b = (MSE_u − MSE_b)/(RMSE_u + RMSE_b).
-        rec.rmse_gap_mc_se = Some(mse_se / (urmse + brmse));
-    }
-    Some(rec)
 }
 
 /// Diagnose every design and assemble the report.
@@ -186,7 +103,7 @@ pub fn build(
             weighted: p.graph.is_weighted(),
         },
         estimand: p.estimand,
-        recommendation: recommend(&designs, runs, p.config.alpha),
+        recommendation: recommend::recommend(&designs, runs, p.config.alpha, p.estimand.value),
         power_curves: Vec::new(),
         designs,
     }
@@ -212,8 +129,9 @@ pub fn table(r: &Report) -> String {
         "estimand: global average treatment effect (everyone treated vs no one) = {:.4}  (direct {:.4} + spillover {:.4})\n\n",
         e.value, e.direct, e.spillover
     );
+    let ri = has_ri(r);
     t += &format!(
-        "{:<16} {:>8} {:>7} {:>9} {:>7}  {:<14} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6}\n",
+        "{:<16} {:>8} {:>7} {:>9} {:>7}  {:<14} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6}{}\n",
         "design",
         "clusters",
         "cut",
@@ -227,7 +145,12 @@ pub fn table(r: &Report) -> String {
         "se/sd",
         "cover",
         "power",
-        "type1"
+        "type1",
+        if ri {
+            format!(" {:>8} {:>8}", "RI power", "RI type1")
+        } else {
+            String::new()
+        }
     );
     for d in &r.designs {
         let contam = 0.5 * (d.contamination.treated + d.contamination.control);
@@ -257,8 +180,17 @@ pub fn table(r: &Report) -> String {
                 );
                 continue;
             }
+            let ri_cols = if ri {
+                format!(
+                    " {:>8} {:>8}",
+                    est.ri_power.map_or("—".into(), pct),
+                    est.ri_type1_error.map_or("—".into(), pct)
+                )
+            } else {
+                String::new()
+            };
             t += &format!(
-                "{left}  {:<14} {:>9.4} {:>8.4} {:>8.4} {:>7.4} {:>8.2} {:>7} {:>7} {:>6}{}\n",
+                "{left}  {:<14} {:>9.4} {:>8.4} {:>8.4} {:>7.4} {:>8.2} {:>7} {:>7} {:>6}{ri_cols}{}\n",
                 est.name,
                 est.bias,
                 est.bias_mc_se,
@@ -295,7 +227,65 @@ pub fn table(r: &Report) -> String {
     }
     t += "\ncut: share of edge weight between randomization units; contam.: share of a unit's exposure from the other arm.\n";
     t += "The difference in means is biased by about −spillover × contamination: fewer cut edges, less bias, but fewer units (deff).\n";
+    if ri {
+        t += "RI power / type1: share of replicates whose Fisher randomization p-value is at most alpha (effect and null runs).\n";
+    }
+    t += "\nRecommendation\n";
+    for para in &r.recommendation.text {
+        t += &wrap(para, 100, "  ");
+    }
+    if !r.recommendation.same_estimates.is_empty() {
+        t += &wrap(
+            &format!(
+                "Same estimates as the pick: {}.",
+                r.recommendation.same_estimates.join(", ")
+            ),
+            100,
+            "  ",
+        );
+    }
+    if !r.recommendation.other_estimands.is_empty() {
+        t += &wrap(
+            &format!(
+                "Not ranked (another estimand): {}.",
+                r.recommendation.other_estimands.join("; ")
+            ),
+            100,
+            "  ",
+        );
+    }
     t
+}
+
+/// Whether any estimator has randomization-inference results.
+fn has_ri(r: &Report) -> bool {
+    r.designs
+        .iter()
+        .any(|d| d.estimators.iter().any(|e| e.ri_power.is_some()))
+}
+
+/// Word-wrap `text` at `width` columns, every line indented by `indent`.
+fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out += indent;
+            out += &line;
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line += word;
+    }
+    if !line.is_empty() {
+        out += indent;
+        out += &line;
+        out.push('\n');
+    }
+    out
 }
 
 fn csv_field(s: &str) -> String {
@@ -705,55 +695,82 @@ th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.r
         "<p><b>What is estimated.</b> The global average treatment effect: the mean difference between every user's outcome when everyone is treated and when no one is, computed exactly from the outcome model: <b>{:.4}</b>, of which {:.4} is the direct effect of a user's own treatment and {:.4} the spillover from treated neighbours. Every design × estimator below is judged against it (HT/Hájek and saturation estimators against their own estimands, shown in their rows).</p>\n",
         e.value, e.direct, e.spillover
     );
-    match &r.recommendation {
-        Some(rec) => {
-            h += &format!(
-                "<p class=\"rec\"><b>Recommendation:</b> design <b>{}</b> with estimator <b>{}</b>: the lowest RMSE ({:.4}) among the design × estimator pairs whose CI coverage is within 2 points of {:.0} %.",
-                esc(&rec.design),
-                esc(&rec.estimator),
-                rec.rmse,
-                100.0 * (1.0 - r.scenario.alpha)
-            );
-            if !rec.ties.is_empty() {
-                h += &format!(" Same estimates (same RMSE): {}.", esc(&rec.ties.join(", ")));
+    let rec = &r.recommendation;
+    let class = if rec.pick.is_some() { "rec" } else { "warn" };
+    h += &format!("<div class=\"{class}\"><h2>Recommendation</h2>\n");
+    for (i, para) in rec.text.iter().enumerate() {
+        let is_warning = rec.warnings.contains(para);
+        h += &format!(
+            "<p{}>{}</p>\n",
+            if is_warning && rec.pick.is_some() {
+                " class=\"warn\""
+            } else {
+                ""
+            },
+            if i == 0 {
+                format!("<b>{}</b>", esc(para))
+            } else {
+                esc(para)
             }
-            if let (Some(u), Some(g), Some(se)) = (&rec.runner_up, rec.rmse_gap, rec.rmse_gap_mc_se) {
-                h += &format!(
-                    " Runner-up: {} (RMSE higher by {:.4} ± {:.4} Monte Carlo SE{}).",
-                    esc(u),
-                    g,
-                    se,
-                    if g > 2.0 * se { "; the win is real" } else { "; within Monte Carlo error: run more replicates to separate them" }
-                );
-            }
-            h += "</p>\n";
-        }
-        None => h += "<p class=\"warn\">No design × estimator keeps its CI coverage within 2 points of nominal: none is recommended.</p>\n",
+        );
     }
+    if !rec.same_estimates.is_empty() {
+        h += &format!(
+            "<p>Same estimates as the pick: {}.</p>\n",
+            esc(&rec.same_estimates.join(", "))
+        );
+    }
+    if !rec.other_estimands.is_empty() {
+        h += &format!(
+            "<p>Not ranked (another estimand): {}.</p>\n",
+            esc(&rec.other_estimands.join("; "))
+        );
+    }
+    h += &format!(
+        "<p><small>Rules: only pairs estimating the global effect are ranked; a pair whose coverage is more than {} Monte Carlo SE below {:.0} % is out; lowest RMSE wins, RMSE gaps within 2 Monte Carlo SE are ties broken by power; minimum detectable effect = (z<sub>1−α/2</sub> + z<sub>0.8</sub>) × simulated SD.</small></p></div>\n",
+        recommend::Z_SIGNIFICANT,
+        100.0 * (1.0 - r.scenario.alpha)
+    );
     for d in &r.designs {
         if let Some(w) = d.exposure.as_ref().and_then(|x| x.warning.as_ref()) {
             h += &format!("<p class=\"warn\">{}: {}</p>\n", esc(&d.name), esc(w));
         }
     }
-    h += "<h2>Comparison</h2>\n<table><tr><th>design</th><th>clusters</th><th>cut edges</th><th>contamination</th><th>design effect</th><th>estimator</th><th>truth</th><th>bias</th><th>± MC SE</th><th>SD</th><th>RMSE</th><th>SE/SD</th><th>coverage</th><th>power</th><th>type-I</th><th>failed</th></tr>\n";
+    let ri = has_ri(r);
+    h += &format!(
+        "<h2>Comparison</h2>\n<table><tr><th>design</th><th>clusters</th><th>cut edges</th><th>contamination</th><th>design effect<br>simulated</th><th>design effect<br>analytic</th><th>estimator</th><th>truth</th><th>bias</th><th>± MC SE</th><th>SD</th><th>RMSE</th><th>SE/SD</th><th>coverage</th><th>power</th><th>type-I</th>{}<th>failed</th></tr>\n",
+        if ri { "<th>RI power</th><th>RI type-I</th>" } else { "" }
+    );
     for d in &r.designs {
         for (j, est) in d.estimators.iter().enumerate() {
             let first = j == 0;
             h += &format!("<tr{}>", if first { " class=\"first\"" } else { "" });
             if first {
                 h += &format!(
-                    "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td>",
+                    "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} ± {:.2}</td><td title=\"{}\">{:.2}</td>",
                     esc(&d.name),
                     d.clusters,
                     pct(d.cut_edge_share),
                     pct(0.5 * (d.contamination.treated + d.contamination.control)),
-                    d.design_effect.simulated
+                    d.design_effect.simulated,
+                    d.design_effect.simulated_mc_se,
+                    esc(&d.design_effect.formula),
+                    d.design_effect.analytic
                 );
             } else {
-                h += "<td></td><td></td><td></td><td></td><td></td>";
+                h += "<td></td><td></td><td></td><td></td><td></td><td></td>";
             }
+            let ri_cells = if ri {
+                format!(
+                    "<td>{}</td><td>{}</td>",
+                    est.ri_power.map_or("—".into(), pct),
+                    est.ri_type1_error.map_or("—".into(), pct)
+                )
+            } else {
+                String::new()
+            };
             h += &format!(
-                "<td class=\"l\">{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<td class=\"l\">{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td>{ri_cells}<td>{}</td></tr>\n",
                 esc(&est.name),
                 est.truth,
                 est.bias,
@@ -768,7 +785,20 @@ th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.r
             );
         }
     }
-    h += "</table>\n<p>cut edges: share of edge weight between randomization units; contamination: share of a unit's exposure from the other arm; design effect: simulated variance of the difference in means against complete user randomization.</p>\n<h2>Plots</h2>\n";
+    h += "</table>\n<p>cut edges: share of edge weight between randomization units; contamination: share of a unit's exposure from the other arm; design effect, simulated: variance of the difference in means against complete user randomization (± Monte Carlo SE); analytic: the formula below.";
+    if ri {
+        h += " RI power / type-I: share of replicates whose Fisher randomization p-value is at most α, in the effect and null runs.";
+    }
+    h += "</p>\n<ul>\n";
+    for d in &r.designs {
+        h += &format!(
+            "<li>{}: analytic design effect {:.2} = {}</li>\n",
+            esc(&d.name),
+            d.design_effect.analytic,
+            esc(&d.design_effect.formula)
+        );
+    }
+    h += "</ul>\n<h2>Plots</h2>\n";
     for (name, svg) in svgs {
         let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
         h += &format!("<figure id=\"{}\">{}</figure>\n", esc(name), body);
