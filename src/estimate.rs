@@ -370,7 +370,7 @@ pub fn ols_cr2<const P: usize>(
         sum_dtbt += d * tbt;
         ttt += t * t.transpose();
     };
-    if clusters == n {
+    if clusters == n && cluster.iter().enumerate().all(|(i, &c)| c as usize == i) {
         // One unit per cluster (HC2): the leverage block is the scalar h = xᵀBx.
         for (i, &yi) in y.iter().enumerate() {
             let xi = V::<P>::from(x(i));

@@ -39,6 +39,9 @@ pub enum EstimatorKind {
     Ht,
     /// Hájek (ratio) estimator of the exposure contrast (linearized SE).
     Hajek,
+    /// Hájek as inverse-probability-weighted least squares of the outcome on
+    /// the exposure condition, CR2 at the randomization unit (Bell–McCaffrey df).
+    HajekCr2,
 }
 
 impl EstimatorKind {
@@ -61,12 +64,16 @@ impl EstimatorKind {
             EstimatorKind::Cuped => "cuped",
             EstimatorKind::Ht => "ht",
             EstimatorKind::Hajek => "hajek",
+            EstimatorKind::HajekCr2 => "hajek-cr2",
         }
     }
 
     /// Whether the estimator targets the exposure contrast (not the global effect).
     pub fn is_exposure(&self) -> bool {
-        matches!(self, EstimatorKind::Ht | EstimatorKind::Hajek)
+        matches!(
+            self,
+            EstimatorKind::Ht | EstimatorKind::Hajek | EstimatorKind::HajekCr2
+        )
     }
 }
 
@@ -663,7 +670,7 @@ impl HtSetup {
         part: &crate::partition::Partition,
         z: &[u8],
         ys: [&[f64]; 2],
-    ) -> [(Outcome, Outcome); 2] {
+    ) -> [(Outcome, Outcome, Outcome); 2] {
         let n = z.len();
         // A redrawn partition has its own overlap structure (the variance then
         // treats this replicate's partition as fixed: an approximation).
@@ -685,7 +692,7 @@ impl HtSetup {
         let any = |v: &[bool]| v.iter().zip(&self.included).any(|(&a, &b)| a && b);
         if !any(&t) || !any(&c) {
             let e = Err(estimate::Failure::EmptyCondition);
-            return [(e, e), (e, e)];
+            return [(e, e, e), (e, e, e)];
         }
         let members = |v: &[bool]| -> Vec<u32> {
             (0..n as u32)
@@ -753,6 +760,44 @@ impl HtSetup {
                 })
             }
         };
+        // Hájek as weighted least squares of y on [1, treated condition] over
+        // the included users in either condition, weights 1/π of their
+        // condition, CR2 at the randomization unit: rows scaled by √w.
+        let rows: Vec<(u32, bool)> = {
+            let mut r: Vec<(u32, bool)> = in_t.iter().map(|&i| (i, true)).collect();
+            r.extend(in_c.iter().map(|&i| (i, false)));
+            r
+        };
+        let want_cr2 = cfg.estimators.contains(&EstimatorKind::HajekCr2);
+        let sw: Vec<f64> = rows
+            .iter()
+            .map(|&(i, tr)| {
+                let pi = if tr { pi1[i as usize] } else { pi0[i as usize] };
+                (1.0 / pi).sqrt()
+            })
+            .collect();
+        let rc: Vec<u32> = rows
+            .iter()
+            .map(|&(i, _)| part.labels()[i as usize])
+            .collect();
+        let cr2 = |y: &[f64]| -> Outcome {
+            if !want_cr2 {
+                return Err(estimate::Failure::Singular);
+            }
+            let yw: Vec<f64> = rows
+                .iter()
+                .zip(&sw)
+                .map(|(&(i, _), w)| w * y[i as usize])
+                .collect();
+            estimate::ols_cr2(
+                &yw,
+                |r| [sw[r], if rows[r].1 { sw[r] } else { 0.0 }],
+                &rc,
+                part.count(),
+                [0.0, 1.0],
+                cfg.alpha,
+            )
+        };
         [0, 1].map(|run| {
             let (ht, hajek, _) = &points[run];
             let [v_ht, v_hajek] = variances[run];
@@ -761,7 +806,7 @@ impl HtSetup {
                 None => Err(estimate::Failure::EmptyCondition),
                 Some(h) => estimate::t_inference(*h, v_hajek.sqrt(), f64::INFINITY, cfg.alpha),
             };
-            (ht_out, hajek_out)
+            (ht_out, hajek_out, cr2(ys[run]))
         })
     }
 }
@@ -876,7 +921,9 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
                 estimate::regression(yv, &z, &e, en.connected_share, labels, k, b, cfg.alpha)
             }
             EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, b, cfg.alpha),
-            EstimatorKind::Ht | EstimatorKind::Hajek => Err(estimate::Failure::Singular),
+            EstimatorKind::Ht | EstimatorKind::Hajek | EstimatorKind::HajekCr2 => {
+                Err(estimate::Failure::Singular)
+            }
         }
     };
     let exposure_runs = en.ht.as_ref().map(|h| {
@@ -897,6 +944,13 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
                     nul.1
                 } else {
                     eff.1
+                }
+            }
+            (EstimatorKind::HajekCr2, Some((eff, nul))) => {
+                if null_run {
+                    nul.2
+                } else {
+                    eff.2
                 }
             }
             _ => run(yv, kind),
@@ -978,7 +1032,9 @@ fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Op
         EstimatorKind::Cuped => estimate::cuped_adjusted(y, &en.pop.x)
             .and_then(|adj| estimate::dm_point_in(&adj, z, labels, k, b)),
         EstimatorKind::Ht => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).0),
-        EstimatorKind::Hajek => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1),
+        EstimatorKind::Hajek | EstimatorKind::HajekCr2 => {
+            en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1)
+        }
     }
 }
 
