@@ -752,13 +752,13 @@ fn sweep(a: SweepArgs) -> Result<()> {
     crate::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
         writeln!(
             w,
-            "value,clusters,cut_edge_share,estimator,bias,bias_mc_se,sd,rmse,coverage,power"
+            "value,clusters,cut_edge_share,estimator,bias,bias_mc_se,sd,rmse,coverage,power,same_partition_as"
         )?;
         for p in &points {
             let e = &p.estimator;
             writeln!(
                 w,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 p.value,
                 p.clusters,
                 p.cut_edge_share,
@@ -768,7 +768,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
                 e.sd,
                 e.rmse,
                 e.coverage,
-                e.power
+                e.power,
+                p.same_partition_as.map_or(String::new(), |v| v.to_string())
             )?;
         }
         Ok(())
@@ -780,6 +781,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let line = |f: &dyn Fn(&sw::SweepPoint) -> f64| -> Vec<(f64, f64)> {
         points
             .iter()
+            .filter(|p| p.same_partition_as.is_none())
             .map(|p| ((p.clusters as f64).log10(), f(p)))
             .collect()
     };
@@ -800,21 +802,25 @@ fn sweep(a: SweepArgs) -> Result<()> {
         panels: vec![
             Panel::Lines {
                 title: "bias, SD and RMSE".into(),
-                x_label: "log10(number of clusters)".into(),
+                x_label: "number of clusters (log scale)".into(),
                 y_label: "outcome units".into(),
                 series: vec![
                     ("|bias|".into(), line(&|p| p.estimator.bias.abs()), false, 0),
                     ("SD".into(), line(&|p| p.estimator.sd), false, 1),
                     ("RMSE".into(), line(&|p| p.estimator.rmse), false, 2),
                 ],
-                reference: Some(0.0),
+                reference: None,
+                y_range: None,
+                log_x: true,
             },
             Panel::Lines {
                 title: "power".into(),
-                x_label: "log10(number of clusters)".into(),
+                x_label: "number of clusters (log scale)".into(),
                 y_label: "share rejecting H0".into(),
                 series: vec![("power".into(), line(&|p| p.estimator.power), false, 0)],
-                reference: Some(scenario.alpha),
+                reference: Some((scenario.alpha, format!("α = {}", scenario.alpha))),
+                y_range: Some((0.0, 1.0)),
+                log_x: true,
             },
         ],
         cols: 2,
@@ -823,6 +829,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let svg = fig.svg()?;
     crate::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
     fig.png(&dir.join("sweep.png"))?;
+    let dir = staged.target().to_path_buf();
     staged.commit()?;
     if a.json {
         return out(&format!("{json_text}\n"));
@@ -831,18 +838,25 @@ fn sweep(a: SweepArgs) -> Result<()> {
         return Ok(());
     }
     let mut t = format!(
-        "{:>10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>7}\n",
-        "value", "clusters", "cut", "bias", "±mc se", "sd", "rmse", "power"
+        "{:>10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}\n",
+        "value", "clusters", "cut", "bias", "±mc se", "sd", "rmse", "cover", "power"
     );
     for p in &points {
         let e = &p.estimator;
+        if let Some(v) = p.same_partition_as {
+            t += &format!(
+                "{:>10.4} {:>9}   same partition as {v:.4} (not simulated again)\n",
+                p.value, p.clusters
+            );
+            continue;
+        }
         let mark = if best.is_some_and(|b| std::ptr::eq(b, p)) {
             "  ← lowest RMSE"
         } else {
             ""
         };
         t += &format!(
-            "{:>10.4} {:>9} {:>6.1}% {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>6.1}%{mark}\n",
+            "{:>10.4} {:>9} {:>6.1}% {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>6.1}% {:>6.1}%{mark}\n",
             p.value,
             p.clusters,
             100.0 * p.cut_edge_share,
@@ -850,6 +864,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             e.bias_mc_se,
             e.sd,
             e.rmse,
+            100.0 * e.coverage,
             100.0 * e.power
         );
     }
@@ -858,7 +873,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
         if at == Some(0) || at == Some(points.len() - 1) {
             t += "\nThe lowest RMSE sits at an end of the range: widen it to see RMSE fall and rise again.\n";
         }
-        if points.windows(2).all(|w| w[0].clusters == w[1].clusters) {
+        if points.iter().skip(1).all(|p| p.same_partition_as.is_some()) {
             t += "Every value gave the same partition: this parameter does not change the clusters here.\n";
         }
     }

@@ -274,7 +274,9 @@ fn check_sizes(
 
 impl Scenario {
     /// Set the replicates per design (a command-line override), checked
-    /// against the same limits as the file's `replicates`.
+    /// against the same limits as the file's `replicates`. The power curve's
+    /// own `replicates` is capped at the same number, so `--replicates 20`
+    /// gives a quick look at everything.
     pub fn set_replicates(&mut self, replicates: usize) -> Result<()> {
         if replicates < 2 {
             return Err(Error::input(format!(
@@ -289,6 +291,9 @@ impl Scenario {
         )
         .map_err(|e| Error::input(format!("--{e}")))?;
         self.replicates = replicates;
+        if let Some(pc) = &mut self.power_curve {
+            pc.replicates = Some(pc.replicates.map_or(replicates, |r| r.min(replicates)));
+        }
         Ok(())
     }
 }
@@ -526,5 +531,34 @@ partition = { method = "planted" }
         assert!(e.contains("spectral"), "{e}");
         let e = err("seed = [");
         assert!(e.contains("s.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn replicates_override_caps_the_power_curve() {
+        let text = r#"
+replicates = 400
+[graph]
+model = "gnp"
+n = 100
+p = 0.05
+[[design]]
+name = "a"
+[[design]]
+name = "b"
+assignment = "bernoulli"
+[power_curve]
+effects = [0.0, 0.1]
+replicates = 150
+"#;
+        let mut s = parse(text, Path::new("s.toml")).unwrap();
+        s.set_replicates(20).unwrap();
+        assert_eq!(s.replicates, 20);
+        assert_eq!(s.power_curve.as_ref().unwrap().replicates, Some(20));
+        let mut s = parse(&text.replace("replicates = 150\n", ""), Path::new("s.toml")).unwrap();
+        s.set_replicates(30).unwrap();
+        assert_eq!(s.power_curve.as_ref().unwrap().replicates, Some(30));
+        let mut s = parse(text, Path::new("s.toml")).unwrap();
+        s.set_replicates(1000).unwrap();
+        assert_eq!(s.power_curve.as_ref().unwrap().replicates, Some(150));
     }
 }

@@ -67,6 +67,9 @@ pub struct SweepPoint {
     pub cut_edge_share: f64,
     /// The estimator's diagnosis at this granularity.
     pub estimator: sim::EstimatorDiagnosis,
+    /// When this value gave exactly the partition of the previous value: that
+    /// value (the point is not simulated again and not plotted twice).
+    pub same_partition_as: Option<f64>,
 }
 
 /// Parse `A..B` into (A, B).
@@ -154,8 +157,9 @@ pub fn run(
         .estimator
         .clone()
         .unwrap_or_else(|| p.config.estimators[0].name().to_string());
-    let mut out = Vec::new();
+    let mut out: Vec<SweepPoint> = Vec::new();
     let mut skipped = Vec::new();
+    let mut previous: Option<(f64, Vec<u32>)> = None;
     for v in values(spec) {
         let mut ps = part.clone();
         match spec.parameter {
@@ -179,6 +183,18 @@ pub fn run(
             skipped.push(format!("{v}: fewer than 2 clusters"));
             continue;
         }
+        // Same clusters as the previous value (labels are canonical): the
+        // simulation would repeat it exactly, so its result is reused and said.
+        if let (Some((pv, labels)), Some(last)) = (&previous, out.last()) {
+            if labels.as_slice() == clusters.labels() {
+                let mut point = last.clone();
+                point.value = v;
+                point.same_partition_as = Some(last.same_partition_as.unwrap_or(*pv));
+                out.push(point);
+                continue;
+            }
+        }
+        previous = Some((v, clusters.labels().to_vec()));
         let design = Design::new(dspec, Some(clusters), &p.population.x)?;
         let run = sim::run_design(&p.graph, &p.population, &design, &p.config, index, tick)?;
         let d = sim::diagnose_design(
@@ -205,15 +221,16 @@ pub fn run(
             clusters: d.clusters,
             cut_edge_share: d.cut_edge_share,
             estimator: e,
+            same_partition_as: None,
         });
     }
     Ok((out, skipped))
 }
 
-/// The point with the lowest RMSE.
+/// The point with the lowest RMSE (the first value of a repeated partition).
 pub fn best(points: &[SweepPoint]) -> Option<&SweepPoint> {
     points
         .iter()
-        .filter(|p| p.estimator.rmse.is_finite())
+        .filter(|p| p.estimator.rmse.is_finite() && p.same_partition_as.is_none())
         .min_by(|a, b| a.estimator.rmse.total_cmp(&b.estimator.rmse))
 }

@@ -74,3 +74,60 @@ fn rmse_falls_then_rises_with_cluster_size() {
     // Bias grows with the number of clusters (more cut edges).
     assert!(points[0].estimator.bias.abs() < points[points.len() - 1].estimator.bias.abs());
 }
+
+/// Issue 10: granularities that give the same partition are said to, not
+/// simulated again, and not offered as separate points (a Louvain resolution
+/// sweep on strong planted communities settles on the planted partition).
+#[test]
+fn repeated_partitions_are_flagged_not_replotted() {
+    let toml = r#"
+seed = 4
+replicates = 20
+[graph]
+model = "sbm"
+n = 2000
+blocks = 20
+p_in = 0.3
+p_out = 0.0005
+[[design]]
+name = "user"
+[[design]]
+name = "louvain"
+unit = "cluster"
+partition = { method = "louvain" }
+[analysis]
+estimators = ["dm-cr2"]
+"#;
+    let s = scenario::parse(toml, Path::new("sweep.toml")).unwrap();
+    let p = sim::prepare(&s).unwrap();
+    let spec = SweepSpec {
+        parameter: Parameter::Resolution,
+        from: 1.0,
+        to: 4.0,
+        steps: 4,
+        design: None,
+        estimator: None,
+    };
+    let (points, _) = sweep::run(&s, &p, &spec, &|| {}).unwrap();
+    assert_eq!(points.len(), 4);
+    for q in &points {
+        eprintln!(
+            "{} → {} clusters, same as {:?}",
+            q.value, q.clusters, q.same_partition_as
+        );
+    }
+    assert!(points[0].same_partition_as.is_none());
+    let repeated: Vec<_> = points
+        .iter()
+        .filter(|q| q.same_partition_as.is_some())
+        .collect();
+    assert!(
+        !repeated.is_empty(),
+        "every resolution should find the 20 planted blocks"
+    );
+    for q in repeated {
+        assert_eq!(q.same_partition_as, Some(1.0));
+        assert_eq!(q.clusters, points[0].clusters);
+    }
+    assert!(std::ptr::eq(sweep::best(&points).unwrap(), &points[0]));
+}

@@ -540,6 +540,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
                 bins: 30,
                 marker: None,
                 colour: di,
+                log_x: false,
             });
         }
         let labels = d.clusters.labels();
@@ -564,10 +565,11 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
             bins: 30,
             marker: None,
             colour: di,
+            log_x: false,
         });
         sizes.push(Panel::Hist {
             title: d.spec.name.clone(),
-            x_label: "log10(cluster size)".into(),
+            x_label: "cluster size (users, log scale)".into(),
             values: d
                 .clusters
                 .sizes()
@@ -577,6 +579,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
             bins: 30,
             marker: None,
             colour: di,
+            log_x: true,
         });
     }
     if !contamination.is_empty() {
@@ -627,7 +630,9 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
                 x_label: "global average treatment effect".into(),
                 y_label: "share rejecting H0".into(),
                 series,
-                reference: Some(r.scenario.alpha),
+                reference: Some((r.scenario.alpha, format!("α = {}", r.scenario.alpha))),
+                y_range: Some((0.0, 1.0)),
+                log_x: false,
             }],
             cols: 1,
             size: (1000, 560),
@@ -650,6 +655,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
                 bins: 30,
                 marker: Some((e.truth, format!("truth {:.4}", e.truth))),
                 colour: di,
+                log_x: false,
             })
             .collect();
         let rows = panels.len().div_ceil(3) as u32;

@@ -83,6 +83,9 @@ pub enum Panel {
         marker: Option<(f64, String)>,
         /// Colour index.
         colour: usize,
+        /// The values are log10 of a size: bins are equal in log10, ticks
+        /// are labelled in sizes.
+        log_x: bool,
     },
     /// Lines of (x, y) points, one per series, with an optional horizontal line.
     Lines {
@@ -94,8 +97,12 @@ pub enum Panel {
         y_label: String,
         /// The lines.
         series: Vec<Series>,
-        /// A horizontal reference line.
-        reference: Option<f64>,
+        /// A horizontal reference line and its legend label.
+        reference: Option<(f64, String)>,
+        /// Fixed y range (e.g. [0, 1] for shares); else from the data.
+        y_range: Option<(f64, f64)>,
+        /// x values are log10 of a count: ticks are labelled in counts.
+        log_x: bool,
     },
 }
 
@@ -137,6 +144,54 @@ fn finite_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// A tick label for a log10 value, in the original units (2 significant digits).
+fn from_log10(v: f64) -> String {
+    let x = 10f64.powf(v);
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e4 {
+        format!("{:.0}k", x / 1e3)
+    } else if x >= 100.0 {
+        let mag = 10f64.powf(x.log10().floor() - 1.0);
+        format!("{:.0}", (x / mag).round() * mag)
+    } else if x >= 10.0 {
+        format!("{:.0}", x)
+    } else {
+        format!("{:.1}", x)
+    }
+}
+
+/// A tick label without float noise (at most 4 decimals, trailing zeros dropped).
+fn pretty(v: f64) -> String {
+    let s = format!("{:.4}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+/// Tick label for a count axis: integers only (no repeated rounded labels).
+fn integer_tick(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{:.0}", v)
+    } else {
+        String::new()
+    }
+}
+
+/// Width of the right margin holding a legend of these labels beside the
+/// plot (so it never covers data).
+fn legend_margin(labels: &[&str]) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    if longest == 0 {
+        8
+    } else {
+        40 + longest * 8
+    }
+}
+
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult {
     let title_style = ("sans-serif", 17).into_font();
     let label_style = ("sans-serif", 13).into_font();
@@ -169,10 +224,15 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             let mut chart = ChartBuilder::on(area)
                 .caption(title, title_style)
                 .margin(8)
+                .margin_right(16)
                 .x_label_area_size(40)
                 .y_label_area_size((longest * 8 + 10).min(260))
                 .build_cartesian_2d(lo..hi, -0.5f64..(n as f64 - 0.5))
                 .map_err(err)?;
+            let x_desc = match reference {
+                Some((_, name)) => format!("{x_label}   (black line: {name})"),
+                None => x_label.clone(),
+            };
             let labels: Vec<String> = dots.iter().map(|d| d.label.clone()).collect();
             chart
                 .configure_mesh()
@@ -186,28 +246,17 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                         String::new()
                     }
                 })
-                .x_desc(x_label.as_str())
+                .x_desc(x_desc.as_str())
+                .x_labels(8)
                 .label_style(label_style.clone())
                 .draw()
                 .map_err(err)?;
-            if let Some((v, name)) = reference {
+            if let Some((v, _)) = reference {
                 chart
                     .draw_series(LineSeries::new(
                         [(*v, -0.5), (*v, n as f64 - 0.5)],
                         BLACK.stroke_width(2),
                     ))
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(|(x, y)| {
-                        PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2))
-                    });
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
-                    .label_font(label_style.clone())
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
                     .map_err(err)?;
             }
             for (k, d) in dots.iter().enumerate() {
@@ -240,6 +289,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             bins,
             marker,
             colour,
+            log_x,
         } => {
             let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
             let (lo, hi) = finite_range(finite.iter().copied().chain(marker.iter().map(|m| m.0)));
@@ -250,19 +300,35 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                 let b = (((v - lo) / width) as usize).min(bins - 1);
                 counts[b] += 1;
             }
-            let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+            let peak = counts.iter().copied().max().unwrap_or(1).max(1);
+            let top = peak as f64 * 1.1;
             let mut chart = ChartBuilder::on(area)
                 .caption(title, title_style)
                 .margin(8)
+                .margin_right(16)
                 .x_label_area_size(40)
                 .y_label_area_size(50)
                 .build_cartesian_2d(lo..hi, 0f64..top)
                 .map_err(err)?;
+            let log = *log_x;
+            let x_desc = match marker {
+                Some((_, name)) => format!("{x_label}   (black line: {name})"),
+                None => x_label.clone(),
+            };
             chart
                 .configure_mesh()
-                .x_desc(x_label.as_str())
+                .x_desc(x_desc.as_str())
+                .x_labels(6)
                 .y_desc("count")
-                .y_label_formatter(&|v| format!("{v:.0}"))
+                .y_labels(peak.min(10) + 1)
+                .y_label_formatter(&|v| integer_tick(*v))
+                .x_label_formatter(&|v| {
+                    if log {
+                        from_log10(*v)
+                    } else {
+                        pretty(*v)
+                    }
+                })
                 .label_style(label_style.clone())
                 .draw()
                 .map_err(err)?;
@@ -273,23 +339,12 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                     Rectangle::new([(x0, 0.0), (x0 + width, k as f64)], c.mix(0.75).filled())
                 }))
                 .map_err(err)?;
-            if let Some((v, name)) = marker {
+            if let Some((v, _)) = marker {
                 chart
                     .draw_series(LineSeries::new(
                         [(*v, 0.0), (*v, top)],
                         BLACK.stroke_width(2),
                     ))
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(|(x, y)| {
-                        PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(2))
-                    });
-                chart
-                    .configure_series_labels()
-                    .label_font(label_style.clone())
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
                     .map_err(err)?;
             }
         }
@@ -299,35 +354,51 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             y_label,
             series,
             reference,
+            y_range,
+            log_x,
         } => {
             let (xlo, xhi) = finite_range(series.iter().flat_map(|s| s.1.iter().map(|p| p.0)));
-            let (ylo, yhi) = finite_range(
-                series
-                    .iter()
-                    .flat_map(|s| s.1.iter().map(|p| p.1))
-                    .chain(reference.iter().copied()),
-            );
+            let (ylo, yhi) = y_range.unwrap_or_else(|| {
+                finite_range(
+                    series
+                        .iter()
+                        .flat_map(|s| s.1.iter().map(|p| p.1))
+                        .chain(reference.iter().map(|r| r.0)),
+                )
+            });
+            let mut labels: Vec<&str> = series.iter().map(|s| s.0.as_str()).collect();
+            labels.extend(reference.iter().map(|r| r.1.as_str()));
             let mut chart = ChartBuilder::on(area)
                 .caption(title, title_style)
                 .margin(8)
+                .margin_right(legend_margin(&labels))
                 .x_label_area_size(40)
                 .y_label_area_size(60)
                 .build_cartesian_2d(xlo..xhi, ylo..yhi)
                 .map_err(err)?;
+            let log = *log_x;
             chart
                 .configure_mesh()
                 .x_desc(x_label.as_str())
                 .y_desc(y_label.as_str())
+                .x_labels(8)
+                .x_label_formatter(&|v| {
+                    if log {
+                        from_log10(*v)
+                    } else {
+                        pretty(*v)
+                    }
+                })
                 .label_style(label_style.clone())
                 .draw()
                 .map_err(err)?;
-            if let Some(r) = reference {
+            let mut legend: Vec<(String, ShapeStyle, bool)> = Vec::new();
+            if let Some((r, name)) = reference {
+                let style = BLACK.mix(0.6).stroke_width(1);
                 chart
-                    .draw_series(LineSeries::new(
-                        [(xlo, *r), (xhi, *r)],
-                        BLACK.mix(0.6).stroke_width(1),
-                    ))
+                    .draw_series(LineSeries::new([(xlo, *r), (xhi, *r)], style))
                     .map_err(err)?;
+                legend.push((name.clone(), style, false));
             }
             for (name, pts, dashed, colour) in series.iter() {
                 let c = PALETTE[colour % PALETTE.len()];
@@ -341,9 +412,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                         pts.iter().copied().filter(|p| p.1.is_finite()),
                         style,
                     ))
-                    .map_err(err)?
-                    .label(name.as_str())
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], style));
+                    .map_err(err)?;
+                legend.push((name.clone(), style, !dashed));
                 if !dashed {
                     chart
                         .draw_series(
@@ -354,13 +424,21 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                         .map_err(err)?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .label_font(label_style.clone())
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            // The legend beside the plot (in the right margin), never over the data.
+            let (px, py) = chart.plotting_area().get_pixel_range();
+            let base = area.get_base_pixel();
+            let (x0, y0) = (px.end - base.0 + 12, py.start - base.1 + 4);
+            for (k, (name, style, marker)) in legend.iter().enumerate() {
+                let y = y0 + 20 * k as i32;
+                area.draw(&PathElement::new([(x0, y + 7), (x0 + 22, y + 7)], *style))
+                    .map_err(err)?;
+                if *marker {
+                    area.draw(&Circle::new((x0 + 11, y + 7), 4, style.color.filled()))
+                        .map_err(err)?;
+                }
+                area.draw(&Text::new(name.clone(), (x0 + 28, y), label_style.clone()))
+                    .map_err(err)?;
+            }
         }
     }
     Ok(())
@@ -393,23 +471,33 @@ impl Figure {
         Ok(s)
     }
 
-    /// Render as PNG into `path`, atomically (drawn to a temporary file in the
-    /// same folder, then renamed).
+    /// Render as PNG into `path`, atomically: the SVG rasterized by resvg
+    /// with the bundled DejaVu Sans (proper glyph placement and kerning;
+    /// plotters' own bitmap text misplaces glyphs).
     pub fn png(&self, path: &Path) -> Result<()> {
-        fonts();
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-        let tmp = dir.join(format!(".tmp-{}-{}.png", self.name, std::process::id()));
-        let drawn = {
-            let root = BitMapBackend::new(&tmp, self.size).into_drawing_area();
-            draw_figure(root, self)
-        };
-        if let Err(e) = drawn {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::Internal(format!("plot {}: {e}", self.name)));
-        }
-        std::fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+        let svg = self.svg()?;
+        let png =
+            svg_to_png(&svg).map_err(|e| Error::Internal(format!("plot {}: {e}", self.name)))?;
+        crate::fsutil::write_atomic(path, |w| w.write_all(&png))
     }
+}
+
+/// Rasterize an SVG document (fonts: the bundled DejaVu Sans only).
+pub fn svg_to_png(svg: &str) -> std::result::Result<Vec<u8>, String> {
+    use resvg::{tiny_skia, usvg};
+    let mut opt = usvg::Options::default();
+    {
+        let db = opt.fontdb_mut();
+        db.load_font_data(dejavu::sans::regular().to_vec());
+        db.load_font_data(dejavu::sans::bold().to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+    }
+    opt.font_family = "DejaVu Sans".into();
+    let tree = usvg::Tree::from_str(svg, &opt).map_err(|e| e.to_string())?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| "empty image".to_string())?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    pixmap.encode_png().map_err(|e| e.to_string())
 }
