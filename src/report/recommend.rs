@@ -147,8 +147,13 @@ pub fn recommend(
     for (di, d) in designs.iter().enumerate() {
         for (j, e) in d.estimators.iter().enumerate() {
             if runs[di].own_truths.get(j).copied().flatten().is_some() {
+                let what = if e.name.contains('@') || e.name == "total" {
+                    "a saturation effect"
+                } else {
+                    "the exposure contrast"
+                };
                 other_estimands.push(format!(
-                    "{} / {} (targets {:.4}, not the global effect)",
+                    "{} / {} (targets {what}, {:.4} here)",
                     d.name, e.name, e.truth
                 ));
             } else if e.replicates_ok > 1 && e.rmse.is_finite() {
@@ -243,7 +248,7 @@ pub fn recommend(
                 .then(b.1.cmp(&a.1))
         })
         .unwrap_or(&best);
-    rec.decided_by = if ties.iter().any(|&t| !identical(t, best)) && ties.len() > 1 {
+    rec.decided_by = if pick != best && !identical(pick, best) {
         "power among RMSE ties".into()
     } else {
         "lowest RMSE".into()
@@ -259,15 +264,24 @@ pub fn recommend(
         .or_else(|| eligible.iter().find(|&&c| c != pick && !identical(c, pick)))
         .copied();
     let p = choice(pick.0, est(&pick));
+    let among = if eligible.len() == 1 {
+        "It is the only design × estimator pair that estimates the global effect with honest confidence intervals".to_string()
+    } else {
+        format!(
+            "Among the {} design × estimator pairs that estimate the global effect with honest confidence intervals, it",
+            eligible.len()
+        )
+    };
     let mut text = vec![format!(
-        "Run design {} and analyse it with {}. Among the {} design × estimator pairs that estimate the global effect with honest confidence intervals, it {}.",
+        "Run design {} and analyse it with {}. {among}{}.",
         p.design,
         p.estimator,
-        eligible.len(),
-        if rec.decided_by == "lowest RMSE" {
-            "has the lowest error (RMSE)".to_string()
+        if eligible.len() == 1 {
+            String::new()
+        } else if rec.decided_by == "lowest RMSE" {
+            " has the lowest error (RMSE)".to_string()
         } else {
-            "has the most power among those whose error (RMSE) is the lowest within Monte Carlo error".to_string()
+            " has the most power among those whose error (RMSE) is the lowest within Monte Carlo error".to_string()
         }
     )];
     let describe = |c: &Choice| {
