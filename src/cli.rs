@@ -869,11 +869,15 @@ fn sweep(a: SweepArgs) -> Result<()> {
         );
     }
     if let Some(b) = best {
-        let at = points.iter().position(|p| std::ptr::eq(p, b));
-        if at == Some(0) || at == Some(points.len() - 1) {
+        let distinct: Vec<&sw::SweepPoint> = points
+            .iter()
+            .filter(|p| p.same_partition_as.is_none())
+            .collect();
+        let at = distinct.iter().position(|p| std::ptr::eq(*p, b));
+        if distinct.len() > 1 && (at == Some(0) || at == Some(distinct.len() - 1)) {
             t += "\nThe lowest RMSE sits at an end of the range: widen it to see RMSE fall and rise again.\n";
         }
-        if points.iter().skip(1).all(|p| p.same_partition_as.is_some()) {
+        if points.len() > 1 && distinct.len() == 1 {
             t += "Every value gave the same partition: this parameter does not change the clusters here.\n";
         }
     }

@@ -757,6 +757,10 @@ impl Design {
                 // the rest to strata with a fractional part chosen uniformly
                 // (complete randomization: one stratum, round(p·K)).
                 let total = (p * k as f64).round() as usize;
+                if total == 0 || total >= k {
+                    // One arm is always empty: no difference in means to vary.
+                    return None;
+                }
                 let (base, frac): (Vec<usize>, Vec<bool>) =
                     if self.spec.assignment == Assignment::Complete {
                         (vec![total], vec![false])
@@ -915,8 +919,10 @@ fn stratified_mgf(
     g[extra] * fixed_log.exp()
 }
 
-/// Mean and variance of the treated users of a complete or stratified design
-/// (exact finite-population moments), for the second-order expansion.
+/// Mean and variance of the treated users of a complete or stratified design,
+/// for the second-order expansion: exact within strata; the strata that get
+/// an extra unit are treated as independent draws (which slightly overstates
+/// the variance; this path runs only with thousands of clusters).
 fn subset_sum_moments(
     members: &[Vec<f64>],
     base: &[usize],

@@ -460,7 +460,8 @@ impl<'a> Blocking<'a> {
 /// cluster g in stratum s is 11ᵀ/n_s + X̃_g B̃ X̃_gᵀ, i.e. U_g B_s U_gᵀ with
 /// U_g = [1, X̃_g] and B_s = diag(1/n_s, B̃), so the P×P machinery of
 /// [`ols_cr2`] applies per stratum. Strata with a single cluster are fitted
-/// exactly by their fixed effect and carry no information: they are dropped.
+/// exactly by their fixed effect: they are pooled into one stratum (and a
+/// pool of a single cluster is dropped, carrying no information).
 /// The Bell–McCaffrey degrees of freedom use the full hat matrix, fixed
 /// effects included (cross-cluster terms within a stratum).
 fn ols_cr2_blocked<const P: usize>(
@@ -476,6 +477,8 @@ fn ols_cr2_blocked<const P: usize>(
     if P < 2 || contrast[0] != 0.0 {
         return Err(Failure::Singular);
     }
+    let pooled = pool_singletons(stratum, cluster);
+    let stratum = pooled.as_slice();
     let clusters = stratum.len();
     let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
     // Clusters per stratum (non-empty ones) and stratum sums.
@@ -625,6 +628,8 @@ pub fn blocked_point<const P: usize>(
     contrast: [f64; P],
 ) -> Option<f64> {
     type V<const P: usize> = SVector<f64, P>;
+    let pooled = pool_singletons(stratum, cluster);
+    let stratum = pooled.as_slice();
     let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
     let mut present = vec![false; stratum.len()];
     for &c in cluster {
@@ -668,9 +673,42 @@ pub fn blocked_point<const P: usize>(
         xty += u * (yi - sy[s]);
     }
     xtx[(0, 0)] = 1.0;
-    let beta = xtx.try_inverse()? * xty;
-    let v = V::<P>::from(contrast).dot(&beta);
+    let b = xtx.try_inverse()?;
+    // The same near-singularity guard as the estimator itself.
+    if (b * xtx - SMatrix::<f64, P, P>::identity()).abs().max() > 1e-6 {
+        return None;
+    }
+    let v = V::<P>::from(contrast).dot(&(b * xty));
     v.is_finite().then_some(v)
+}
+
+/// Strata for the analysis: a stratum holding one (non-empty) cluster is
+/// fitted exactly by its own fixed effect, so single-cluster strata are
+/// pooled into one stratum (their clusters were treated by one complete
+/// randomization of the leftover units); a pool of one cluster is then
+/// dropped by the callers.
+fn pool_singletons(stratum: &[u32], cluster: &[u32]) -> Vec<u32> {
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut present = vec![false; stratum.len()];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut count = vec![0usize; strata];
+    for (c, &s) in stratum.iter().enumerate() {
+        if present[c] {
+            count[s as usize] += 1;
+        }
+    }
+    stratum
+        .iter()
+        .map(|&s| {
+            if count[s as usize] == 1 {
+                strata as u32
+            } else {
+                s
+            }
+        })
+        .collect()
 }
 
 /// Paired estimator for matched-pair cluster randomization (Imai, King &
@@ -1145,10 +1183,10 @@ mod tests {
     fn small_blocked_case(seed: u64) -> Case {
         use rand::RngExt;
         let mut r = crate::rng::stream(seed, &[]);
-        // 12 clusters of 2..6 users in 3 strata (plus a singleton stratum),
-        // two treated clusters per stratum.
-        let stratum: Vec<u32> = vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3];
-        let treated = [1u8, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1];
+        // 12 clusters of 2..6 users in 3 strata, two treated clusters per
+        // stratum, plus two single-cluster strata (one treated): pooled.
+        let stratum: Vec<u32> = vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 4];
+        let treated = [1u8, 0, 1, 0, 0, 1, 1, 0, 1, 0, 0, 1, 1, 0];
         let (mut y, mut z, mut e, mut cl) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (c, &t) in treated.iter().enumerate() {
             let size = r.random_range(2..7);
@@ -1168,33 +1206,32 @@ mod tests {
     fn blocked_cr2_matches_the_dense_definition() {
         for seed in 0..5 {
             let (y, z, e, cl, stratum) = small_blocked_case(seed);
-            // The singleton stratum 3 is dropped; the dense oracle sees strata 0..2.
-            let keep: Vec<usize> = (0..y.len())
-                .filter(|&i| stratum[cl[i] as usize] < 3)
-                .collect();
+            // The single-cluster strata 3 and 4 are pooled: the dense oracle
+            // sees strata 0, 1, 2 and {3, 4}.
+            let keep: Vec<usize> = (0..y.len()).collect();
             let n = keep.len();
             let yk: Vec<f64> = keep.iter().map(|&i| y[i]).collect();
             let ck: Vec<u32> = keep.iter().map(|&i| cl[i]).collect();
             for with_e in [false, true] {
-                let p = if with_e { 5 } else { 4 };
+                let p = if with_e { 6 } else { 5 };
                 let w = nalgebra::DMatrix::from_fn(n, p, |r, k| {
                     let i = keep[r];
                     match k {
-                        0..=2 => f64::from(stratum[cl[i] as usize] == k as u32),
-                        3 => z[i] as f64,
+                        0..=3 => f64::from(stratum[cl[i] as usize].min(3) == k as u32),
+                        4 => z[i] as f64,
                         _ => e[i],
                     }
                 });
                 let (f, c): (f64, Vec<f64>) = if with_e {
-                    (0.8, vec![0.0, 0.0, 0.0, 1.0, 0.8])
+                    (0.8, vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.8])
                 } else {
-                    (0.0, vec![0.0, 0.0, 0.0, 1.0])
+                    (0.0, vec![0.0, 0.0, 0.0, 0.0, 1.0])
                 };
                 let (v, se, df) = dense_cr2(&yk, &w, &ck, &c);
                 let got = if with_e {
-                    regression(&y, &z, &e, f, &cl, 13, Blocking::Strata(&stratum), 0.05).unwrap()
+                    regression(&y, &z, &e, f, &cl, 14, Blocking::Strata(&stratum), 0.05).unwrap()
                 } else {
-                    dm_cr2(&y, &z, &cl, 13, Blocking::Strata(&stratum), 0.05).unwrap()
+                    dm_cr2(&y, &z, &cl, 14, Blocking::Strata(&stratum), 0.05).unwrap()
                 };
                 assert!((got.value - v).abs() < 1e-10, "value {} vs {v}", got.value);
                 assert!(
@@ -1204,9 +1241,9 @@ mod tests {
                 );
                 assert!((got.df - df).abs() < 1e-8 * df, "df {} vs {df}", got.df);
                 let point = if with_e {
-                    regression_point_in(&y, &z, &e, f, &cl, 13, Blocking::Strata(&stratum))
+                    regression_point_in(&y, &z, &e, f, &cl, 14, Blocking::Strata(&stratum))
                 } else {
-                    dm_point_in(&y, &z, &cl, 13, Blocking::Strata(&stratum))
+                    dm_point_in(&y, &z, &cl, 14, Blocking::Strata(&stratum))
                 };
                 assert!((point.unwrap() - v).abs() < 1e-10);
             }
@@ -1223,7 +1260,7 @@ mod tests {
             _ => e[i],
         });
         let (v, se, df) = dense_cr2(&y, &w, &cl, &[0.0, 1.0, 0.7]);
-        let got = regression(&y, &z, &e, 0.7, &cl, 13, Blocking::None, 0.05).unwrap();
+        let got = regression(&y, &z, &e, 0.7, &cl, 14, Blocking::None, 0.05).unwrap();
         assert!(
             (got.value - v).abs() < 1e-10 && (got.se - se).abs() < 1e-10,
             "{got:?} vs {v} {se}"
@@ -1245,5 +1282,26 @@ mod tests {
         assert_eq!(r.df, 2.0);
         let m = cluster_means_in(&y, &z, &cl, 6, Blocking::Pairs(&pairs), 0.05).unwrap();
         assert!((m.value - r.value).abs() < 1e-12 && (m.se - r.se).abs() < 1e-12);
+    }
+
+    #[test]
+    fn one_cluster_per_stratum_is_analysed_as_unstratified() {
+        // strata = K: every stratum holds one cluster; pooled, they form one
+        // stratum, and the blocked analysis equals the unblocked one.
+        let (y, z, e, cl, _) = small_blocked_case(3);
+        let own: Vec<u32> = (0..14).collect();
+        let a = dm_cr2(&y, &z, &cl, 14, Blocking::Strata(&own), 0.05).unwrap();
+        let b = dm_cr2(&y, &z, &cl, 14, Blocking::None, 0.05).unwrap();
+        assert!(
+            (a.value - b.value).abs() < 1e-10 && (a.se - b.se).abs() < 1e-10,
+            "{a:?} {b:?}"
+        );
+        assert!((a.df - b.df).abs() < 1e-8 * b.df);
+        let a = regression(&y, &z, &e, 0.9, &cl, 14, Blocking::Strata(&own), 0.05).unwrap();
+        let b = regression(&y, &z, &e, 0.9, &cl, 14, Blocking::None, 0.05).unwrap();
+        assert!(
+            (a.value - b.value).abs() < 1e-10 && (a.se - b.se).abs() < 1e-10,
+            "{a:?} {b:?}"
+        );
     }
 }

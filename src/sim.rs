@@ -1591,7 +1591,8 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
                 ..Default::default()
             };
             let (g, _) = crate::graph::io::read_edge_list(&path, &opts)?;
-            (g, None, format!("edge list {}", path.display()))
+            // The path as the scenario gives it (relative to the scenario file).
+            (g, None, format!("edge list {}", f.path.display()))
         }
     };
     // Nothing spills over on a graph without edges, and no estimator that

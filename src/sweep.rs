@@ -185,7 +185,8 @@ pub fn run(
         }
         // Same clusters as the previous value (labels are canonical): the
         // simulation would repeat it exactly, so its result is reused and said.
-        if let (Some((pv, labels)), Some(last)) = (&previous, out.last()) {
+        // (Not for redrawn partitions: the swept value changes every redraw.)
+        if let (Some((pv, labels)), Some(last), false) = (&previous, out.last(), ps.redraw) {
             if labels.as_slice() == clusters.labels() {
                 let mut point = last.clone();
                 point.value = v;

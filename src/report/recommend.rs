@@ -5,7 +5,8 @@
 //! 1. Only pairs that estimate the question's estimand, the global effect,
 //!    are ranked. Exposure contrasts (HT, Hájek) and saturation effects are
 //!    other estimands: listed, never ranked against it.
-//! 2. A pair is eligible unless its CI coverage is significantly below
+//! 2. A pair that fails in more than [`MAX_FAILURE_SHARE`] of replicates is
+//!    not ranked. A pair is eligible unless its CI coverage is significantly below
 //!    nominal: below 1 − α by more than [`Z_SIGNIFICANT`] Monte Carlo SEs
 //!    (sqrt((1 − α)α/R)). A conservative interval stays eligible; its cost
 //!    shows up as lower power.
@@ -22,10 +23,13 @@ use crate::sim::{DesignDiagnosis, DesignRun, EstimatorDiagnosis};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-/// One-sided z beyond which coverage counts as significantly below nominal.
-/// 3 (p ≈ 0.001) keeps the choice stable across seeds when many pairs are
-/// compared at once.
+/// One-sided z beyond which coverage counts as significantly below nominal
+/// (2: p ≈ 0.023 one-sided; quickstart's pick is the same for seeds 11–14).
 pub const Z_SIGNIFICANT: f64 = 2.0;
+
+/// Largest share of replicates an estimator may fail in and still be ranked
+/// (its diagnosands describe only the replicates where it could be computed).
+pub const MAX_FAILURE_SHARE: f64 = 0.1;
 
 /// One design × estimator, described for the decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -142,6 +146,7 @@ pub fn recommend(
         units: designs[di].clusters,
     };
     let mut other_estimands = Vec::new();
+    let mut unusable = Vec::new();
     // (design, estimator index, rmse) of pairs targeting the global effect.
     let mut candidates: Vec<(usize, usize)> = Vec::new();
     for (di, d) in designs.iter().enumerate() {
@@ -156,8 +161,20 @@ pub fn recommend(
                     "{} / {} (targets {what}, {:.4} here)",
                     d.name, e.name, e.truth
                 ));
-            } else if e.replicates_ok > 1 && e.rmse.is_finite() {
+            } else if e.replicates_ok > 1
+                && e.rmse.is_finite()
+                && (e.replicates_ok as f64)
+                    >= (1.0 - MAX_FAILURE_SHARE) * runs[di].replicates.len() as f64
+            {
                 candidates.push((di, j));
+            } else {
+                unusable.push(format!(
+                    "{} / {} (computed in only {} of {} replicates)",
+                    d.name,
+                    e.name,
+                    e.replicates_ok,
+                    runs[di].replicates.len()
+                ));
             }
         }
     }
@@ -211,11 +228,29 @@ pub fn recommend(
             Some(c) => {
                 let e = est(c);
                 let ch = choice(c.0, e);
+                let cause = if e.se_sd_ratio < 0.9 {
+                    format!(
+                        "its standard errors are too small (mean SE / SD = {:.2}){}",
+                        e.se_sd_ratio,
+                        if e.bias.abs() > 2.0 * e.bias_mc_se {
+                            format!(" and its estimates are biased by {:+.4}", e.bias)
+                        } else {
+                            String::new()
+                        }
+                    )
+                } else {
+                    format!(
+                        "its estimates are biased by {:+.4} ({} of the effect) against an SD of {:.4}",
+                        e.bias,
+                        pct(ch.bias_share),
+                        e.sd
+                    )
+                };
                 let msg = format!(
                     "No design × estimator keeps its confidence intervals honest: every one covers the true effect significantly less often than {}. \
-                     Closest: design {} with {}, covering {} (± {:.1} points) because its estimates are biased by {:+.4} ({} of the effect) against an SD of {:.4}. \
-                     Reduce the bias (clusters that cut fewer edges) or report its interval as too narrow.",
-                    pct(nominal), ch.design, ch.estimator, pct(e.coverage), 100.0 * e.coverage_mc_se, e.bias, pct(ch.bias_share), e.sd
+                     Closest: design {} with {}, covering {} (± {:.1} points) because {cause}. \
+                     Reduce the bias (clusters that cut fewer edges) or use an estimator with honest standard errors.",
+                    pct(nominal), ch.design, ch.estimator, pct(e.coverage), 100.0 * e.coverage_mc_se
                 );
                 rec.closest = Some(ch);
                 msg
@@ -237,6 +272,10 @@ pub fn recommend(
     let identical = |a: (usize, usize), b: (usize, usize)| {
         a.0 == b.0 && (est(&a).rmse - est(&b).rmse).abs() <= 1e-12 * est(&a).rmse.max(1e-300)
     };
+    // With no effect, "power" is the false-positive rate: no tie-break on it.
+    if effect == 0.0 {
+        ties.truncate(1);
+    }
     let pick = *ties
         .iter()
         .max_by(|a, b| {
@@ -338,6 +377,13 @@ pub fn recommend(
         );
         rec.warnings.push(w.clone());
         text.push(w);
+    }
+    if !unusable.is_empty() {
+        text.push(format!(
+            "Not ranked (fails in more than {:.0} % of replicates): {}.",
+            100.0 * MAX_FAILURE_SHARE,
+            unusable.join("; ")
+        ));
     }
     rec.pick = Some(p);
     rec.text = text;
