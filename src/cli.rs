@@ -3,12 +3,12 @@
 //!
 //! Exit codes: 0 success, 2 bad input (file, parameter or usage), 1 anything else.
 
-use crate::error::{Error, Result};
-use crate::graph::generate::Model;
-use crate::graph::io::{self, Header, ReadOptions, ReadReport, ThirdColumn};
-use crate::graph::stats::{self, Summary};
-use crate::graph::{BuildOptions, Duplicates, SelfLoops};
 use clap::{Parser, Subcommand};
+use spillover::error::{Error, Result};
+use spillover::graph::generate::Model;
+use spillover::graph::io::{self, Header, ReadOptions, ReadReport, ThirdColumn};
+use spillover::graph::stats::{self, Summary};
+use spillover::graph::{BuildOptions, Duplicates, SelfLoops};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -96,10 +96,10 @@ struct MetricArgs {
 }
 
 impl MetricArgs {
-    fn metric(&self) -> crate::calc::Metric {
+    fn metric(&self) -> spillover::calc::Metric {
         match self.baseline {
-            Some(b) => crate::calc::Metric::Binary { baseline: b },
-            None => crate::calc::Metric::Continuous { sd: self.sd },
+            Some(b) => spillover::calc::Metric::Binary { baseline: b },
+            None => spillover::calc::Metric::Continuous { sd: self.sd },
         }
     }
 }
@@ -120,9 +120,9 @@ struct ClusterArgs {
 impl ClusterArgs {
     fn deff(&self, alpha: f64, power: Option<f64>) -> Result<f64> {
         let m = self.mean_cluster_size.unwrap_or(1.0);
-        crate::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
+        spillover::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
         Ok(match self.mean_cluster_size {
-            Some(m) => crate::calc::design_effect(m, self.icc, self.cv),
+            Some(m) => spillover::calc::design_effect(m, self.icc, self.cv),
             None => 1.0,
         })
     }
@@ -400,7 +400,7 @@ fn generate(a: GenerateArgs) -> Result<()> {
         let Some(c) = &g.communities else {
             return Err(Error::Internal("planted communities missing".into()));
         };
-        crate::fsutil::write_atomic(path, |w| {
+        spillover::fsutil::write_atomic(path, |w| {
             writeln!(w, "# {comment}")?;
             for (u, c) in c.iter().enumerate() {
                 writeln!(w, "{}\t{c}", g.graph.label(u as u32))?;
@@ -603,7 +603,7 @@ fn run_scenario(a: RunArgs) -> Result<()> {
             .build_global()
             .map_err(|e| Error::Internal(e.to_string()))?;
     }
-    let mut scenario = crate::scenario::load(&a.scenario)?;
+    let mut scenario = spillover::scenario::load(&a.scenario)?;
     if let Some(r) = a.replicates {
         scenario.set_replicates(r)?;
     }
@@ -612,10 +612,10 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
-    let staged = crate::fsutil::Staged::begin(&dir)?;
+    let staged = spillover::fsutil::Staged::begin(&dir)?;
     let started = std::time::Instant::now();
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
+    let prepared = spillover::sim::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
@@ -632,14 +632,14 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         }
         b
     };
-    let runs = crate::sim::simulate(&prepared, &|| bar.inc(1))?;
+    let runs = spillover::sim::simulate(&prepared, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let files: Vec<Option<String>> = prepared
         .designs
         .iter()
-        .map(crate::report::clusters_file_name)
+        .map(spillover::report::clusters_file_name)
         .collect();
-    let mut report = crate::report::build(&scenario.name, &prepared, &runs, &files);
+    let mut report = spillover::report::build(&scenario.name, &prepared, &runs, &files);
     if let Some(pc) = &scenario.power_curve {
         let reps = pc.replicates.unwrap_or(scenario.replicates);
         let bar = progress(
@@ -652,19 +652,19 @@ fn run_scenario(a: RunArgs) -> Result<()> {
             .iter()
             .map(|d| d.design_effect.simulated)
             .collect();
-        report.power_curves = crate::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
+        report.power_curves = spillover::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
         bar.finish_and_clear();
     }
     let text = std::fs::read_to_string(&a.scenario)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
-    let written = crate::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
+    let written = spillover::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
     staged.commit()?;
     if a.json {
         let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
         return out(&format!("{}\n", pretty(&v)?));
     }
     if !a.quiet {
-        out(&crate::report::table(&report))?;
+        out(&spillover::report::table(&report))?;
         out(&format!(
             "\nwrote {} files to {} in {:.1} s\n",
             written.len(),
@@ -702,7 +702,7 @@ fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 fn sweep(a: SweepArgs) -> Result<()> {
-    use crate::sweep::{self as sw, Parameter, SweepSpec};
+    use spillover::sweep::{self as sw, Parameter, SweepSpec};
     let (parameter, range) = match (&a.resolution, &a.max_size, &a.parts) {
         (Some(r), None, None) => (Parameter::Resolution, r),
         (None, Some(r), None) => (Parameter::MaxSize, r),
@@ -723,18 +723,18 @@ fn sweep(a: SweepArgs) -> Result<()> {
         estimator: a.estimator.clone(),
     };
     spec.validate()?;
-    let mut scenario = crate::scenario::load(&a.scenario)?;
+    let mut scenario = spillover::scenario::load(&a.scenario)?;
     if let Some(r) = a.replicates {
         scenario.set_replicates(r)?;
     }
     // The output folder is checked (and locked) before any work.
-    let staged = crate::fsutil::Staged::begin(
+    let staged = spillover::fsutil::Staged::begin(
         &a.out
             .clone()
             .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-sweep", scenario.name))),
     )?;
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = crate::sim::prepare(&scenario).map_err(|e| match e {
+    let prepared = spillover::sim::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
@@ -749,7 +749,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     let best = sw::best(&points);
     // Files: CSV, JSON, plot.
     let dir = staged.path().to_path_buf();
-    crate::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
+    spillover::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
         writeln!(
             w,
             "value,clusters,cut_edge_share,estimator,bias,bias_mc_se,sd,rmse,coverage,power,same_partition_as"
@@ -776,8 +776,8 @@ fn sweep(a: SweepArgs) -> Result<()> {
     })?;
     let v = serde_json::json!({ "spec": spec, "points": points, "best": best, "skipped": skipped });
     let json_text = pretty(&v)?;
-    crate::fsutil::write_atomic(&dir.join("sweep.json"), |w| writeln!(w, "{json_text}"))?;
-    use crate::report::plots::{Figure, Panel};
+    spillover::fsutil::write_atomic(&dir.join("sweep.json"), |w| writeln!(w, "{json_text}"))?;
+    use spillover::report::plots::{Figure, Panel};
     let line = |f: &dyn Fn(&sw::SweepPoint) -> f64| -> Vec<(f64, f64)> {
         points
             .iter()
@@ -827,7 +827,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
         size: (1200, 500),
     };
     let svg = fig.svg()?;
-    crate::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
+    spillover::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
     fig.png(&dir.join("sweep.png"))?;
     let dir = staged.target().to_path_buf();
     staged.commit()?;
@@ -900,7 +900,7 @@ fn print_json_or(json: bool, v: serde_json::Value, text: String) -> Result<()> {
 }
 
 fn deff(a: DeffArgs) -> Result<()> {
-    use crate::calc;
+    use spillover::calc;
     calc::check_inputs(0.05, None, a.icc, a.mean_cluster_size, a.cv)?;
     let d = calc::design_effect(a.mean_cluster_size, a.icc, a.cv);
     let total = a.clusters.map(|k| k as f64 * a.mean_cluster_size);
@@ -945,12 +945,12 @@ fn power_cmd(a: PowerArgs) -> Result<()> {
         return Err(Error::input("--n-per-arm: expected more than 1 user"));
     }
     let n_eff = a.n_per_arm / d;
-    let p = crate::calc::power(metric, a.effect, n_eff, a.metric.alpha);
+    let p = spillover::calc::power(metric, a.effect, n_eff, a.metric.alpha);
     let mut text = format!(
         "power {:.4} to detect {} with {} users per arm (effective {:.1} after design effect {:.4}), two-sided α = {}\n",
         p, a.effect, a.n_per_arm, n_eff, d, a.metric.alpha
     );
-    let warning = crate::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
+    let warning = spillover::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
@@ -972,10 +972,10 @@ fn mde(a: MdeArgs) -> Result<()> {
         a.n_total * (1.0 - a.treated_share) / d,
     );
     let m = match metric {
-        crate::calc::Metric::Continuous { sd } => {
-            crate::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
+        spillover::calc::Metric::Continuous { sd } => {
+            spillover::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
         }
-        crate::calc::Metric::Binary { baseline } => crate::calc::mde_binary(
+        spillover::calc::Metric::Binary { baseline } => spillover::calc::mde_binary(
             baseline,
             2.0 / (1.0 / n1 + 1.0 / n0),
             a.metric.alpha,
@@ -989,7 +989,7 @@ fn mde(a: MdeArgs) -> Result<()> {
         a.metric.alpha,
         a.power
     );
-    let warning = crate::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
+    let warning = spillover::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
@@ -1007,7 +1007,7 @@ fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
         return Err(Error::input("--mean-cluster-size is required"));
     };
     let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
-    let n = crate::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
+    let n = spillover::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
     let users = n * d;
     let clusters = (users / m).ceil();
     let mut text = format!(
@@ -1027,7 +1027,7 @@ fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
 }
 
 fn partition(a: PartitionArgs) -> Result<()> {
-    use crate::partition::{self as part, balanced, louvain, Method};
+    use spillover::partition::{self as part, balanced, louvain, Method};
     let needs_parts = matches!(
         a.method,
         MethodArg::Balanced | MethodArg::Ldg | MethodArg::Random

@@ -618,7 +618,7 @@ fn ols_cr2_blocked<const P: usize>(
     t_inference(value, var.sqrt(), df, alpha)
 }
 
-/// Point estimate of [`ols_cr2_blocked`]'s contrast (for randomization
+/// Point estimate of `ols_cr2_blocked`'s contrast (for randomization
 /// inference): OLS after demeaning within strata.
 pub fn blocked_point<const P: usize>(
     y: &[f64],

@@ -839,7 +839,7 @@ impl SharedSets {
             .collect()
     }
 
-    /// Σ_{i≠j, both in `members`} g(m_ij)·a_i·b_j with g(m) = Σ_k C(m, k)·w[k]
+    /// Σ_{i≠j, both in `members`} g(m_ij)·a_i·b_j with g(m) = Σ_k C(m, k)·w\[k\]
     /// (`w[0]` unused; `w` long enough for every level).
     pub fn pair_sum(
         &self,

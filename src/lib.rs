@@ -7,12 +7,12 @@
 //! [`graph`] (storage, generators, readers) feeds the later stages (partitions,
 //! outcome models, designs, estimators, simulation, reports). Data flows one
 //! way, and every module says in its documentation which types it owns.
-//! The library works without the command line; [`cli`] is a thin layer on top.
+//! The library works without the command line: the `spillover` binary
+//! (`src/main.rs`, `src/cli.rs`, feature `cli`) is a thin layer on top.
 
 #![warn(missing_docs)]
 
 pub mod calc;
-pub mod cli;
 pub mod design;
 pub mod error;
 pub mod estimate;

@@ -1,5 +1,8 @@
-//! The `spillover` command; everything it does lives in the library.
+//! The `spillover` command: argument definitions, progress, calling the
+//! library, printing. Everything it computes lives in the library.
+
+mod cli;
 
 fn main() {
-    std::process::exit(spillover::cli::main_exit());
+    std::process::exit(cli::main_exit());
 }

@@ -32,56 +32,60 @@ pub struct Generated {
 }
 
 /// Erdős–Rényi G(n, p): every pair is an edge with probability p.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Gnp {
     /// Number of nodes.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Edge probability, in [0, 1].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub p: f64,
 }
 
 /// Erdős–Rényi G(n, m): m distinct edges drawn uniformly.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Gnm {
     /// Number of nodes.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Number of edges, at most n(n−1)/2.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub m: usize,
 }
 
 /// Barabási–Albert preferential attachment, started from a star on m + 1 nodes
 /// (as networkx): each new node links to m distinct nodes chosen with
 /// probability proportional to degree.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Ba {
     /// Number of nodes (> m).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Edges added per new node (≥ 1).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub m: usize,
 }
 
 /// Watts–Strogatz small world: a ring where each node links to its k nearest
 /// neighbours, each edge's far end rewired with probability beta.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Ws {
     /// Number of nodes (> k).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Ring degree: even, ≥ 2.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub k: usize,
     /// Rewiring probability, in [0, 1].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub beta: f64,
 }
 
@@ -91,32 +95,33 @@ pub struct Ws {
 /// Give the blocks as `sizes`, or `n` with `blocks` or `block_size`; give the
 /// probabilities as `p_in` and `p_out`, or `mean_degree` and `mu` (the expected
 /// share of a node's edges that leave its block).
-#[derive(Debug, Clone, PartialEq, Default, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Sbm {
     /// Number of nodes (with --blocks or --block-size).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: Option<usize>,
     /// Number of equal blocks (the first n mod blocks blocks get one extra node).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub blocks: Option<usize>,
     /// Block size (the last block takes the remainder).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub block_size: Option<usize>,
     /// Explicit block sizes, comma separated (instead of n and blocks).
-    #[arg(long, value_delimiter = ',')]
+    #[cfg_attr(feature = "cli", arg(long, value_delimiter = ','))]
     pub sizes: Option<Vec<usize>>,
     /// Within-block edge probability.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub p_in: Option<f64>,
     /// Between-block edge probability.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub p_out: Option<f64>,
     /// Expected mean degree (with --mu).
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub mean_degree: Option<f64>,
     /// Mixing parameter: expected share of edges leaving the block, in [0, 1].
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub mu: Option<f64>,
 }
 
@@ -126,38 +131,39 @@ pub struct Sbm {
 /// edges are Chung–Lu within communities (weight (1−mu)·θ) and across the graph
 /// (weight mu·θ, pairs inside a community refused), so realized degrees are
 /// Poisson around θ and the mixing is about mu.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Lfr {
     /// Number of nodes.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Mean degree.
-    #[arg(long, default_value_t = 20.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20.0))]
     #[serde(default = "defaults::mean_degree")]
     pub mean_degree: f64,
     /// Largest expected degree.
-    #[arg(long, default_value_t = 100.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 100.0))]
     #[serde(default = "defaults::max_degree")]
     pub max_degree: f64,
     /// Degree power-law exponent (> 1).
-    #[arg(long, default_value_t = 2.5)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2.5))]
     #[serde(default = "defaults::degree_exponent")]
     pub degree_exponent: f64,
     /// Community-size power-law exponent (> 0; LFR uses 1 to 2).
-    #[arg(long, default_value_t = 1.5)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.5))]
     #[serde(default = "defaults::community_exponent")]
     pub community_exponent: f64,
     /// Smallest community.
-    #[arg(long, default_value_t = 20)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     #[serde(default = "defaults::min_community")]
     pub min_community: usize,
     /// Largest community (must exceed (1 − mu)·max_degree).
-    #[arg(long, default_value_t = 200)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 200))]
     #[serde(default = "defaults::max_community")]
     pub max_community: usize,
     /// Mixing parameter: expected share of a node's edges leaving its community.
-    #[arg(long, default_value_t = 0.2)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.2))]
     #[serde(default = "defaults::mu")]
     pub mu: f64,
 }
@@ -165,42 +171,43 @@ pub struct Lfr {
 /// A directed messaging network, weighted by message counts: heavy-tailed
 /// sender activity (Pareto), recipients mostly in the sender's community,
 /// tunable reciprocity, geometric message counts per pair.
-#[derive(Debug, Clone, PartialEq, clap::Args, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct Messaging {
     /// Number of users.
-    #[arg(long)]
+    #[cfg_attr(feature = "cli", arg(long))]
     pub n: usize,
     /// Mean number of distinct contacts a user writes to.
-    #[arg(long, default_value_t = 10.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 10.0))]
     #[serde(default = "defaults::mean_contacts")]
     pub mean_contacts: f64,
     /// Pareto shape of sender activity (> 1; smaller is heavier-tailed).
-    #[arg(long, default_value_t = 2.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 2.0))]
     #[serde(default = "defaults::activity_exponent")]
     pub activity_exponent: f64,
     /// Target share of arcs whose reverse arc exists, in [0, 1].
-    #[arg(long, default_value_t = 0.5)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.5))]
     #[serde(default = "defaults::reciprocity")]
     pub reciprocity: f64,
     /// Mean messages per (sender, recipient) pair (≥ 1).
-    #[arg(long, default_value_t = 5.0)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 5.0))]
     #[serde(default = "defaults::mean_messages")]
     pub mean_messages: f64,
     /// Share of contacts outside the sender's community, in [0, 1].
-    #[arg(long, default_value_t = 0.2)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 0.2))]
     #[serde(default = "defaults::mu")]
     pub mu: f64,
     /// Smallest community.
-    #[arg(long, default_value_t = 20)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 20))]
     #[serde(default = "defaults::min_community")]
     pub min_community: usize,
     /// Largest community.
-    #[arg(long, default_value_t = 200)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 200))]
     #[serde(default = "defaults::max_community")]
     pub max_community: usize,
     /// Community-size power-law exponent.
-    #[arg(long, default_value_t = 1.5)]
+    #[cfg_attr(feature = "cli", arg(long, default_value_t = 1.5))]
     #[serde(default = "defaults::community_exponent")]
     pub community_exponent: f64,
 }
@@ -242,7 +249,8 @@ mod defaults {
 }
 
 /// A network model with its parameters.
-#[derive(Debug, Clone, PartialEq, clap::Subcommand, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::Subcommand))]
 #[serde(tag = "model", rename_all = "kebab-case")]
 pub enum Model {
     /// Erdős–Rényi G(n, p).

@@ -18,9 +18,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 /// How to read an optional third column.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum ThirdColumn {
     /// Decide from the header name, else timestamps if every value is an integer ≥ 10^8, else weights.
@@ -35,9 +34,8 @@ pub enum ThirdColumn {
 }
 
 /// Whether the first data line is a header.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Header {
     /// A header if its third field is not a number, if its fields are usual column

@@ -347,9 +347,8 @@ fn weighted_row<'a>(
 }
 
 /// What to do with an edge from a node to itself.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum SelfLoops {
     /// Drop self-loops and count them (default).
@@ -360,9 +359,8 @@ pub enum SelfLoops {
 }
 
 /// What to do when the same edge appears more than once.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Duplicates {
     /// Merge into one edge whose weight is the sum (default).

@@ -76,8 +76,26 @@ fn verify(part: &[u32], parts: usize, cap: usize, who: &str) -> Result<Partition
 }
 
 /// METIS k-way, minimizing the (weighted) edge cut. Weights are rounded to
-/// integers (at least 1) as METIS requires.
+/// integers (at least 1) as METIS requires. Needs the `metis` feature (the
+/// vendored METIS C library, on by default); without it this is an input
+/// error pointing to `ldg`.
 pub fn metis(g: &Graph, p: &Params) -> Result<Partition> {
+    #[cfg(feature = "metis")]
+    {
+        metis_kway(g, p)
+    }
+    #[cfg(not(feature = "metis"))]
+    {
+        check(g, p)?;
+        Err(Error::input(
+            "method balanced (METIS): this build of spillover has no METIS \
+             (the `metis` feature is off); use method ldg",
+        ))
+    }
+}
+
+#[cfg(feature = "metis")]
+fn metis_kway(g: &Graph, p: &Params) -> Result<Partition> {
     check(g, p)?;
     let n = g.node_count();
     if p.parts == 1 {

@@ -6,6 +6,7 @@
 //! [`Recommendation`], and the renderers; [`plots`] owns figures. Every file is
 //! written atomically (temporary file, then rename).
 
+#[cfg(feature = "plots")]
 pub mod plots;
 pub mod recommend;
 
@@ -393,7 +394,9 @@ pub fn write_all(
 ) -> Result<Vec<PathBuf>> {
     let mut written = Vec::new();
     // Plots first: SVG for the HTML report and files, PNG beside them.
-    let mut svgs = Vec::new();
+    #[allow(unused_mut)]
+    let mut svgs: Vec<(String, String)> = Vec::new();
+    #[cfg(feature = "plots")]
     for fig in figures(r, p, runs) {
         let svg = fig.svg()?;
         let path = dir.join("plots").join(format!("{}.svg", fig.name));
@@ -436,7 +439,8 @@ pub fn write_all(
     Ok(written)
 }
 
-/// The figures of a run.
+/// The figures of a run (feature `plots`).
+#[cfg(feature = "plots")]
 pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figure> {
     use plots::{Dot, Figure, Panel};
     let mut figs = Vec::new();
