@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rayon::prelude::*;
-use spillover::{scenario, sim};
+use spillover::{diagnosis, scenario};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -45,18 +45,18 @@ fn bench(c: &mut Criterion) {
         ),
     ] {
         let s = scenario::parse(&scenario_text(est), Path::new("bench.toml")).expect("valid");
-        let p = sim::prepare(&s).expect("prepared");
+        let p = scenario::prepare(&s).expect("prepared");
         let mut g = c.benchmark_group(format!("replicates_1m_{label}"));
         g.sample_size(10).measurement_time(Duration::from_secs(15));
         g.throughput(Throughput::Elements(p.config.replicates as u64));
         for (i, d) in p.designs.iter().enumerate() {
             // The exposure operator is built once per design, as in a run.
             let engine =
-                sim::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
+                diagnosis::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
             let width = d.units();
             g.bench_function(d.spec.name.clone(), |b| {
                 b.iter(|| {
-                    let reps: Vec<sim::Replicate> = (0..p.config.replicates)
+                    let reps: Vec<diagnosis::Replicate> = (0..p.config.replicates)
                         .into_par_iter()
                         .map(|r| {
                             engine
@@ -74,10 +74,10 @@ fn bench(c: &mut Criterion) {
 
 /// Exact exposure probabilities for every node of the 1M-node graph.
 fn exposure_probabilities(c: &mut Criterion) {
-    use spillover::exposure::{exact, Mapping};
+    use spillover::data::exposure::{exact, Mapping};
     let s =
         scenario::parse(&scenario_text(r#""dm-naive""#), Path::new("bench.toml")).expect("valid");
-    let p = sim::prepare(&s).expect("prepared");
+    let p = scenario::prepare(&s).expect("prepared");
     let mut g = c.benchmark_group("exposure_probabilities_1m");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for d in &p.designs {
@@ -142,11 +142,11 @@ estimators = [{est}]
             ("dm+ht+hajek", r#""dm-naive", "ht", "hajek""#),
         ] {
             let s = scenario::parse(&text(est), Path::new("bench.toml")).expect("valid");
-            let p = sim::prepare(&s).expect("prepared");
+            let p = scenario::prepare(&s).expect("prepared");
             for (i, d) in p.designs.iter().enumerate() {
                 let started = std::time::Instant::now();
-                let engine =
-                    sim::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
+                let engine = diagnosis::Engine::new(&p.graph, &p.population, d, &p.config, i)
+                    .expect("engine");
                 eprintln!(
                     "{blocks} clusters, {}, {label}: design setup {:.2} s",
                     d.spec.name,
@@ -155,7 +155,7 @@ estimators = [{est}]
                 let width = d.units();
                 g.bench_function(format!("{}/{label}", d.spec.name), |b| {
                     b.iter(|| {
-                        let reps: Vec<sim::Replicate> = (0..2)
+                        let reps: Vec<diagnosis::Replicate> = (0..2)
                             .into_par_iter()
                             .map(|r| {
                                 engine

@@ -1,7 +1,7 @@
 //! Profile replicates on the 1,000,000-node planted partition (difference in
 //! means only, or with `ht` as second argument also full-exposure HT and
 //! Hájek). `cargo run --release --example replicate_profile [user|cluster] [ht]`
-use spillover::{scenario, sim};
+use spillover::{diagnosis, scenario};
 use std::path::Path;
 fn main() {
     let design = std::env::args().nth(1).unwrap_or_else(|| "user".into());
@@ -30,15 +30,15 @@ estimators = ["dm-naive"]
         text.to_string()
     };
     let s = scenario::parse(&text, Path::new("profile.toml")).expect("valid");
-    let p = sim::prepare(&s).expect("prepared");
+    let p = scenario::prepare(&s).expect("prepared");
     let i = p
         .designs
         .iter()
         .position(|d| d.spec.name == design)
         .expect("design");
     let t = std::time::Instant::now();
-    let run =
-        sim::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {}).expect("run");
+    let run = diagnosis::run_design(&p.graph, &p.population, &p.designs[i], &p.config, i, &|| {})
+        .expect("run");
     let dt = t.elapsed().as_secs_f64() / run.replicates.len() as f64;
     println!(
         "{design}: {:.1} ms per replicate ({} threads)",

@@ -96,10 +96,10 @@ struct MetricArgs {
 }
 
 impl MetricArgs {
-    fn metric(&self) -> spillover::calc::Metric {
+    fn metric(&self) -> spillover::diagnosis::calc::Metric {
         match self.baseline {
-            Some(b) => spillover::calc::Metric::Binary { baseline: b },
-            None => spillover::calc::Metric::Continuous { sd: self.sd },
+            Some(b) => spillover::diagnosis::calc::Metric::Binary { baseline: b },
+            None => spillover::diagnosis::calc::Metric::Continuous { sd: self.sd },
         }
     }
 }
@@ -120,9 +120,9 @@ struct ClusterArgs {
 impl ClusterArgs {
     fn deff(&self, alpha: f64, power: Option<f64>) -> Result<f64> {
         let m = self.mean_cluster_size.unwrap_or(1.0);
-        spillover::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
+        spillover::diagnosis::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
         Ok(match self.mean_cluster_size {
-            Some(m) => spillover::calc::design_effect(m, self.icc, self.cv),
+            Some(m) => spillover::diagnosis::calc::design_effect(m, self.icc, self.cv),
             None => 1.0,
         })
     }
@@ -615,7 +615,7 @@ fn run_scenario(a: RunArgs) -> Result<()> {
     let staged = spillover::fsutil::Staged::begin(&dir)?;
     let started = std::time::Instant::now();
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = spillover::sim::prepare(&scenario).map_err(|e| match e {
+    let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
@@ -632,14 +632,14 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         }
         b
     };
-    let runs = spillover::sim::simulate(&prepared, &|| bar.inc(1))?;
+    let runs = spillover::diagnosis::simulate(&prepared, &|| bar.inc(1))?;
     bar.finish_and_clear();
     let files: Vec<Option<String>> = prepared
         .designs
         .iter()
         .map(spillover::report::clusters_file_name)
         .collect();
-    let mut report = spillover::report::build(&scenario.name, &prepared, &runs, &files);
+    let mut report = spillover::diagnosis::build(&scenario.name, &prepared, &runs, &files);
     if let Some(pc) = &scenario.power_curve {
         let reps = pc.replicates.unwrap_or(scenario.replicates);
         let bar = progress(
@@ -652,7 +652,8 @@ fn run_scenario(a: RunArgs) -> Result<()> {
             .iter()
             .map(|d| d.design_effect.simulated)
             .collect();
-        report.power_curves = spillover::sim::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
+        report.power_curves =
+            spillover::diagnosis::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
         bar.finish_and_clear();
     }
     let text = std::fs::read_to_string(&a.scenario)
@@ -702,7 +703,7 @@ fn progress(quiet: bool, total: u64, what: &str) -> indicatif::ProgressBar {
 }
 
 fn sweep(a: SweepArgs) -> Result<()> {
-    use spillover::sweep::{self as sw, Parameter, SweepSpec};
+    use spillover::diagnosis::sweep::{self as sw, Parameter, SweepSpec};
     let (parameter, range) = match (&a.resolution, &a.max_size, &a.parts) {
         (Some(r), None, None) => (Parameter::Resolution, r),
         (None, Some(r), None) => (Parameter::MaxSize, r),
@@ -734,7 +735,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-sweep", scenario.name))),
     )?;
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = spillover::sim::prepare(&scenario).map_err(|e| match e {
+    let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
         Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
         other => other,
     })?;
@@ -744,7 +745,9 @@ fn sweep(a: SweepArgs) -> Result<()> {
         (a.steps as u64).saturating_mul(scenario.replicates as u64),
         "sweep",
     );
-    let (points, skipped) = sw::run(&scenario, &prepared, &spec, &|| bar.inc(1))?;
+    let (points, skipped) = sw::run(scenario.seed, &scenario.dir, &prepared, &spec, &|| {
+        bar.inc(1)
+    })?;
     bar.finish_and_clear();
     let best = sw::best(&points);
     // Files: CSV, JSON, plot.
@@ -900,7 +903,7 @@ fn print_json_or(json: bool, v: serde_json::Value, text: String) -> Result<()> {
 }
 
 fn deff(a: DeffArgs) -> Result<()> {
-    use spillover::calc;
+    use spillover::diagnosis::calc;
     calc::check_inputs(0.05, None, a.icc, a.mean_cluster_size, a.cv)?;
     let d = calc::design_effect(a.mean_cluster_size, a.icc, a.cv);
     let total = a.clusters.map(|k| k as f64 * a.mean_cluster_size);
@@ -945,12 +948,13 @@ fn power_cmd(a: PowerArgs) -> Result<()> {
         return Err(Error::input("--n-per-arm: expected more than 1 user"));
     }
     let n_eff = a.n_per_arm / d;
-    let p = spillover::calc::power(metric, a.effect, n_eff, a.metric.alpha);
+    let p = spillover::diagnosis::calc::power(metric, a.effect, n_eff, a.metric.alpha);
     let mut text = format!(
         "power {:.4} to detect {} with {} users per arm (effective {:.1} after design effect {:.4}), two-sided α = {}\n",
         p, a.effect, a.n_per_arm, n_eff, d, a.metric.alpha
     );
-    let warning = spillover::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
+    let warning =
+        spillover::diagnosis::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
@@ -972,15 +976,17 @@ fn mde(a: MdeArgs) -> Result<()> {
         a.n_total * (1.0 - a.treated_share) / d,
     );
     let m = match metric {
-        spillover::calc::Metric::Continuous { sd } => {
-            spillover::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
+        spillover::diagnosis::calc::Metric::Continuous { sd } => {
+            spillover::diagnosis::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
         }
-        spillover::calc::Metric::Binary { baseline } => spillover::calc::mde_binary(
-            baseline,
-            2.0 / (1.0 / n1 + 1.0 / n0),
-            a.metric.alpha,
-            a.power,
-        ),
+        spillover::diagnosis::calc::Metric::Binary { baseline } => {
+            spillover::diagnosis::calc::mde_binary(
+                baseline,
+                2.0 / (1.0 / n1 + 1.0 / n0),
+                a.metric.alpha,
+                a.power,
+            )
+        }
     };
     let mut text = format!(
         "minimum detectable effect {m:.4} with {} users ({:.0}% treated), design effect {d:.4}, α = {}, power {}\n",
@@ -989,7 +995,7 @@ fn mde(a: MdeArgs) -> Result<()> {
         a.metric.alpha,
         a.power
     );
-    let warning = spillover::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
+    let warning = spillover::diagnosis::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
@@ -1007,7 +1013,7 @@ fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
         return Err(Error::input("--mean-cluster-size is required"));
     };
     let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
-    let n = spillover::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
+    let n = spillover::diagnosis::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
     let users = n * d;
     let clusters = (users / m).ceil();
     let mut text = format!(

@@ -3,29 +3,43 @@
 //! Which randomization design gives an honest, powerful answer for an A/B test
 //! on a network where one user's treatment changes another's outcome?
 //!
-//! The library is organized the way a design is declared and diagnosed:
-//! [`graph`] (storage, generators, readers) feeds the later stages (partitions,
-//! outcome models, designs, estimators, simulation, reports). Data flows one
-//! way, and every module says in its documentation which types it owns.
+//! The module tree follows the way a design is declared and diagnosed
+//! (DeclareDesign's model, inquiry, data strategy, answer strategy,
+//! diagnosis). Dependencies point one way, from the top of this list to the
+//! bottom; no module imports one that imports it back.
+//!
+//! - [`report`]: rendering only (table, JSON, CSV, plots, HTML).
+//! - [`scenario`]: scenario files ↔ types, and [`scenario::prepare`], which
+//!   turns a scenario into a [`diagnosis::Prepared`].
+//! - [`diagnosis`]: the Monte Carlo engine, diagnosands, the recommendation,
+//!   power curves, the sweep and the closed-form calculators.
+//! - [`answer`]: the estimators and their inference.
+//! - [`data`]: designs (assignment) and exposure mappings with their
+//!   probabilities.
+//! - [`inquiry`]: estimands (the global effect).
+//! - [`model`]: the population and its potential outcomes.
+//! - [`partition`], [`graph`]: clusters and networks.
+//! - [`stats`], [`rng`], [`fsutil`], [`error`]: shared utilities.
+//!
 //! The library works without the command line: the `spillover` binary
-//! (`src/main.rs`, `src/cli.rs`, feature `cli`) is a thin layer on top.
+//! (`src/main.rs`, `src/cli.rs`, feature `cli`) is a thin layer on top, and
+//! plotting (`plots`) and the vendored METIS (`metis`) are features.
 
 #![warn(missing_docs)]
 
-pub mod calc;
-pub mod design;
+pub mod answer;
+pub mod data;
+pub mod diagnosis;
 pub mod error;
-pub mod estimate;
-pub mod exposure;
 pub mod fsutil;
 pub mod graph;
-pub mod outcome;
+pub mod inquiry;
+pub mod model;
+pub mod partition;
 pub mod report;
 pub mod rng;
 pub mod scenario;
-pub mod sim;
-pub mod sweep;
+pub mod stats;
 
 pub use error::{Error, Result};
 pub use graph::Graph;
-pub mod partition;

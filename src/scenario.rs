@@ -7,13 +7,16 @@
 //! errors, every value has a default and a range check, and every error names
 //! the file, the line and what was expected.
 
-use crate::design::DesignSpec;
+use crate::answer::EstimatorKind;
+use crate::data::design::Design;
+use crate::data::design::DesignSpec;
+use crate::diagnosis::{ExposureConfig, PowerCurveSpec, Prepared, SimConfig};
 use crate::error::{Error, Result};
 use crate::graph::generate::Model;
 use crate::graph::io::{Header, ThirdColumn};
 use crate::graph::{Duplicates, SelfLoops};
-use crate::outcome::OutcomeSpec;
-use crate::sim::EstimatorKind;
+use crate::model::OutcomeSpec;
+use crate::model::Population;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -51,28 +54,14 @@ struct ScenarioFile {
     power_curve: Option<PowerCurveSpec>,
 }
 
-/// The optional `[power_curve]` section: power against effect size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PowerCurveSpec {
-    /// Global effects to simulate (τ and γ scaled together to reach each).
-    pub effects: Vec<f64>,
-    /// Replicates per effect and design (default: the scenario's).
-    #[serde(default)]
-    pub replicates: Option<usize>,
-    /// Estimator whose power is drawn (default: the scenario's first).
-    #[serde(default)]
-    pub estimator: Option<EstimatorKind>,
-}
-
 fn d_floor() -> f64 {
     1e-3
 }
 fn d_draws() -> usize {
     2000
 }
-fn d_mapping() -> crate::exposure::Mapping {
-    crate::exposure::Mapping::Full
+fn d_mapping() -> crate::data::exposure::Mapping {
+    crate::data::exposure::Mapping::Full
 }
 
 /// The `[analysis]` section.
@@ -84,7 +73,7 @@ pub struct AnalysisSpec {
     pub estimators: Vec<EstimatorKind>,
     /// Exposure mapping of `ht` and `hajek` (default full neighbourhood).
     #[serde(default = "d_mapping")]
-    pub exposure: crate::exposure::Mapping,
+    pub exposure: crate::data::exposure::Mapping,
     /// Nodes whose probability of either exposure condition is below this are
     /// excluded from the HT/Hájek estimand (default 0.001).
     #[serde(default = "d_floor")]
@@ -470,6 +459,105 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         analysis: file.analysis,
         power_curve: file.power_curve,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+    })
+}
+
+/// Build the network, population and designs of `s`.
+pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
+    use crate::scenario::GraphSource;
+    let (graph, planted, graph_description) = match &s.graph {
+        GraphSource::Generated(model) => {
+            let g = model.generate(s.seed)?;
+            (g.graph, g.communities, g.description)
+        }
+        GraphSource::File(f) => {
+            let path = s.dir.join(&f.path);
+            let opts = crate::graph::io::ReadOptions {
+                directed: f.directed,
+                third_column: f.third_column,
+                header: f.header,
+                build: crate::graph::BuildOptions {
+                    self_loops: f.self_loops,
+                    duplicates: f.duplicates,
+                },
+                ..Default::default()
+            };
+            let (g, _) = crate::graph::io::read_edge_list(&path, &opts)?;
+            // The path as the scenario gives it (relative to the scenario file).
+            (g, None, format!("edge list {}", f.path.display()))
+        }
+    };
+    // Nothing spills over on a graph without edges, and no estimator that
+    // uses exposure can be computed: refuse before simulating.
+    if graph.edge_count() == graph.self_loop_count() {
+        return Err(crate::error::Error::input(format!(
+            "[graph] {graph_description}: no edges after cleaning ({} nodes; self-loops are \
+             dropped unless self_loops = \"keep\"): expected a network with at least one edge",
+            graph.node_count()
+        )));
+    }
+    use crate::model::IccGroups;
+    let louvain = || {
+        crate::partition::Method::Louvain(crate::partition::louvain::Params {
+            seed: s.seed,
+            ..Default::default()
+        })
+        .run(&graph)
+    };
+    let groups = match (s.outcome.icc_groups, &planted) {
+        (IccGroups::Auto | IccGroups::Planted, Some(c)) => {
+            crate::partition::Partition::from_labels(c)
+        }
+        (IccGroups::Planted, None) => {
+            return Err(crate::error::Error::input(
+                "[outcome] icc_groups = \"planted\": this graph has no planted communities",
+            ))
+        }
+        _ => louvain()?,
+    };
+    let population = Population::draw(&s.outcome, &graph, groups, s.seed)?;
+    // A power curve that cannot be drawn is refused before anything is simulated.
+    if let Some(pc) = &s.power_curve {
+        for &e in &pc.effects {
+            crate::inquiry::effect_scale(&population, e)?;
+        }
+    }
+    let mut designs = Vec::with_capacity(s.designs.len());
+    for spec in &s.designs {
+        let clusters = match &spec.partition {
+            Some(p) => Some(
+                crate::data::design::make_partition(p, &graph, planted.as_deref(), s.seed, &s.dir)
+                    .map_err(|e| match e {
+                        crate::error::Error::Input(m) => {
+                            crate::error::Error::input(format!("design {:?}: {m}", spec.name))
+                        }
+                        other => other,
+                    })?,
+            ),
+            None => None,
+        };
+        designs.push(Design::new(spec.clone(), clusters, &population.x)?);
+    }
+    let estimand = crate::inquiry::global_effect(&population);
+    Ok(Prepared {
+        graph,
+        graph_description,
+        planted,
+        population,
+        designs,
+        estimand,
+        config: SimConfig {
+            seed: s.seed,
+            replicates: s.replicates,
+            alpha: s.alpha,
+            estimators: s.analysis.estimators.clone(),
+            exposure: ExposureConfig {
+                mapping: s.analysis.exposure,
+                floor: s.analysis.probability_floor,
+                draws: s.analysis.auxiliary_draws,
+            },
+            randomization_inference: s.analysis.randomization_inference,
+        },
     })
 }
 

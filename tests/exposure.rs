@@ -3,10 +3,10 @@
 //! and k-neighbour exposure under user and cluster designs, Bernoulli and
 //! complete randomization.
 
-use spillover::design::{
+use spillover::data::design::{
     Assignment, Design, DesignSpec, PartitionMethod, PartitionSpec, StrataBy, Unit,
 };
-use spillover::exposure::{conditions, exact, Mapping};
+use spillover::data::exposure::{conditions, exact, Mapping};
 use spillover::graph::generate::{Model, Sbm};
 use spillover::partition::Partition;
 

@@ -1,7 +1,7 @@
 //! Horvitz–Thompson and Hájek for the full-exposure contrast under cluster
 //! randomization, against the exact estimand and the exact HT variance.
 
-use spillover::{report, scenario, sim};
+use spillover::{diagnosis, scenario};
 use std::path::Path;
 
 const SCENARIO: &str = r#"
@@ -34,9 +34,9 @@ probability_floor = 0.001
 #[test]
 fn ht_is_unbiased_for_the_exposure_contrast_and_matches_its_exact_variance() {
     let s = scenario::parse(SCENARIO, Path::new("ht.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
-    let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+    let p = scenario::prepare(&s).unwrap();
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
     let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
     let x = d.exposure.as_ref().unwrap();
     assert_eq!(x.probabilities, "exact");
@@ -118,9 +118,9 @@ probability_floor = 0.01
 auxiliary_draws = 4000
 "#;
     let s = scenario::parse(toml, Path::new("rgcr.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
-    let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+    let p = scenario::prepare(&s).unwrap();
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
     let fixed = &r.designs[0];
     let redrawn = &r.designs[1];
     assert!(redrawn.partition_redrawn && !fixed.partition_redrawn);
@@ -182,9 +182,9 @@ fn fractional_and_k_neighbour_exposure_contrasts() {
                 &format!("probability_floor = 0.001\nexposure = {mapping}\nauxiliary_draws = 4000"),
             );
         let s = scenario::parse(&toml, Path::new("frac.toml")).unwrap();
-        let p = sim::prepare(&s).unwrap();
-        let runs = sim::simulate(&p, &|| {}).expect("simulated");
-        let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+        let p = scenario::prepare(&s).unwrap();
+        let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+        let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
         let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
         let x = d.exposure.as_ref().unwrap();
         assert_eq!(x.probabilities, "exact");
@@ -244,9 +244,9 @@ partition = { method = "planted" }
 estimators = ["dm-cr2", "ht", "hajek"]
 "#;
     let s = scenario::parse(text, Path::new("ht200k.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
-    let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+    let p = scenario::prepare(&s).unwrap();
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
     for d in &r.designs {
         let x = d.exposure.as_ref().unwrap();
         assert_eq!(x.probabilities, "exact");
@@ -322,9 +322,9 @@ partition = { method = "planted" }
 estimators = ["ht", "hajek", "hajek-cr2"]
 "#;
     let s = scenario::parse(toml, Path::new("cr2.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
-    let r = report::build(&s.name, &p, &runs, &vec![None; 2]);
+    let p = scenario::prepare(&s).unwrap();
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
     let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
     let get = |n: &str| d.estimators.iter().find(|e| e.name == n).unwrap();
     for e in &d.estimators {

@@ -2,17 +2,17 @@
 //! effect, is stable across seeds, and reaches the terminal with the
 //! randomization-inference columns.
 
-use spillover::report::{self, Report};
-use spillover::{scenario, sim};
+use spillover::diagnosis::Report;
+use spillover::{diagnosis, scenario};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn run(toml: &str) -> Report {
     let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
-    let p = sim::prepare(&s).expect("prepared");
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
+    let p = scenario::prepare(&s).expect("prepared");
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
     let files = vec![None; p.designs.len()];
-    report::build(&s.name, &p, &runs, &files)
+    diagnosis::build(&s.name, &p, &runs, &files)
 }
 
 /// The saturation design's `direct@…`/`spillover@…` estimators and HT/Hájek

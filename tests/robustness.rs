@@ -3,7 +3,7 @@
 
 mod common;
 
-use spillover::design::{
+use spillover::data::design::{
     Assignment, Design, DesignSpec, PartitionMethod, PartitionSpec, StrataBy, Unit,
 };
 use spillover::graph::generate::{Model, Sbm};
@@ -480,13 +480,13 @@ fn binary_power_curve_scale_hits_the_requested_effect() {
         "{SMALL}\n[outcome]\nkind = \"binary\"\nbase_rate = 0.1\ndirect_effect = 0.3\nspillover = 0.3\n"
     );
     let s = spillover::scenario::parse(&text, Path::new("b.toml")).unwrap();
-    let p = spillover::sim::prepare(&s).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
     for effect in [0.005, 0.02, 0.1, -0.03] {
-        let k = p.population.effect_scale(effect).unwrap();
+        let k = spillover::inquiry::effect_scale(&p.population, effect).unwrap();
         let mut pop = p.population.clone();
         pop.tau.iter_mut().for_each(|t| *t *= k);
         pop.gamma *= k;
-        let got = pop.estimand().value;
+        let got = spillover::inquiry::global_effect(&pop).value;
         assert!((got - effect).abs() < 1e-10, "{effect}: {got}");
         // Linear scaling would have missed it.
         let lin = effect / p.estimand.value;
@@ -495,13 +495,13 @@ fn binary_power_curve_scale_hits_the_requested_effect() {
         pop.gamma *= lin;
         if effect.abs() >= 0.02 {
             assert!(
-                (pop.estimand().value - effect).abs() > 1e-4,
+                (spillover::inquiry::global_effect(&pop).value - effect).abs() > 1e-4,
                 "linear scaling is off"
             );
         }
     }
     assert!(
-        p.population.effect_scale(0.95).is_err(),
+        spillover::inquiry::effect_scale(&p.population, 0.95).is_err(),
         "unreachable rate difference"
     );
 }

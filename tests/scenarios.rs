@@ -1,7 +1,7 @@
 //! Every bundled scenario parses and runs (with a few replicates here; the
 //! README quotes full runs). Scenarios on the SNAP networks need ../shared/data.
 
-use spillover::{report, scenario, sim};
+use spillover::{diagnosis, scenario};
 use std::path::PathBuf;
 
 #[test]
@@ -17,11 +17,11 @@ fn every_bundled_scenario_runs() {
     for f in files {
         let mut s = scenario::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         s.replicates = 4;
-        let p = sim::prepare(&s)
+        let p = scenario::prepare(&s)
             .unwrap_or_else(|e| panic!("{}: {e} (SNAP files live in ../shared/data)", f.display()));
-        let runs = sim::simulate(&p, &|| {}).expect("simulated");
+        let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
         let files = vec![None; p.designs.len()];
-        let r = report::build(&s.name, &p, &runs, &files);
+        let r = diagnosis::build(&s.name, &p, &runs, &files);
         assert!(r.estimand.value.is_finite(), "{}", f.display());
         assert_eq!(r.designs.len(), s.designs.len());
     }

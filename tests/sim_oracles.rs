@@ -2,21 +2,21 @@
 //! Monte Carlo standard errors the report itself computes (4 MC SE for means,
 //! 3 MC SE for coverage), never from hand-tuned constants.
 
-use spillover::report::{self, Report};
+use spillover::diagnosis;
+use spillover::diagnosis::Report;
 use spillover::scenario;
-use spillover::sim;
 use std::path::Path;
 
-fn run(toml: &str) -> (sim::Prepared, Report) {
+fn run(toml: &str) -> (diagnosis::Prepared, Report) {
     let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
-    let p = sim::prepare(&s).expect("prepared");
-    let runs = sim::simulate(&p, &|| {}).expect("simulated");
+    let p = scenario::prepare(&s).expect("prepared");
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
     let files = vec![None; p.designs.len()];
-    let r = report::build(&s.name, &p, &runs, &files);
+    let r = diagnosis::build(&s.name, &p, &runs, &files);
     (p, r)
 }
 
-fn est<'a>(r: &'a Report, design: &str, estimator: &str) -> &'a sim::EstimatorDiagnosis {
+fn est<'a>(r: &'a Report, design: &str, estimator: &str) -> &'a diagnosis::EstimatorDiagnosis {
     let d = r.designs.iter().find(|d| d.name == design).expect("design");
     d.estimators
         .iter()
@@ -33,7 +33,7 @@ fn within(what: &str, observed: f64, expected: f64, mc_se: f64, k: f64) {
 
 /// E[DM] under complete randomization of the K equal planted clusters:
 /// τ + γ·mean_i[ω_i − (1 − ω_i)/(K − 1)], ω_i = share of i's neighbours in its cluster.
-fn expected_cluster_dm(p: &sim::Prepared, tau: f64, gamma: f64) -> f64 {
+fn expected_cluster_dm(p: &diagnosis::Prepared, tau: f64, gamma: f64) -> f64 {
     let planted = p.planted.as_ref().unwrap();
     let k = (*planted.iter().max().unwrap() + 1) as f64;
     let n = p.graph.node_count();

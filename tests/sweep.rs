@@ -1,8 +1,8 @@
 //! The design sweep on a planted partition: RMSE falls then rises with the
 //! number of clusters (bias grows with the cut share, variance with cluster size).
 
-use spillover::sweep::{self, Parameter, SweepSpec};
-use spillover::{scenario, sim};
+use spillover::diagnosis::sweep::{self, Parameter, SweepSpec};
+use spillover::scenario;
 use std::path::Path;
 
 const SCENARIO: &str = r#"
@@ -32,7 +32,7 @@ estimators = ["dm-cr2"]
 #[test]
 fn rmse_falls_then_rises_with_cluster_size() {
     let s = scenario::parse(SCENARIO, Path::new("sweep.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
+    let p = scenario::prepare(&s).unwrap();
     let spec = SweepSpec {
         parameter: Parameter::Parts,
         from: 4.0,
@@ -41,7 +41,7 @@ fn rmse_falls_then_rises_with_cluster_size() {
         design: None,
         estimator: None,
     };
-    let (points, skipped) = sweep::run(&s, &p, &spec, &|| {}).unwrap();
+    let (points, skipped) = sweep::run(s.seed, &s.dir, &p, &spec, &|| {}).unwrap();
     // METIS may miss its 3 % balance with very few nodes per part: such values are skipped, and said.
     assert!(
         points.len() + skipped.len() == 8 && points.len() >= 6,
@@ -99,7 +99,7 @@ partition = { method = "louvain" }
 estimators = ["dm-cr2"]
 "#;
     let s = scenario::parse(toml, Path::new("sweep.toml")).unwrap();
-    let p = sim::prepare(&s).unwrap();
+    let p = scenario::prepare(&s).unwrap();
     let spec = SweepSpec {
         parameter: Parameter::Resolution,
         from: 1.0,
@@ -108,7 +108,7 @@ estimators = ["dm-cr2"]
         design: None,
         estimator: None,
     };
-    let (points, _) = sweep::run(&s, &p, &spec, &|| {}).unwrap();
+    let (points, _) = sweep::run(s.seed, &s.dir, &p, &spec, &|| {}).unwrap();
     assert_eq!(points.len(), 4);
     for q in &points {
         eprintln!(

@@ -1,114 +1,17 @@
-//! Reports: the comparison table, `report.json`, `summary.csv`,
-//! `replicates.csv`, the clusters files, plots (`plots/*.svg`, `plots/*.png`)
-//! and a self-contained `report.html`.
-//!
-//! This module owns [`Report`] (what `report.json` holds), the
-//! [`Recommendation`], and the renderers; [`plots`] owns figures. Every file is
-//! written atomically (temporary file, then rename).
+//! Rendering only: the terminal comparison table, `report.json`,
+//! `summary.csv`, `replicates.csv`, the clusters files, plots
+//! (`plots/*.svg`, `plots/*.png`, feature `plots`) and a self-contained
+//! `report.html`, all from a diagnosis ([`Report`]). Every file is written
+//! atomically (temporary file, then rename).
 
-#[cfg(feature = "plots")]
-pub mod plots;
-pub mod recommend;
-
-pub use recommend::{Choice, Recommendation};
-
+use crate::answer::Outcome;
+use crate::diagnosis::{DesignRun, Prepared, Report};
 use crate::error::Result;
-use crate::estimate::Outcome;
-use crate::outcome::Estimand;
-use crate::sim::{DesignDiagnosis, DesignRun, Prepared};
-use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The scenario as run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScenarioInfo {
-    /// Name.
-    pub name: String,
-    /// Seed.
-    pub seed: u64,
-    /// Replicates per design.
-    pub replicates: usize,
-    /// Test level.
-    pub alpha: f64,
-}
-
-/// The network.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GraphInfo {
-    /// Where it came from.
-    pub source: String,
-    /// Nodes.
-    pub nodes: usize,
-    /// Edges (arcs if directed).
-    pub edges: usize,
-    /// Directed?
-    pub directed: bool,
-    /// Weighted?
-    pub weighted: bool,
-}
-
-/// Everything `report.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {
-    /// The scenario.
-    pub scenario: ScenarioInfo,
-    /// The network.
-    pub graph: GraphInfo,
-    /// The global average treatment effect and its parts.
-    pub estimand: Estimand,
-    /// One entry per design, in scenario order.
-    pub designs: Vec<DesignDiagnosis>,
-    /// Which design × estimator to run, and why.
-    pub recommendation: Recommendation,
-    /// Power against effect size (when the scenario has a `[power_curve]`).
-    pub power_curves: Vec<crate::sim::PowerCurve>,
-}
-
-/// Diagnose every design and assemble the report.
-pub fn build(
-    name: &str,
-    p: &Prepared,
-    runs: &[DesignRun],
-    clusters_files: &[Option<String>],
-) -> Report {
-    let designs: Vec<DesignDiagnosis> = p
-        .designs
-        .iter()
-        .zip(runs)
-        .zip(clusters_files)
-        .map(|((d, run), file)| {
-            crate::sim::diagnose_design(
-                &p.graph,
-                &p.population,
-                d,
-                run,
-                &p.config,
-                p.estimand.value,
-                file.clone(),
-            )
-        })
-        .collect();
-    Report {
-        scenario: ScenarioInfo {
-            name: name.to_string(),
-            seed: p.config.seed,
-            replicates: p.config.replicates,
-            alpha: p.config.alpha,
-        },
-        graph: GraphInfo {
-            source: p.graph_description.clone(),
-            nodes: p.graph.node_count(),
-            edges: p.graph.edge_count(),
-            directed: p.graph.is_directed(),
-            weighted: p.graph.is_weighted(),
-        },
-        estimand: p.estimand,
-        recommendation: recommend::recommend(&designs, runs, p.config.alpha, p.estimand.value),
-        power_curves: Vec::new(),
-        designs,
-    }
-}
+#[cfg(feature = "plots")]
+pub mod plots;
 
 fn pct(x: f64) -> String {
     if x.is_nan() {
@@ -377,8 +280,8 @@ fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std:
 }
 
 /// Clusters file name of a design (cluster designs only).
-pub fn clusters_file_name(design: &crate::design::Design) -> Option<String> {
-    (design.spec.unit == crate::design::Unit::Cluster)
+pub fn clusters_file_name(design: &crate::data::design::Design) -> Option<String> {
+    (design.spec.unit == crate::data::design::Unit::Cluster)
         .then(|| format!("clusters-{}.tsv", design.spec.name))
 }
 
@@ -444,7 +347,7 @@ pub fn write_all(
 pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figure> {
     use plots::{Dot, Figure, Panel};
     let mut figs = Vec::new();
-    let rows: Vec<(usize, &crate::sim::EstimatorDiagnosis, String)> = r
+    let rows: Vec<(usize, &crate::diagnosis::EstimatorDiagnosis, String)> = r
         .designs
         .iter()
         .enumerate()
@@ -454,19 +357,20 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
                 .map(move |e| (di, e, format!("{} / {}", d.name, e.name)))
         })
         .collect();
-    let dots = |f: &dyn Fn(&crate::sim::EstimatorDiagnosis) -> (f64, Option<f64>)| -> Vec<Dot> {
-        rows.iter()
-            .map(|(di, e, label)| {
-                let (value, err) = f(e);
-                Dot {
-                    label: label.clone(),
-                    value,
-                    err,
-                    colour: *di,
-                }
-            })
-            .collect()
-    };
+    let dots =
+        |f: &dyn Fn(&crate::diagnosis::EstimatorDiagnosis) -> (f64, Option<f64>)| -> Vec<Dot> {
+            rows.iter()
+                .map(|(di, e, label)| {
+                    let (value, err) = f(e);
+                    Dot {
+                        label: label.clone(),
+                        value,
+                        err,
+                        colour: *di,
+                    }
+                })
+                .collect()
+        };
     let height = (140 + 26 * rows.len() as u32).max(320);
     let alpha = r.scenario.alpha;
     figs.push(Figure {
@@ -533,7 +437,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
     let mut contamination = Vec::new();
     let mut sizes = Vec::new();
     for (di, (d, run)) in p.designs.iter().zip(runs).enumerate() {
-        if d.spec.unit != crate::design::Unit::Cluster {
+        if d.spec.unit != crate::data::design::Unit::Cluster {
             continue;
         }
         if let Some(cc) = &run.cluster_contamination {
@@ -738,7 +642,7 @@ th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.r
     }
     h += &format!(
         "<p><small>Rules: only pairs estimating the global effect are ranked; a pair whose coverage is more than {} Monte Carlo SE below {:.0} % is out; lowest RMSE wins, RMSE gaps within 2 Monte Carlo SE are ties broken by power; minimum detectable effect = (z<sub>1−α/2</sub> + z<sub>0.8</sub>) × simulated SD.</small></p></div>\n",
-        recommend::Z_SIGNIFICANT,
+        crate::diagnosis::recommend::Z_SIGNIFICANT,
         100.0 * (1.0 - r.scenario.alpha)
     );
     for d in &r.designs {

@@ -17,7 +17,7 @@
 //! stratified or matched designs, probabilities are estimated from auxiliary
 //! assignments instead (Aronow & Samii 2017), with their Monte Carlo error.
 
-use crate::design::{Assignment, Design};
+use crate::data::design::{Assignment, Design};
 use crate::graph::Graph;
 use crate::rng::{self, Rng};
 use rayon::prelude::*;
@@ -1450,15 +1450,15 @@ mod tests {
         );
         // Probabilities agree with the exact-probability code path too.
         let x = vec![0.0; 9];
-        let spec = crate::design::DesignSpec {
+        let spec = crate::data::design::DesignSpec {
             name: "c".into(),
-            unit: crate::design::Unit::Cluster,
+            unit: crate::data::design::Unit::Cluster,
             assignment: Assignment::Bernoulli,
             treated_share: p,
-            partition: Some(crate::design::PartitionSpec::new(
-                crate::design::PartitionMethod::Planted,
+            partition: Some(crate::data::design::PartitionSpec::new(
+                crate::data::design::PartitionMethod::Planted,
             )),
-            strata_by: crate::design::StrataBy::Size,
+            strata_by: crate::data::design::StrataBy::Size,
             strata: 1,
             saturations: None,
             saturation_shares: None,

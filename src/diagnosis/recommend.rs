@@ -18,8 +18,8 @@
 //!    power, (z₁₋α/₂ + z₀.₈)·SD from the simulated SD; it warns when the
 //!    pick's power is below 80 % and says what would help.
 
-use crate::estimate::Moments;
-use crate::sim::{DesignDiagnosis, DesignRun, EstimatorDiagnosis};
+use super::{DesignDiagnosis, DesignRun, EstimatorDiagnosis};
+use crate::stats::Moments;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
@@ -360,7 +360,7 @@ pub fn recommend(
     }
     if p.power < 0.8 && effect != 0.0 {
         let needed = (p.mde80 / effect.abs()).powi(2) * p.units as f64;
-        let unit = if designs[pick.0].unit == crate::design::Unit::Cluster {
+        let unit = if designs[pick.0].unit == crate::data::design::Unit::Cluster {
             "clusters"
         } else {
             "users"

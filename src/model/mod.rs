@@ -206,17 +206,6 @@ impl OutcomeSpec {
     }
 }
 
-/// The estimand: global average treatment effect and its parts.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Estimand {
-    /// mean_i [Y_i(everyone treated) − Y_i(no one treated)].
-    pub value: f64,
-    /// mean_i [Y_i(z_i = 1, no neighbour treated) − Y_i(0)].
-    pub direct: f64,
-    /// value − direct: what treating everyone else adds.
-    pub spillover: f64,
-}
-
 /// The fixed finite population of a scenario.
 #[derive(Debug, Clone)]
 pub struct Population {
@@ -381,7 +370,7 @@ impl Population {
     pub fn control_variance(&self) -> (f64, f64) {
         let n = self.len();
         let means: Vec<f64> = (0..n).map(|i| self.mean_outcome(i, false, 0.0)).collect();
-        let m = crate::estimate::Moments::of(&means);
+        let m = crate::stats::Moments::of(&means);
         let noise = match self.kind {
             Kind::Continuous => self.noise_sd * self.noise_sd,
             Kind::Binary => means.iter().map(|p| p * (1.0 - p)).sum::<f64>() / n.max(1) as f64,
@@ -389,117 +378,11 @@ impl Population {
         (noise, m.var())
     }
 
-    /// The global effect when every τ_i and γ are multiplied by `scale`.
-    fn global_effect_scaled(&self, scale: f64) -> f64 {
-        let n = self.len();
-        let mut total = 0.0;
-        for i in 0..n {
-            let e1 = if self.inv_in_strength[i] > 0.0 {
-                1.0
-            } else {
-                0.0
-            };
-            // Linear predictors with everyone treated and no one treated.
-            let eta1 = self.alpha[i] + scale * (self.tau[i] + self.gamma * self.f(e1));
-            let eta0 = self.alpha[i] + scale * self.gamma * self.f(0.0);
-            total += match self.kind {
-                Kind::Continuous => eta1 - eta0,
-                Kind::Binary => {
-                    let p = |eta: f64| 1.0 / (1.0 + (-(self.logit_base + eta)).exp());
-                    p(eta1) - p(eta0)
-                }
-            };
-        }
-        total / n as f64
-    }
-
-    /// The factor by which τ and γ must both be multiplied for the exact
-    /// global effect to equal `effect`: `effect / current` for continuous
-    /// metrics; for binary metrics (logistic link, not linear) solved by
-    /// bisection to 1e-12. An error when the model has no effect to scale,
-    /// or the effect cannot be reached (a rate difference beyond what the
-    /// logistic model can give).
-    ///
-    /// # Complexity
-    /// O(n) continuous; O(n · 200) at most for binary metrics.
-    pub fn effect_scale(&self, effect: f64) -> Result<f64> {
-        let base = self.global_effect_scaled(1.0);
-        if !effect.is_finite() {
-            return Err(Error::input(format!(
-                "effects: {effect} is not a finite effect"
-            )));
-        }
-        if effect == 0.0 {
-            return Ok(0.0);
-        }
-        if base == 0.0 || !base.is_finite() {
-            return Err(Error::input(
-                "effects: the outcome model's global effect is 0 (direct_effect and spillover \
-                 are both zero), so there is no effect to scale: set a nonzero direct_effect or spillover",
-            ));
-        }
-        let guess = effect / base;
-        if self.kind == Kind::Continuous {
-            return Ok(guess);
-        }
-        // f(s) is 0 at s = 0 and monotone in s (τ_i and γ of one sign); bracket, then bisect.
-        let f = |s: f64| self.global_effect_scaled(s) - effect;
-        let (mut lo, mut hi) = (0.0f64, guess);
-        let mut grown = 0;
-        while f(hi).signum() == f(lo).signum() && f(hi) != 0.0 {
-            lo = hi;
-            hi *= 2.0;
-            grown += 1;
-            if grown > 60 || !hi.is_finite() {
-                return Err(Error::input(format!(
-                    "effects: a global effect of {effect} cannot be reached by scaling the \
-                     direct effect and spillover of this binary metric (its largest is about {:.4})",
-                    self.global_effect_scaled(lo)
-                )));
-            }
-        }
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            let fm = f(mid);
-            if fm == 0.0 || (hi - lo).abs() <= 1e-15 * mid.abs().max(1e-300) {
-                return Ok(mid);
-            }
-            if fm.signum() == f(lo).signum() {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(0.5 * (lo + hi))
-    }
-
     /// Share of users with positive in-strength: those whose exposure can
     /// move (the others always have e = 0).
     pub fn connected_share(&self) -> f64 {
         let n = self.len();
         self.inv_in_strength.iter().filter(|&&v| v > 0.0).count() as f64 / n.max(1) as f64
-    }
-
-    /// The global average treatment effect, exactly.
-    pub fn estimand(&self) -> Estimand {
-        let n = self.len();
-        let (mut total, mut direct) = (0.0, 0.0);
-        for i in 0..n {
-            let e1 = if self.inv_in_strength[i] > 0.0 {
-                1.0
-            } else {
-                0.0
-            };
-            let y00 = self.mean_outcome(i, false, 0.0);
-            total += self.mean_outcome(i, true, e1) - y00;
-            direct += self.mean_outcome(i, true, 0.0) - y00;
-        }
-        let (value, direct) = (total / n as f64, direct / n as f64);
-        Estimand {
-            value,
-            direct,
-            spillover: value - direct,
-        }
     }
 }
 
@@ -522,7 +405,7 @@ mod tests {
         };
         let groups = Partition::from_labels(&[0, 0, 1, 1]);
         let pop = Population::draw(&spec, &g, groups, 1).unwrap();
-        let est = pop.estimand();
+        let est = crate::inquiry::global_effect(&pop);
         assert!((est.value - (0.3 + 0.2 * 0.75)).abs() < 1e-12);
         assert!((est.direct - 0.3).abs() < 1e-12);
     }

@@ -238,7 +238,7 @@ pub fn check_deff(
         }
         user_dm.push(st / nt - sc / nc);
     }
-    let var = |v: &[f64]| crate::estimate::Moments::of(v).var();
+    let var = |v: &[f64]| crate::stats::Moments::of(v).var();
     let ratio = var(&cluster_dm) / var(&user_dm);
     (ratio, ratio * (4.0 / (reps as f64 - 1.0)).sqrt())
 }

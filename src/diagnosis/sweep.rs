@@ -5,11 +5,11 @@
 //! the bias–variance trade-off of cluster size visible. The network and the
 //! population are built once; only the swept design's partition changes.
 
-use crate::design::{make_partition, Design};
+use crate::data::design::{make_partition, Design};
+use crate::diagnosis::{self as sim, Prepared};
 use crate::error::{Error, Result};
-use crate::scenario::Scenario;
-use crate::sim::{self, Prepared};
 use serde::Serialize;
+use std::path::Path;
 
 /// Which partition parameter varies.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -115,9 +115,12 @@ pub fn values(spec: &SweepSpec) -> Vec<f64> {
 /// The points of a sweep, and the values skipped with the reason.
 pub type SweepResult = (Vec<SweepPoint>, Vec<String>);
 
-/// Run the sweep; `tick` is called once per finished replicate.
+/// Run the sweep (`seed` and `dir`, the folder relative partition files
+/// start from, as the scenario gives them); `tick` is called once per
+/// finished replicate.
 pub fn run(
-    s: &Scenario,
+    seed: u64,
+    dir: &Path,
     p: &Prepared,
     spec: &SweepSpec,
     tick: &(dyn Fn() + Sync),
@@ -142,7 +145,7 @@ pub fn run(
         .partition
         .clone()
         .ok_or_else(|| Error::input(format!("design {:?} is not a cluster design", base.name)))?;
-    use crate::design::PartitionMethod as M;
+    use crate::data::design::PartitionMethod as M;
     let ok = match spec.parameter {
         Parameter::Resolution | Parameter::MaxSize => matches!(part.method, M::Louvain | M::Leiden),
         Parameter::Parts => matches!(part.method, M::Balanced | M::Ldg | M::Random),
@@ -171,7 +174,7 @@ pub fn run(
         dspec.partition = Some(ps.clone());
         // A partitioner that breaks its own promise at this granularity (e.g.
         // METIS's balance with very few nodes per part) skips the point.
-        let clusters = match make_partition(&ps, &p.graph, p.planted.as_deref(), s.seed, &s.dir) {
+        let clusters = match make_partition(&ps, &p.graph, p.planted.as_deref(), seed, dir) {
             Ok(c) => c,
             Err(Error::Internal(msg)) => {
                 skipped.push(format!("{v}: {msg}"));

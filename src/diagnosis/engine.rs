@@ -1,8 +1,10 @@
-//! The Monte Carlo driver and the diagnosands.
+//! The Monte Carlo engine: one replicate of a design (assignment, exposure,
+//! outcomes, every estimator, randomization inference), all replicates of a
+//! design, and every design of a scenario.
 //!
-//! This module owns [`EstimatorKind`] (the estimators a scenario names),
-//! [`SimConfig`], the per-replicate results ([`Replicate`]) and the diagnosis
-//! of each design × estimator ([`DesignDiagnosis`], [`EstimatorDiagnosis`]).
+//! This module owns [`SimConfig`], the per-replicate results ([`Replicate`]),
+//! the exposure operator, the HT/Hájek and saturation set-ups and
+//! [`DesignRun`].
 //!
 //! Each replicate draws from its own ChaCha stream keyed by (seed, design,
 //! replicate); replicates run in parallel in fixed chunks and are reduced in
@@ -10,78 +12,22 @@
 //! threads. Every replicate also runs the null model (all effects zero) on the
 //! same assignment and noise, for type-I error and the simulated design effect.
 
-use crate::design::{Design, Unit};
+use super::Prepared;
+use crate::answer::{self as estimate, EstimatorKind, Outcome};
+use crate::data::design::{Design, Unit};
 use crate::error::Result;
-use crate::estimate::{self, Moments, Outcome};
 use crate::graph::Graph;
-use crate::outcome::Population;
-use crate::partition::Spread;
+use crate::model::Population;
 use crate::rng;
+use crate::stats::anova_icc;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-
-/// Estimators a scenario can name in `[analysis] estimators`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EstimatorKind {
-    /// Difference in means, naive i.i.d. (Welch) SE.
-    DmNaive,
-    /// Difference in means, CR2 SE at the randomization unit, Bell–McCaffrey df.
-    DmCr2,
-    /// t-test on cluster means, G − 2 df.
-    ClusterMeans,
-    /// OLS on own treatment and treated-neighbour share, global effect β_z + f·β_e, CR2.
-    Regression,
-    /// Difference in means of the CUPED-adjusted outcome, CR2.
-    Cuped,
-    /// Horvitz–Thompson estimator of the exposure contrast (Aronow–Samii SE).
-    Ht,
-    /// Hájek (ratio) estimator of the exposure contrast (linearized SE).
-    Hajek,
-    /// Hájek as inverse-probability-weighted least squares of the outcome on
-    /// the exposure condition, CR2 at the randomization unit (Bell–McCaffrey df).
-    HajekCr2,
-}
-
-impl EstimatorKind {
-    /// Every estimator, in report order.
-    pub const ALL: [EstimatorKind; 5] = [
-        EstimatorKind::DmNaive,
-        EstimatorKind::DmCr2,
-        EstimatorKind::ClusterMeans,
-        EstimatorKind::Regression,
-        EstimatorKind::Cuped,
-    ];
-
-    /// The name used in scenarios and reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            EstimatorKind::DmNaive => "dm-naive",
-            EstimatorKind::DmCr2 => "dm-cr2",
-            EstimatorKind::ClusterMeans => "cluster-means",
-            EstimatorKind::Regression => "regression",
-            EstimatorKind::Cuped => "cuped",
-            EstimatorKind::Ht => "ht",
-            EstimatorKind::Hajek => "hajek",
-            EstimatorKind::HajekCr2 => "hajek-cr2",
-        }
-    }
-
-    /// Whether the estimator targets the exposure contrast (not the global effect).
-    pub fn is_exposure(&self) -> bool {
-        matches!(
-            self,
-            EstimatorKind::Ht | EstimatorKind::Hajek | EstimatorKind::HajekCr2
-        )
-    }
-}
+use serde::Serialize;
 
 /// Exposure-mapping settings of the HT and Hájek estimators.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExposureConfig {
     /// The exposure mapping.
-    pub mapping: crate::exposure::Mapping,
+    pub mapping: crate::data::exposure::Mapping,
     /// Nodes whose probability of either condition is below this are excluded.
     pub floor: f64,
     /// Auxiliary assignments when no exact probability exists.
@@ -151,7 +97,7 @@ impl ExposureOp {
     /// size of the adjacency, else by node.
     pub fn new(g: &Graph, pop: &Population, design: &Design) -> ExposureOp {
         if design.spec.unit != Unit::Cluster
-            || design.spec.assignment == crate::design::Assignment::Saturation
+            || design.spec.assignment == crate::data::design::Assignment::Saturation
             || design.is_redrawn()
         {
             return ExposureOp::ByNode;
@@ -240,46 +186,6 @@ impl ExposureOp {
 /// Replicates computed together before their per-cluster sums are reduced.
 const CHUNK: usize = 64;
 
-/// ANOVA estimator of the intra-cluster correlation of `y` over `cluster`.
-pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
-    let n = y.len() as f64;
-    if k < 2 || y.len() <= k {
-        return None;
-    }
-    // Per cluster: count, Σ(y − K), Σ(y − K)² with K = y[0] (no divisions in the pass).
-    let shift = y[0];
-    let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); k];
-    for (i, &v) in y.iter().enumerate() {
-        let d = v - shift;
-        let s = &mut sums[cluster[i] as usize];
-        s.0 += 1.0;
-        s.1 += d;
-        s.2 += d * d;
-    }
-    let grand = sums.iter().map(|s| s.1).sum::<f64>() / n;
-    let m: Vec<Moments> = sums
-        .iter()
-        .map(|&(c, s1, s2)| {
-            let mean = if c > 0.0 { s1 / c } else { 0.0 };
-            Moments {
-                n: c,
-                mean,
-                m2: (s2 - s1 * mean).max(0.0),
-            }
-        })
-        .collect();
-    let ssb: f64 = m
-        .iter()
-        .map(|g| g.n * (g.mean - grand) * (g.mean - grand))
-        .sum();
-    let ssw: f64 = m.iter().map(|g| g.m2).sum();
-    let msb = ssb / (k as f64 - 1.0);
-    let msw = ssw / (n - k as f64);
-    let m0 = (n - m.iter().map(|g| g.n * g.n).sum::<f64>() / n) / (k as f64 - 1.0);
-    let denom = msb + (m0 - 1.0) * msw;
-    (denom > 0.0).then(|| (msb - msw) / denom)
-}
-
 /// Everything one design's replicates share: the network, population,
 /// design, its exposure operator (built once) and the settings.
 pub struct Engine<'a> {
@@ -347,8 +253,8 @@ impl Saturation {
                 SatSlot::Total => "total".to_string(),
             })
             .collect();
-        let exact = pop.kind == crate::outcome::Kind::Continuous
-            && pop.exposure == crate::outcome::ExposureFn::Linear;
+        let exact = pop.kind == crate::model::Kind::Continuous
+            && pop.exposure == crate::model::ExposureFn::Linear;
         let truths = if exact {
             let ee = expected_exposure(g, pop, design);
             let n = pop.len() as f64;
@@ -493,19 +399,22 @@ fn expected_exposure(g: &Graph, pop: &Population, design: &Design) -> Vec<Vec<(f
 /// What the HT and Hájek estimators need for one design.
 pub struct HtSetup {
     /// Probabilities of the two conditions.
-    pub probs: crate::exposure::Probabilities,
+    pub probs: crate::data::exposure::Probabilities,
     /// Nodes kept (both probabilities at least the floor).
     pub included: Vec<bool>,
     /// How many nodes are kept.
     pub n_included: usize,
     /// Clusters shared between neighbourhoods.
-    pub overlap: crate::exposure::Overlap,
+    pub overlap: crate::data::exposure::Overlap,
     /// Joint probabilities from auxiliary assignments, where no closed form is used.
-    pub pairs: Option<crate::exposure::PairProbabilities>,
+    pub pairs: Option<crate::data::exposure::PairProbabilities>,
     /// Full exposure on a fixed partition: the shared cluster sets of the
     /// included nodes and, per node, how many included nodes share a cluster
-    /// with it (the variance sums aggregated, see [`crate::exposure::SharedSets`]).
-    pub shared: Option<(crate::exposure::SharedSets, crate::exposure::SetVariance)>,
+    /// with it (the variance sums aggregated, see [`crate::data::exposure::SharedSets`]).
+    pub shared: Option<(
+        crate::data::exposure::SharedSets,
+        crate::data::exposure::SetVariance,
+    )>,
     /// The exposure contrast over included nodes, exactly.
     pub estimand: f64,
     /// Exact SD of HT under cluster Bernoulli (the design's true HT SD), where it applies.
@@ -525,7 +434,7 @@ impl HtSetup {
         design_index: usize,
     ) -> Result<HtSetup> {
         let m = &cfg.exposure.mapping;
-        let probs = crate::exposure::probabilities(
+        let probs = crate::data::exposure::probabilities(
             g,
             design,
             m,
@@ -540,15 +449,19 @@ impl HtSetup {
                 a >= cfg.exposure.floor && b >= cfg.exposure.floor && a > 0.0 && b > 0.0
             })
             .collect();
-        let overlap = crate::exposure::Overlap::new(g, design.clusters.labels(), design.units());
+        let overlap =
+            crate::data::exposure::Overlap::new(g, design.clusters.labels(), design.units());
         let n = pop.len();
         // Full exposure under Bernoulli/complete designs has closed forms; other
         // mappings and designs get joint probabilities and condition-wise mean
         // outcomes from auxiliary assignments.
-        let full = *m == crate::exposure::Mapping::Full;
-        let estimated = matches!(probs.method, crate::exposure::Method::Estimated { .. });
+        let full = *m == crate::data::exposure::Mapping::Full;
+        let estimated = matches!(
+            probs.method,
+            crate::data::exposure::Method::Estimated { .. }
+        );
         let pairs = (!full || (estimated && !design.is_redrawn())).then(|| {
-            crate::exposure::PairProbabilities::estimate(
+            crate::data::exposure::PairProbabilities::estimate(
                 g,
                 design,
                 m,
@@ -592,23 +505,23 @@ impl HtSetup {
         };
         let shared = match (full, &pairs, design.is_redrawn()) {
             (true, None, false) => {
-                let sets = crate::exposure::SharedSets::new(&overlap, &included)?;
-                let sv = crate::exposure::SetVariance::new(&sets, design.spec.treated_share);
+                let sets = crate::data::exposure::SharedSets::new(&overlap, &included)?;
+                let sv = crate::data::exposure::SetVariance::new(&sets, design.spec.treated_share);
                 Some((sets, sv))
             }
             _ => None,
         };
         let exact_sd = (full
-            && design.spec.assignment == crate::design::Assignment::Bernoulli
+            && design.spec.assignment == crate::data::design::Assignment::Bernoulli
             && !design.is_redrawn()
             && kept > 0)
             .then(|| {
                 let (v1, v0): (Vec<f64>, Vec<f64>) = match pop.kind {
-                    crate::outcome::Kind::Continuous => {
+                    crate::model::Kind::Continuous => {
                         let v = pop.noise_sd * pop.noise_sd;
                         (vec![v; n], vec![v; n])
                     }
-                    crate::outcome::Kind::Binary => (
+                    crate::model::Kind::Binary => (
                         y1.iter().map(|p| p * (1.0 - p)).collect(),
                         y0.iter().map(|p| p * (1.0 - p)).collect(),
                     ),
@@ -616,7 +529,7 @@ impl HtSetup {
                 let p = design.spec.treated_share;
                 // Full exposure on a fixed partition has its shared sets.
                 shared.as_ref().map(|(sets, _)| {
-                    crate::exposure::ht_variance_full_bernoulli_sets(
+                    crate::data::exposure::ht_variance_full_bernoulli_sets(
                         &overlap, sets, p, &y1, &y0, &v1, &v0, &included,
                     )
                     .sqrt()
@@ -646,9 +559,9 @@ impl HtSetup {
         y: &[f64],
     ) -> (Option<f64>, Option<f64>) {
         let (t, c): (Vec<bool>, Vec<bool>) = (0..y.len() as u32)
-            .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
+            .map(|i| crate::data::exposure::conditions(g, &cfg.exposure.mapping, z, i))
             .unzip();
-        let (ht, hajek) = crate::exposure::ht_hajek(
+        let (ht, hajek) = crate::data::exposure::ht_hajek(
             y,
             &t,
             &c,
@@ -676,7 +589,7 @@ impl HtSetup {
         // treats this replicate's partition as fixed: an approximation).
         let own_overlap;
         let overlap = if self.redrawn {
-            own_overlap = crate::exposure::Overlap::new(g, part.labels(), part.count());
+            own_overlap = crate::data::exposure::Overlap::new(g, part.labels(), part.count());
             &own_overlap
         } else {
             &self.overlap
@@ -685,7 +598,7 @@ impl HtSetup {
             // Full exposure on a fixed partition: all touching clusters in one arm.
             Some(_) => overlap.full_conditions(part.labels(), z),
             None => (0..n as u32)
-                .map(|i| crate::exposure::conditions(g, &cfg.exposure.mapping, z, i))
+                .map(|i| crate::data::exposure::conditions(g, &cfg.exposure.mapping, z, i))
                 .unzip(),
         };
         let (pi1, pi0) = (&self.probs.treated, &self.probs.control);
@@ -703,7 +616,7 @@ impl HtSetup {
         let n_included = self.n_included;
         // Point estimates and the Hájek means (each condition's weighted mean) per run.
         let points = ys.map(|y| {
-            let (ht, hajek) = crate::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
+            let (ht, hajek) = crate::data::exposure::ht_hajek(y, &t, &c, pi1, pi0, &self.included);
             let weighted = |members: &[u32], pi: &[f64]| {
                 let (s, w) = members.iter().fold((0.0, 0.0), |(s, w), &i| {
                     (s + y[i as usize] / pi[i as usize], w + 1.0 / pi[i as usize])
@@ -732,11 +645,11 @@ impl HtSetup {
         let variances: [[f64; 2]; 2] = match (&self.pairs, &self.shared) {
             (Some(pp), _) => [0, 1].map(|run| {
                 let v = |y: &[f64]| {
-                    crate::exposure::as_variance(pp, y, &t, &c, pi1, pi0, &self.included)
+                    crate::data::exposure::as_variance(pp, y, &t, &c, pi1, pi0, &self.included)
                 };
                 [v(ys[run]), v(&resid(run))]
             }),
-            (None, Some((sets, sv))) => crate::exposure::as_variances_full_sets(
+            (None, Some((sets, sv))) => crate::data::exposure::as_variances_full_sets(
                 sets, sv, ys, means, &in_t, &in_c, pi1, pi0, n_included,
             ),
             (None, None) => {
@@ -744,7 +657,7 @@ impl HtSetup {
                 let mut touched = Vec::new();
                 [0, 1].map(|run| {
                     [ys[run].to_vec(), resid(run)].map(|y| {
-                        crate::exposure::as_variance_full(
+                        crate::data::exposure::as_variance_full(
                             overlap,
                             self.p,
                             &y,
@@ -824,7 +737,7 @@ impl<'a> Engine<'a> {
             true => Some(HtSetup::new(g, pop, design, cfg, design_index)?),
             false => None,
         };
-        let saturation = (design.spec.assignment == crate::design::Assignment::Saturation)
+        let saturation = (design.spec.assignment == crate::data::design::Assignment::Saturation)
             .then(|| Saturation::new(g, pop, design));
         let ht = if saturation.is_some() { None } else { ht };
         Ok(Engine {
@@ -1009,10 +922,10 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
 /// Redrawn partitions are analysed per replicate without blocking.
 pub fn blocking(design: &Design) -> estimate::Blocking<'_> {
     match design.spec.assignment {
-        crate::design::Assignment::Stratified if design.strata > 1 => {
+        crate::data::design::Assignment::Stratified if design.strata > 1 => {
             estimate::Blocking::Strata(&design.stratum)
         }
-        crate::design::Assignment::MatchedPairs => estimate::Blocking::Pairs(&design.pairs),
+        crate::data::design::Assignment::MatchedPairs => estimate::Blocking::Pairs(&design.pairs),
         _ => estimate::Blocking::None,
     }
 }
@@ -1201,14 +1114,14 @@ pub fn run_design(
         ExposureDiagnosis {
             mapping: cfg.exposure.mapping.name(),
             probabilities: match h.probs.method {
-                crate::exposure::Method::Exact => "exact".into(),
-                crate::exposure::Method::Estimated { draws } => {
+                crate::data::exposure::Method::Exact => "exact".into(),
+                crate::data::exposure::Method::Estimated { draws } => {
                     format!("estimated from {draws} auxiliary assignments")
                 }
             },
             probability_max_mc_se: match h.probs.method {
-                crate::exposure::Method::Exact => None,
-                crate::exposure::Method::Estimated { draws } => Some(
+                crate::data::exposure::Method::Exact => None,
+                crate::data::exposure::Method::Estimated { draws } => Some(
                     h.probs
                         .treated
                         .iter()
@@ -1255,420 +1168,6 @@ pub fn run_design(
     })
 }
 
-/// A rate with its Monte Carlo standard error.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Rate {
-    /// The rate.
-    pub value: f64,
-    /// Its Monte Carlo standard error, sqrt(r(1 − r)/R).
-    pub mc_se: f64,
-}
-
-impl Rate {
-    fn of(hits: usize, total: usize) -> Option<Rate> {
-        (total > 0).then(|| {
-            let v = hits as f64 / total as f64;
-            Rate {
-                value: v,
-                mc_se: (v * (1.0 - v) / total as f64).sqrt(),
-            }
-        })
-    }
-}
-
-/// Diagnosands of one design × estimator.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EstimatorDiagnosis {
-    /// Estimator name.
-    pub name: String,
-    /// What it is judged against: the global effect, or its own estimand
-    /// (HT/Hájek: the exposure contrast; saturation estimators: their effect).
-    pub truth: f64,
-    /// Replicates where the estimator could be computed (effect run).
-    pub replicates_ok: usize,
-    /// Replicates where it could not, by reason (effect run).
-    pub failures: BTreeMap<String, usize>,
-    /// Failures in the null run.
-    pub null_failures: usize,
-    /// Mean of the estimates.
-    pub mean_estimate: f64,
-    /// Mean estimate − true global effect.
-    pub bias: f64,
-    /// Monte Carlo SE of the bias: SD / sqrt(replicates_ok).
-    pub bias_mc_se: f64,
-    /// SD of the estimates over replicates.
-    pub sd: f64,
-    /// Root mean squared error against the true global effect.
-    pub rmse: f64,
-    /// Mean estimated standard error.
-    pub mean_se: f64,
-    /// mean_se / sd: below 1, the SEs are too small.
-    pub se_sd_ratio: f64,
-    /// Share of confidence intervals covering the true global effect.
-    pub coverage: f64,
-    /// Its Monte Carlo SE.
-    pub coverage_mc_se: f64,
-    /// Share of replicates rejecting H0: effect = 0.
-    pub power: f64,
-    /// Its Monte Carlo SE.
-    pub power_mc_se: f64,
-    /// Share of null-run replicates rejecting H0.
-    pub type1_error: f64,
-    /// Its Monte Carlo SE.
-    pub type1_error_mc_se: f64,
-    /// Randomization inference (when requested): share of replicates with p ≤ α.
-    pub ri_power: Option<f64>,
-    /// Its Monte Carlo SE.
-    pub ri_power_mc_se: Option<f64>,
-    /// Randomization inference in the null run: share with p ≤ α.
-    pub ri_type1_error: Option<f64>,
-    /// Its Monte Carlo SE.
-    pub ri_type1_error_mc_se: Option<f64>,
-}
-
-/// Diagnose one estimator's column of replicates against `truth`.
-pub fn diagnose_estimator(
-    name: &str,
-    effect: &[&Outcome],
-    null: &[&Outcome],
-    ri: (&[Option<f64>], &[Option<f64>]),
-    truth: f64,
-    alpha: f64,
-) -> EstimatorDiagnosis {
-    let ri_rate = |ps: &[Option<f64>]| -> Option<Rate> {
-        let v: Vec<f64> = ps.iter().flatten().copied().collect();
-        Rate::of(v.iter().filter(|&&p| p <= alpha + 1e-12).count(), v.len())
-    };
-    let (ri_pow, ri_t1) = (ri_rate(ri.0), ri_rate(ri.1));
-    let ok: Vec<&estimate::Estimate> = effect.iter().filter_map(|o| o.as_ref().ok()).collect();
-    let mut failures = BTreeMap::new();
-    for o in effect {
-        if let Err(f) = o {
-            *failures.entry(f.describe().to_string()).or_insert(0) += 1;
-        }
-    }
-    let r = ok.len();
-    let est = Moments::of(&ok.iter().map(|e| e.value).collect::<Vec<_>>());
-    let sd = est.var().sqrt();
-    let mse = ok.iter().map(|e| (e.value - truth).powi(2)).sum::<f64>() / r.max(1) as f64;
-    let mean_se = ok.iter().map(|e| e.se).sum::<f64>() / r.max(1) as f64;
-    let covered = ok
-        .iter()
-        .filter(|e| e.ci_low <= truth && truth <= e.ci_high)
-        .count();
-    let rejected = ok.iter().filter(|e| e.p_value < alpha).count();
-    let null_ok: Vec<&estimate::Estimate> = null.iter().filter_map(|o| o.as_ref().ok()).collect();
-    let null_rejected = null_ok.iter().filter(|e| e.p_value < alpha).count();
-    let nan = Rate {
-        value: f64::NAN,
-        mc_se: f64::NAN,
-    };
-    let cov = Rate::of(covered, r).unwrap_or(nan);
-    let pow = Rate::of(rejected, r).unwrap_or(nan);
-    let t1 = Rate::of(null_rejected, null_ok.len()).unwrap_or(nan);
-    EstimatorDiagnosis {
-        name: name.to_string(),
-        truth,
-        replicates_ok: r,
-        failures,
-        null_failures: null.len() - null_ok.len(),
-        mean_estimate: est.mean,
-        bias: est.mean - truth,
-        bias_mc_se: sd / (r as f64).sqrt(),
-        sd,
-        rmse: mse.sqrt(),
-        mean_se,
-        se_sd_ratio: mean_se / sd,
-        coverage: cov.value,
-        coverage_mc_se: cov.mc_se,
-        power: pow.value,
-        power_mc_se: pow.mc_se,
-        type1_error: t1.value,
-        type1_error_mc_se: t1.mc_se,
-        ri_power: ri_pow.map(|r| r.value),
-        ri_power_mc_se: ri_pow.map(|r| r.mc_se),
-        ri_type1_error: ri_t1.map(|r| r.value),
-        ri_type1_error_mc_se: ri_t1.map(|r| r.mc_se),
-    }
-}
-
-/// Edge-weighted contamination, averaged over replicates.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Contamination {
-    /// Share of treated units' exposure coming from control units.
-    pub treated: f64,
-    /// Share of control units' exposure coming from treated units.
-    pub control: f64,
-}
-
-/// Design effects.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DesignEffect {
-    /// [1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)] × the arm-size factor, with the
-    /// estimated ICC (the bracket is 1 for user designs).
-    pub analytic: f64,
-    /// E[1/N₁ + 1/N₀]·n₁n₀/n: how much varying arm sizes cost (1 with fixed arms).
-    pub arm_size_factor: Option<f64>,
-    /// The formula used, in words, with the arm-size factor's method.
-    pub formula: String,
-    /// Var(DM) under this design / Var(DM) under complete user randomization, null run.
-    pub simulated: f64,
-    /// Monte Carlo SE of the simulated design effect (≈ deff·sqrt(2/(R − 1))).
-    pub simulated_mc_se: f64,
-}
-
-/// Diagnosis of one design.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DesignDiagnosis {
-    /// Design name.
-    pub name: String,
-    /// `user` or `cluster`.
-    pub unit: Unit,
-    /// Assignment mechanism.
-    pub assignment: crate::design::Assignment,
-    /// Treated share.
-    pub treated_share: f64,
-    /// Whether the partition is redrawn for every replicate (cluster figures
-    /// then describe the first draw).
-    pub partition_redrawn: bool,
-    /// Randomization units.
-    pub clusters: usize,
-    /// Cluster sizes.
-    pub cluster_sizes: crate::partition::SizeSummary,
-    /// Weighted share of edges between randomization units.
-    pub cut_edge_share: f64,
-    /// Realized contamination.
-    pub contamination: Contamination,
-    /// Per cluster contamination distribution (cluster designs).
-    pub contamination_per_cluster: Option<Spread>,
-    /// Estimated ICC over the design's clusters (cluster designs).
-    pub icc: Option<f64>,
-    /// Design effects.
-    pub design_effect: DesignEffect,
-    /// n / simulated design effect.
-    pub effective_sample_size: f64,
-    /// Where the clusters were written.
-    pub clusters_file: Option<String>,
-    /// The exposure contrast HT and Hájek target (when they ran).
-    pub exposure: Option<ExposureDiagnosis>,
-    /// Per estimator (HT and Hájek against the exposure contrast, the others against the global effect).
-    pub estimators: Vec<EstimatorDiagnosis>,
-}
-
-/// Diagnose a design from its run.
-pub fn diagnose_design(
-    g: &Graph,
-    pop: &Population,
-    design: &Design,
-    run: &DesignRun,
-    cfg: &SimConfig,
-    truth: f64,
-    clusters_file: Option<String>,
-) -> DesignDiagnosis {
-    let reps = &run.replicates;
-    let n = pop.len() as f64;
-    let estimators = run
-        .estimator_names
-        .iter()
-        .enumerate()
-        .map(|(j, name)| {
-            let effect: Vec<&Outcome> = reps.iter().map(|r| &r.effect[j]).collect();
-            let null: Vec<&Outcome> = reps.iter().map(|r| &r.null[j]).collect();
-            let t = run.own_truths[j].unwrap_or(truth);
-            let ri_e: Vec<Option<f64>> = reps.iter().map(|r| r.ri_effect[j]).collect();
-            let ri_n: Vec<Option<f64>> = reps.iter().map(|r| r.ri_null[j]).collect();
-            let mut d = diagnose_estimator(name, &effect, &null, (&ri_e, &ri_n), t, cfg.alpha);
-            d.truth = t;
-            d
-        })
-        .collect();
-    let q = crate::partition::quality(g, &design.clusters);
-    let mean =
-        |f: &dyn Fn(&Replicate) -> f64| reps.iter().map(f).sum::<f64>() / reps.len().max(1) as f64;
-    let icc_values: Vec<f64> = reps.iter().filter_map(|r| r.icc).collect();
-    let icc =
-        (!icc_values.is_empty()).then(|| icc_values.iter().sum::<f64>() / icc_values.len() as f64);
-    let m_bar = n / design.units() as f64;
-    let cv2 = q.sizes.cv * q.sizes.cv;
-    // A negative ANOVA estimate is sampling noise around a non-negative ICC:
-    // truncated at 0, so the analytic design effect is never below 1.
-    let clustering = match icc {
-        Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho.max(0.0),
-        None => 1.0,
-    };
-    let arms = design.arm_size_factor();
-    let analytic = clustering * arms.as_ref().map_or(1.0, |a| a.value);
-    let formula = format!(
-        "{}{}",
-        if icc.is_some() {
-            "[1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)]"
-        } else {
-            "1"
-        },
-        match &arms {
-            Some(a) => format!(
-                " × arm-size factor E[1/N₁ + 1/N₀]·n₁n₀/n = {:.4}, {}",
-                a.value, a.method
-            ),
-            None => " (arm-size factor not computed for this design)".into(),
-        }
-    );
-    // Reference: complete user randomization, exactly: (σ²_noise + S²)·n/(n1·n0).
-    let (noise, s2) = pop.control_variance();
-    let n1 = (design.spec.treated_share * n).round();
-    let reference = (noise + s2) * n / (n1 * (n - n1));
-    let dm: Vec<f64> = reps.iter().filter_map(|r| r.dm_null).collect();
-    let var_dm = Moments::of(&dm).var();
-    let simulated = var_dm / reference;
-    let simulated_mc_se = simulated * (2.0 / (dm.len() as f64 - 1.0)).sqrt();
-    DesignDiagnosis {
-        name: design.spec.name.clone(),
-        unit: design.spec.unit,
-        assignment: design.spec.assignment,
-        treated_share: design.spec.treated_share,
-        partition_redrawn: design.is_redrawn(),
-        clusters: design.units(),
-        cluster_sizes: q.sizes,
-        cut_edge_share: q.cut_edge_share,
-        contamination: Contamination {
-            treated: mean(&|r| r.contamination_treated),
-            control: mean(&|r| r.contamination_control),
-        },
-        contamination_per_cluster: run.cluster_contamination.clone().map(Spread::of),
-        icc,
-        design_effect: DesignEffect {
-            analytic,
-            arm_size_factor: arms.map(|a| a.value),
-            formula,
-            simulated,
-            simulated_mc_se,
-        },
-        effective_sample_size: n / simulated,
-        clusters_file,
-        exposure: run.exposure.clone(),
-        estimators,
-    }
-}
-
-/// Everything a scenario needs before its first replicate: the network, the
-/// population, the resolved designs and the exact estimand. Building it is
-/// where bad input is found, before any output is written.
-pub struct Prepared {
-    /// The network.
-    pub graph: Graph,
-    /// One line describing the network's source.
-    pub graph_description: String,
-    /// Planted communities, if the generator has them.
-    pub planted: Option<Vec<u32>>,
-    /// The finite population.
-    pub population: Population,
-    /// The designs, in scenario order.
-    pub designs: Vec<Design>,
-    /// The global average treatment effect.
-    pub estimand: crate::outcome::Estimand,
-    /// Monte Carlo settings.
-    pub config: SimConfig,
-}
-
-/// Build the network, population and designs of `s`.
-pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
-    use crate::scenario::GraphSource;
-    let (graph, planted, graph_description) = match &s.graph {
-        GraphSource::Generated(model) => {
-            let g = model.generate(s.seed)?;
-            (g.graph, g.communities, g.description)
-        }
-        GraphSource::File(f) => {
-            let path = s.dir.join(&f.path);
-            let opts = crate::graph::io::ReadOptions {
-                directed: f.directed,
-                third_column: f.third_column,
-                header: f.header,
-                build: crate::graph::BuildOptions {
-                    self_loops: f.self_loops,
-                    duplicates: f.duplicates,
-                },
-                ..Default::default()
-            };
-            let (g, _) = crate::graph::io::read_edge_list(&path, &opts)?;
-            // The path as the scenario gives it (relative to the scenario file).
-            (g, None, format!("edge list {}", f.path.display()))
-        }
-    };
-    // Nothing spills over on a graph without edges, and no estimator that
-    // uses exposure can be computed: refuse before simulating.
-    if graph.edge_count() == graph.self_loop_count() {
-        return Err(crate::error::Error::input(format!(
-            "[graph] {graph_description}: no edges after cleaning ({} nodes; self-loops are \
-             dropped unless self_loops = \"keep\"): expected a network with at least one edge",
-            graph.node_count()
-        )));
-    }
-    use crate::outcome::IccGroups;
-    let louvain = || {
-        crate::partition::Method::Louvain(crate::partition::louvain::Params {
-            seed: s.seed,
-            ..Default::default()
-        })
-        .run(&graph)
-    };
-    let groups = match (s.outcome.icc_groups, &planted) {
-        (IccGroups::Auto | IccGroups::Planted, Some(c)) => {
-            crate::partition::Partition::from_labels(c)
-        }
-        (IccGroups::Planted, None) => {
-            return Err(crate::error::Error::input(
-                "[outcome] icc_groups = \"planted\": this graph has no planted communities",
-            ))
-        }
-        _ => louvain()?,
-    };
-    let population = Population::draw(&s.outcome, &graph, groups, s.seed)?;
-    // A power curve that cannot be drawn is refused before anything is simulated.
-    if let Some(pc) = &s.power_curve {
-        for &e in &pc.effects {
-            population.effect_scale(e)?;
-        }
-    }
-    let mut designs = Vec::with_capacity(s.designs.len());
-    for spec in &s.designs {
-        let clusters = match &spec.partition {
-            Some(p) => Some(
-                crate::design::make_partition(p, &graph, planted.as_deref(), s.seed, &s.dir)
-                    .map_err(|e| match e {
-                        crate::error::Error::Input(m) => {
-                            crate::error::Error::input(format!("design {:?}: {m}", spec.name))
-                        }
-                        other => other,
-                    })?,
-            ),
-            None => None,
-        };
-        designs.push(Design::new(spec.clone(), clusters, &population.x)?);
-    }
-    let estimand = population.estimand();
-    Ok(Prepared {
-        graph,
-        graph_description,
-        planted,
-        population,
-        designs,
-        estimand,
-        config: SimConfig {
-            seed: s.seed,
-            replicates: s.replicates,
-            alpha: s.alpha,
-            estimators: s.analysis.estimators.clone(),
-            exposure: ExposureConfig {
-                mapping: s.analysis.exposure,
-                floor: s.analysis.probability_floor,
-                draws: s.analysis.auxiliary_draws,
-            },
-            randomization_inference: s.analysis.randomization_inference,
-        },
-    })
-}
-
 /// Run every design of `p`; `tick` is called once per finished replicate.
 pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Result<Vec<DesignRun>> {
     p.designs
@@ -1676,89 +1175,4 @@ pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Result<Vec<DesignRun>
         .enumerate()
         .map(|(i, d)| run_design(&p.graph, &p.population, d, &p.config, i, tick))
         .collect()
-}
-
-/// One design's power curve: (effect, simulated power, its MC SE, analytic power).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PowerCurve {
-    /// Design name.
-    pub design: String,
-    /// Estimator name.
-    pub estimator: String,
-    /// (global effect, simulated power, Monte Carlo SE, analytic power with the design effect).
-    pub points: Vec<(f64, f64, f64, f64)>,
-}
-
-/// Power against effect size for every design (saturation designs excluded):
-/// τ and γ are scaled together so the global effect takes each value, the
-/// population is otherwise unchanged. The analytic curve is the textbook
-/// power with the design's simulated design effect (no bias).
-pub fn power_curves(
-    p: &Prepared,
-    spec: &crate::scenario::PowerCurveSpec,
-    deffs: &[f64],
-    tick: &(dyn Fn() + Sync),
-) -> Result<Vec<PowerCurve>> {
-    let kind = spec.estimator.unwrap_or(p.config.estimators[0]);
-    let j = p
-        .config
-        .estimators
-        .iter()
-        .position(|&k| k == kind)
-        .unwrap_or(0);
-    let cfg = SimConfig {
-        replicates: spec.replicates.unwrap_or(p.config.replicates),
-        ..p.config.clone()
-    };
-    // τ and γ scaled so the exact global effect equals each requested value
-    // (solved through the logistic link for binary metrics).
-    let scales: Vec<f64> = spec
-        .effects
-        .iter()
-        .map(|&e| p.population.effect_scale(e))
-        .collect::<Result<_>>()?;
-    let (noise, s2) = p.population.control_variance();
-    let n = p.population.len() as f64;
-    let mut out = Vec::new();
-    for (di, d) in p.designs.iter().enumerate() {
-        if d.spec.assignment == crate::design::Assignment::Saturation {
-            continue;
-        }
-        let mut points = Vec::new();
-        for (&effect, &scale) in spec.effects.iter().zip(&scales) {
-            let mut pop = p.population.clone();
-            pop.tau.iter_mut().for_each(|t| *t *= scale);
-            pop.gamma *= scale;
-            let run = run_design(&p.graph, &pop, d, &cfg, di, tick)?;
-            let ok: Vec<&estimate::Estimate> = run
-                .replicates
-                .iter()
-                .filter_map(|r| r.effect[j].as_ref().ok())
-                .collect();
-            let rej = ok.iter().filter(|e| e.p_value < cfg.alpha).count();
-            let r = Rate::of(rej, ok.len()).unwrap_or(Rate {
-                value: f64::NAN,
-                mc_se: f64::NAN,
-            });
-            let share = d.spec.treated_share;
-            let n_eff =
-                1.0 / (1.0 / (share * n) + 1.0 / ((1.0 - share) * n)) / deffs[di].max(1e-12);
-            // Equal-arms form with the harmonic per-arm size.
-            let analytic = crate::calc::power(
-                crate::calc::Metric::Continuous {
-                    sd: (noise + s2).sqrt(),
-                },
-                effect,
-                2.0 * n_eff,
-                cfg.alpha,
-            );
-            points.push((effect, r.value, r.mc_se, analytic));
-        }
-        out.push(PowerCurve {
-            design: d.spec.name.clone(),
-            estimator: kind.name().to_string(),
-            points,
-        });
-    }
-    Ok(out)
 }

@@ -1,0 +1,628 @@
+//! OLS with the cluster-robust CR2 variance (Bell & McCaffrey 2002;
+//! Pustejovsky & Tipton 2018) and Bell–McCaffrey degrees of freedom, from
+//! per-cluster sufficient statistics: the difference in means at the
+//! randomization unit, the linear-in-means regression adjustment, CUPED, and
+//! their stratum-fixed-effects versions for stratified designs.
+//!
+//! # Complexity
+//! O(n·P²) per fit plus O(G·P³) for the per-cluster eigen-decompositions
+//! (P ≤ 3 regressors, G clusters), whatever the cluster sizes.
+
+use super::{
+    cluster_means, cluster_means_point, dm_point, paired, paired_point, t_inference, Blocking,
+    Failure, Outcome,
+};
+use nalgebra::{SMatrix, SVector};
+
+/// OLS of `y` on the P regressors `x(i)` with a CR2 standard error clustered
+/// by `cluster` (dense ids below `clusters`; pass `clusters == y.len()` with
+/// `cluster[i] == i` for heteroskedasticity-robust HC2) and Bell–McCaffrey
+/// degrees of freedom, for the contrast `c'β`.
+pub fn ols_cr2<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    clusters: usize,
+    contrast: [f64; P],
+    alpha: f64,
+) -> Outcome {
+    type M<const P: usize> = SMatrix<f64, P, P>;
+    type V<const P: usize> = SVector<f64, P>;
+    let n = y.len();
+    let mut xtx = M::<P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for (i, &yi) in y.iter().enumerate() {
+        let xi = V::<P>::from(x(i));
+        xtx += xi * xi.transpose();
+        xty += xi * yi;
+    }
+    let Some(b) = xtx.try_inverse() else {
+        return Err(Failure::Singular);
+    };
+    // Guard against near-singular designs (e.g. a constant regressor).
+    if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
+        return Err(Failure::Singular);
+    }
+    let beta = b * xty;
+    let c = V::<P>::from(contrast);
+    let bc = b * c;
+    let value = c.dot(&beta);
+    let Some(chol) = b.cholesky() else {
+        return Err(Failure::Singular);
+    };
+    let l = chol.l();
+
+    // Streaming sums over clusters.
+    let mut var = 0.0; // Σ q_g²
+    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut ttt = M::<P>::zeros();
+    let mut bad = false;
+    let mut add = |mg: &M<P>, sg: &V<P>| {
+        // Nonzero eigen-structure of the leverage block H_gg = X_g B X_gᵀ.
+        let s = l.transpose() * mg * l;
+        let (mut a_s, mut a_m, mut a2_m) = (*sg, *mg, *mg);
+        // A single unit (HC2): H_gg = h = xᵀBx has one eigenvalue, no decomposition needed.
+        let eig = nalgebra::DMatrix::from_iterator(P, P, s.iter().copied()).symmetric_eigen();
+        for k in 0..P {
+            let lam = eig.eigenvalues[k];
+            if lam <= 1e-12 {
+                continue;
+            }
+            if lam >= 1.0 - 1e-10 {
+                bad = true;
+                return;
+            }
+            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
+            let ml = mg * (l * w); // X_gᵀ u_k · sqrt(λ)
+            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
+            let f2 = 1.0 / (1.0 - lam) - 1.0;
+            let proj = (l * w).dot(sg); // u_kᵀ e · sqrt(λ)
+            a_s += ml * (f1 * proj / lam);
+            a_m += ml * ml.transpose() * (f1 / lam);
+            a2_m += ml * ml.transpose() * (f2 / lam);
+        }
+        let q = bc.dot(&a_s);
+        var += q * q;
+        let t = a_m * bc;
+        let d = bc.dot(&(a2_m * bc));
+        let tbt = t.dot(&(b * t));
+        sum_d += d;
+        sum_tbt += tbt;
+        sum_d2 += d * d;
+        sum_dtbt += d * tbt;
+        ttt += t * t.transpose();
+    };
+    if clusters == n && cluster.iter().enumerate().all(|(i, &c)| c as usize == i) {
+        // One unit per cluster (HC2): the leverage block is the scalar h = xᵀBx.
+        for (i, &yi) in y.iter().enumerate() {
+            let xi = V::<P>::from(x(i));
+            let e = yi - xi.dot(&beta);
+            let h = xi.dot(&(b * xi));
+            if h >= 1.0 - 1e-10 {
+                bad = true;
+                break;
+            }
+            let xbc = xi.dot(&bc);
+            let q = xbc * e / (1.0 - h).sqrt();
+            var += q * q;
+            let t = xi * (xbc / (1.0 - h).sqrt());
+            let d = xbc * xbc / (1.0 - h);
+            let tbt = t.dot(&(b * t));
+            sum_d += d;
+            sum_tbt += tbt;
+            sum_d2 += d * d;
+            sum_dtbt += d * tbt;
+            ttt += t * t.transpose();
+        }
+    } else {
+        let mut mg = vec![M::<P>::zeros(); clusters];
+        let mut sg = vec![V::<P>::zeros(); clusters];
+        for (i, &yi) in y.iter().enumerate() {
+            let xi = V::<P>::from(x(i));
+            let g = cluster[i] as usize;
+            mg[g] += xi * xi.transpose();
+            sg[g] += xi * (yi - xi.dot(&beta));
+        }
+        for g in 0..clusters {
+            add(&mg[g], &sg[g]);
+        }
+    }
+    if bad {
+        return Err(Failure::OneClusterInArm);
+    }
+    let bt = b * ttt;
+    let tr = sum_d - sum_tbt;
+    let tr2 = sum_d2 - 2.0 * sum_dtbt + (bt * bt).trace();
+    let df = tr * tr / tr2;
+    t_inference(value, var.sqrt(), df, alpha)
+}
+
+/// OLS with stratum fixed effects absorbed (clusters nested in strata): the
+/// first regressor of `x` must be the intercept and `contrast[0]` 0. Fit by
+/// demeaning within strata (Frisch–Waugh–Lovell); the CR2 leverage block of
+/// cluster g in stratum s is 11ᵀ/n_s + X̃_g B̃ X̃_gᵀ, i.e. U_g B_s U_gᵀ with
+/// U_g = [1, X̃_g] and B_s = diag(1/n_s, B̃), so the P×P machinery of
+/// [`ols_cr2`] applies per stratum. Strata with a single cluster are fitted
+/// exactly by their fixed effect: they are pooled into one stratum (and a
+/// pool of a single cluster is dropped, carrying no information).
+/// The Bell–McCaffrey degrees of freedom use the full hat matrix, fixed
+/// effects included (cross-cluster terms within a stratum).
+fn ols_cr2_blocked<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    stratum: &[u32],
+    contrast: [f64; P],
+    alpha: f64,
+) -> Outcome {
+    type M<const P: usize> = SMatrix<f64, P, P>;
+    type V<const P: usize> = SVector<f64, P>;
+    if P < 2 || contrast[0] != 0.0 {
+        return Err(Failure::Singular);
+    }
+    let pooled = pool_singletons(stratum, cluster);
+    let stratum = pooled.as_slice();
+    let clusters = stratum.len();
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    // Clusters per stratum (non-empty ones) and stratum sums.
+    let mut present = vec![false; clusters];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut per_stratum = vec![0usize; strata];
+    for c in 0..clusters {
+        if present[c] {
+            per_stratum[stratum[c] as usize] += 1;
+        }
+    }
+    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
+    let mut ns = vec![0.0f64; strata];
+    let mut sy = vec![0.0f64; strata];
+    let mut sx = vec![V::<P>::zeros(); strata];
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        ns[s] += 1.0;
+        sy[s] += yi;
+        sx[s] += V::<P>::from(x(i));
+    }
+    for s in 0..strata {
+        if ns[s] > 0.0 {
+            sy[s] /= ns[s];
+            sx[s] /= ns[s];
+            sx[s][0] = 0.0; // the intercept column becomes the stratum's 1
+        }
+    }
+    // u = [1, x̃], ỹ.
+    let row = |i: usize| -> (usize, V<P>, f64) {
+        let s = stratum[cluster[i] as usize] as usize;
+        (s, V::<P>::from(x(i)) - sx[s], y[i] - sy[s])
+    };
+    let mut xtx = M::<P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for i in (0..y.len()).filter(|&i| keep(i)) {
+        let (_, u, yt) = row(i);
+        xtx += u * u.transpose();
+        xty += u * yt;
+    }
+    // B̃ on the non-intercept block; position 0 is replaced per stratum.
+    xtx.row_mut(0).fill(0.0);
+    xtx.column_mut(0).fill(0.0);
+    xtx[(0, 0)] = 1.0;
+    let Some(b) = xtx.try_inverse() else {
+        return Err(Failure::Singular);
+    };
+    if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
+        return Err(Failure::Singular);
+    }
+    let mut beta = b * xty;
+    beta[0] = 0.0;
+    let c = V::<P>::from(contrast);
+    let bc = b * c; // bc[0] = 0: contrast[0] = 0 and b is block diagonal
+    let value = c.dot(&beta);
+    let mut mg = vec![M::<P>::zeros(); clusters];
+    let mut sg = vec![V::<P>::zeros(); clusters];
+    for i in (0..y.len()).filter(|&i| keep(i)) {
+        let (_, u, yt) = row(i);
+        let g = cluster[i] as usize;
+        mg[g] += u * u.transpose();
+        sg[g] += u * (yt - u.dot(&beta));
+    }
+    let mut bs = Vec::with_capacity(strata);
+    let mut ls = Vec::with_capacity(strata);
+    for &n_s in &ns {
+        let mut bsm = b;
+        bsm[(0, 0)] = if n_s > 0.0 { 1.0 / n_s } else { 1.0 };
+        let Some(chol) = bsm.cholesky() else {
+            return Err(Failure::Singular);
+        };
+        ls.push(chol.l());
+        bs.push(bsm);
+    }
+    let mut var = 0.0;
+    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut a = vec![0.0f64; strata]; // Σ_{g∈s} u_g², u_g = t_g[0]
+    let mut cs = vec![V::<P>::zeros(); strata]; // Σ_{g∈s} u_g·t̃_g
+    let mut ttt = M::<P>::zeros(); // Σ t̃ t̃ᵀ
+    for g in 0..clusters {
+        let s = stratum[g] as usize;
+        if !present[g] || per_stratum[s] < 2 {
+            continue;
+        }
+        let (b_s, l) = (&bs[s], &ls[s]);
+        let (m, sv) = (&mg[g], &sg[g]);
+        let sm = l.transpose() * m * l;
+        let (mut a_s, mut a_m, mut a2_m) = (*sv, *m, *m);
+        let eig = nalgebra::DMatrix::from_iterator(P, P, sm.iter().copied()).symmetric_eigen();
+        for k in 0..P {
+            let lam = eig.eigenvalues[k];
+            if lam <= 1e-12 {
+                continue;
+            }
+            if lam >= 1.0 - 1e-10 {
+                return Err(Failure::OneClusterInArm);
+            }
+            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
+            let ml = m * (l * w);
+            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
+            let f2 = 1.0 / (1.0 - lam) - 1.0;
+            let proj = (l * w).dot(sv);
+            a_s += ml * (f1 * proj / lam);
+            a_m += ml * ml.transpose() * (f1 / lam);
+            a2_m += ml * ml.transpose() * (f2 / lam);
+        }
+        let q = bc.dot(&a_s);
+        var += q * q;
+        let t = a_m * bc;
+        let d = bc.dot(&(a2_m * bc));
+        let tbt = t.dot(&(b_s * t));
+        sum_d += d;
+        sum_tbt += tbt;
+        sum_d2 += d * d;
+        sum_dtbt += d * tbt;
+        let mut tt = t;
+        tt[0] = 0.0;
+        a[s] += t[0] * t[0];
+        cs[s] += tt * t[0];
+        ttt += tt * tt.transpose();
+    }
+    let bt = b * ttt;
+    let mut k2 = (bt * bt).trace();
+    for s in 0..strata {
+        if ns[s] > 0.0 && per_stratum[s] >= 2 {
+            k2 += (a[s] / ns[s]).powi(2) + 2.0 / ns[s] * cs[s].dot(&(b * cs[s]));
+        }
+    }
+    let tr = sum_d - sum_tbt;
+    let tr2 = sum_d2 - 2.0 * sum_dtbt + k2;
+    let df = tr * tr / tr2;
+    t_inference(value, var.sqrt(), df, alpha)
+}
+
+/// Point estimate of `ols_cr2_blocked`'s contrast (for randomization
+/// inference): OLS after demeaning within strata.
+pub fn blocked_point<const P: usize>(
+    y: &[f64],
+    x: impl Fn(usize) -> [f64; P],
+    cluster: &[u32],
+    stratum: &[u32],
+    contrast: [f64; P],
+) -> Option<f64> {
+    type V<const P: usize> = SVector<f64, P>;
+    let pooled = pool_singletons(stratum, cluster);
+    let stratum = pooled.as_slice();
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut present = vec![false; stratum.len()];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut per_stratum = vec![0usize; strata];
+    for (c, &s) in stratum.iter().enumerate() {
+        if present[c] {
+            per_stratum[s as usize] += 1;
+        }
+    }
+    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
+    let mut ns = vec![0.0f64; strata];
+    let mut sy = vec![0.0f64; strata];
+    let mut sx = vec![V::<P>::zeros(); strata];
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        ns[s] += 1.0;
+        sy[s] += yi;
+        sx[s] += V::<P>::from(x(i));
+    }
+    for s in 0..strata {
+        if ns[s] > 0.0 {
+            sy[s] /= ns[s];
+            sx[s] /= ns[s];
+        }
+    }
+    let mut xtx = SMatrix::<f64, P, P>::zeros();
+    let mut xty = V::<P>::zeros();
+    for (i, &yi) in y.iter().enumerate() {
+        if !keep(i) {
+            continue;
+        }
+        let s = stratum[cluster[i] as usize] as usize;
+        let mut u = V::<P>::from(x(i)) - sx[s];
+        u[0] = 0.0;
+        xtx += u * u.transpose();
+        xty += u * (yi - sy[s]);
+    }
+    xtx[(0, 0)] = 1.0;
+    let b = xtx.try_inverse()?;
+    // The same near-singularity guard as the estimator itself.
+    if (b * xtx - SMatrix::<f64, P, P>::identity()).abs().max() > 1e-6 {
+        return None;
+    }
+    let v = V::<P>::from(contrast).dot(&(b * xty));
+    v.is_finite().then_some(v)
+}
+
+/// Strata for the analysis: a stratum holding one (non-empty) cluster is
+/// fitted exactly by its own fixed effect, so single-cluster strata are
+/// pooled into one stratum (their clusters were treated by one complete
+/// randomization of the leftover units); a pool of one cluster is then
+/// dropped by the callers.
+fn pool_singletons(stratum: &[u32], cluster: &[u32]) -> Vec<u32> {
+    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+    let mut present = vec![false; stratum.len()];
+    for &c in cluster {
+        present[c as usize] = true;
+    }
+    let mut count = vec![0usize; strata];
+    for (c, &s) in stratum.iter().enumerate() {
+        if present[c] {
+            count[s as usize] += 1;
+        }
+    }
+    stratum
+        .iter()
+        .map(|&s| {
+            if count[s as usize] == 1 {
+                strata as u32
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
+/// Point estimate of [`regression`]: β_z + f·β_e of OLS on [1, z, e], with
+/// `f` the share of users that have (in-)neighbours.
+pub fn regression_point(y: &[f64], z: &[u8], e: &[f64], f: f64) -> Option<f64> {
+    let mut xtx = SMatrix::<f64, 3, 3>::zeros();
+    let mut xty = SVector::<f64, 3>::zeros();
+    for i in 0..y.len() {
+        let x = SVector::<f64, 3>::new(1.0, z[i] as f64, e[i]);
+        xtx += x * x.transpose();
+        xty += x * y[i];
+    }
+    let b = xtx.try_inverse()? * xty;
+    let v = b[1] + f * b[2];
+    v.is_finite().then_some(v)
+}
+
+/// Difference in means as OLS on [1, z] with CR2 at the randomization unit,
+/// analysed as randomized: with strata, stratum fixed effects are absorbed
+/// (OLS on z within strata, CR2 and Bell–McCaffrey df from the full hat
+/// matrix); with matched pairs, the size-weighted [`paired`] estimator.
+pub fn dm_cr2(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    match blocking {
+        Blocking::None => ols_cr2(
+            y,
+            |i| [1.0, z[i] as f64],
+            cluster,
+            clusters,
+            [0.0, 1.0],
+            alpha,
+        ),
+        Blocking::Strata(s) => {
+            ols_cr2_blocked(y, |i| [1.0, z[i] as f64], cluster, s, [0.0, 1.0], alpha)
+        }
+        Blocking::Pairs(pairs) => paired(y, z, cluster, clusters, pairs, true, alpha),
+    }
+}
+
+/// Linear-in-means regression adjustment: OLS on [1, z, e] (e = treated
+/// neighbour share), CR2 at the randomization unit. Treating everyone moves
+/// z by 1 for every user but e by 1 only for users with (in-)neighbours (a
+/// user without any always has e = 0), so the global effect is
+/// β_z + f·β_e with `f` the share of users with positive in-strength: the
+/// contrast [0, 1, f]. With strata (or pairs, as two-cluster strata) their
+/// fixed effects are absorbed.
+#[allow(clippy::too_many_arguments)]
+pub fn regression(
+    y: &[f64],
+    z: &[u8],
+    e: &[f64],
+    f: f64,
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    let x = |i: usize| [1.0, z[i] as f64, e[i]];
+    match blocking.strata(clusters) {
+        None => ols_cr2(y, x, cluster, clusters, [0.0, 1.0, f], alpha),
+        Some(s) => ols_cr2_blocked(y, x, cluster, &s, [0.0, 1.0, f], alpha),
+    }
+}
+
+/// Point estimate of [`regression`] under `blocking`.
+pub fn regression_point_in(
+    y: &[f64],
+    z: &[u8],
+    e: &[f64],
+    f: f64,
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking.strata(clusters) {
+        None => regression_point(y, z, e, f),
+        Some(s) => blocked_point(y, |i| [1.0, z[i] as f64, e[i]], cluster, &s, [0.0, 1.0, f]),
+    }
+}
+
+/// Point estimate of [`dm_cr2`] (and of [`cuped`] on the adjusted outcome)
+/// under `blocking`.
+pub fn dm_point_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking {
+        Blocking::None => dm_point(y, z),
+        Blocking::Strata(s) => blocked_point(y, |i| [1.0, z[i] as f64], cluster, s, [0.0, 1.0]),
+        Blocking::Pairs(p) => paired_point(y, z, cluster, clusters, p, true),
+    }
+}
+
+/// Point estimate of [`cluster_means_in`] under `blocking`.
+pub fn cluster_means_point_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+) -> Option<f64> {
+    match blocking {
+        Blocking::None => cluster_means_point(y, z, cluster, clusters),
+        Blocking::Strata(s) => {
+            let (m, arm, ids) = cluster_level(y, z, cluster, clusters);
+            blocked_point(&m, |i| [1.0, arm[i] as f64], &ids, s, [0.0, 1.0])
+        }
+        Blocking::Pairs(p) => paired_point(y, z, cluster, clusters, p, false),
+    }
+}
+
+/// The cluster-means test analysed as randomized: unblocked, the two-sample
+/// t-test ([`cluster_means`]); with strata, OLS of the cluster means on
+/// treatment with stratum fixed effects and HC2 (a blocked t-test); with
+/// matched pairs, the paired t-test on cluster means (P − 1 df).
+pub fn cluster_means_in(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
+    match blocking {
+        Blocking::None => cluster_means(y, z, cluster, clusters, alpha),
+        Blocking::Strata(s) => {
+            arms_check(z, cluster, clusters)?;
+            let (m, arm, ids) = cluster_level(y, z, cluster, clusters);
+            ols_cr2_blocked(&m, |i| [1.0, arm[i] as f64], &ids, s, [0.0, 1.0], alpha)
+        }
+        Blocking::Pairs(p) => paired(y, z, cluster, clusters, p, false, alpha),
+    }
+}
+
+/// Cluster means, arms and ids (cluster c at position c; empty clusters get
+/// mean 0 and are never referenced by a unit, so they drop out).
+fn cluster_level(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+) -> (Vec<f64>, Vec<u8>, Vec<u32>) {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    let (mut m, mut arm, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for g in 0..clusters {
+        if count[g] > 0 {
+            m.push(sum[g] / count[g] as f64);
+            arm.push(u8::from(2 * treated[g] >= count[g]));
+            ids.push(g as u32);
+        }
+    }
+    (m, arm, ids)
+}
+
+/// CUPED: difference in means of y − θ(x − x̄), θ = cov(y, x)/var(x) pooled
+/// over both arms (treated as known), analysed like [`dm_cr2`].
+#[allow(clippy::too_many_arguments)]
+pub fn cuped(
+    y: &[f64],
+    z: &[u8],
+    x: &[f64],
+    cluster: &[u32],
+    clusters: usize,
+    blocking: Blocking,
+    alpha: f64,
+) -> Outcome {
+    arms_check(z, cluster, clusters)?;
+    let adj = cuped_adjusted(y, x).ok_or(Failure::Singular)?;
+    dm_cr2(&adj, z, cluster, clusters, blocking, alpha)
+}
+
+/// The CUPED-adjusted outcome y − θ(x − x̄), θ = cov(y, x)/var(x) pooled over
+/// both arms; `None` when x does not vary.
+pub fn cuped_adjusted(y: &[f64], x: &[f64]) -> Option<Vec<f64>> {
+    let n = y.len() as f64;
+    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for (&a, &b) in y.iter().zip(x) {
+        sxy += (a - my) * (b - mx);
+        sxx += (b - mx) * (b - mx);
+    }
+    if sxx <= 0.0 {
+        return None;
+    }
+    let theta = sxy / sxx;
+    Some(
+        y.iter()
+            .zip(x)
+            .map(|(&a, &b)| a - theta * (b - mx))
+            .collect(),
+    )
+}
+
+/// Each arm needs at least two randomization units.
+fn arms_check(z: &[u8], cluster: &[u32], clusters: usize) -> Result<(), Failure> {
+    let mut seen = vec![0u8; clusters];
+    let (mut t, mut c) = (0usize, 0usize);
+    for (i, &zi) in z.iter().enumerate() {
+        let g = cluster[i] as usize;
+        let bit = if zi == 1 { 1 } else { 2 };
+        if seen[g] & bit == 0 {
+            seen[g] |= bit;
+            if zi == 1 {
+                t += 1
+            } else {
+                c += 1
+            }
+        }
+    }
+    match (t, c) {
+        (0, _) | (_, 0) => Err(Failure::EmptyArm),
+        (1, _) | (_, 1) => Err(Failure::OneClusterInArm),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,308 @@
+//! Diagnosands: what the replicates of a design say about each estimator
+//! (bias, SD, RMSE, SE/SD, coverage, power, type-I error, each with its Monte
+//! Carlo SE) and about the design (cut, contamination, ICC, design effects).
+
+use super::engine::{DesignRun, ExposureDiagnosis, Replicate, SimConfig};
+use crate::answer::{self as estimate, Outcome};
+use crate::data::design::{Design, Unit};
+use crate::graph::Graph;
+use crate::model::Population;
+use crate::partition::Spread;
+use crate::stats::Moments;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A rate with its Monte Carlo standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Rate {
+    /// The rate.
+    pub value: f64,
+    /// Its Monte Carlo standard error, sqrt(r(1 − r)/R).
+    pub mc_se: f64,
+}
+
+impl Rate {
+    pub(crate) fn of(hits: usize, total: usize) -> Option<Rate> {
+        (total > 0).then(|| {
+            let v = hits as f64 / total as f64;
+            Rate {
+                value: v,
+                mc_se: (v * (1.0 - v) / total as f64).sqrt(),
+            }
+        })
+    }
+}
+
+/// Diagnosands of one design × estimator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimatorDiagnosis {
+    /// Estimator name.
+    pub name: String,
+    /// What it is judged against: the global effect, or its own estimand
+    /// (HT/Hájek: the exposure contrast; saturation estimators: their effect).
+    pub truth: f64,
+    /// Replicates where the estimator could be computed (effect run).
+    pub replicates_ok: usize,
+    /// Replicates where it could not, by reason (effect run).
+    pub failures: BTreeMap<String, usize>,
+    /// Failures in the null run.
+    pub null_failures: usize,
+    /// Mean of the estimates.
+    pub mean_estimate: f64,
+    /// Mean estimate − true global effect.
+    pub bias: f64,
+    /// Monte Carlo SE of the bias: SD / sqrt(replicates_ok).
+    pub bias_mc_se: f64,
+    /// SD of the estimates over replicates.
+    pub sd: f64,
+    /// Root mean squared error against the true global effect.
+    pub rmse: f64,
+    /// Mean estimated standard error.
+    pub mean_se: f64,
+    /// mean_se / sd: below 1, the SEs are too small.
+    pub se_sd_ratio: f64,
+    /// Share of confidence intervals covering the true global effect.
+    pub coverage: f64,
+    /// Its Monte Carlo SE.
+    pub coverage_mc_se: f64,
+    /// Share of replicates rejecting H0: effect = 0.
+    pub power: f64,
+    /// Its Monte Carlo SE.
+    pub power_mc_se: f64,
+    /// Share of null-run replicates rejecting H0.
+    pub type1_error: f64,
+    /// Its Monte Carlo SE.
+    pub type1_error_mc_se: f64,
+    /// Randomization inference (when requested): share of replicates with p ≤ α.
+    pub ri_power: Option<f64>,
+    /// Its Monte Carlo SE.
+    pub ri_power_mc_se: Option<f64>,
+    /// Randomization inference in the null run: share with p ≤ α.
+    pub ri_type1_error: Option<f64>,
+    /// Its Monte Carlo SE.
+    pub ri_type1_error_mc_se: Option<f64>,
+}
+
+/// Diagnose one estimator's column of replicates against `truth`.
+pub fn diagnose_estimator(
+    name: &str,
+    effect: &[&Outcome],
+    null: &[&Outcome],
+    ri: (&[Option<f64>], &[Option<f64>]),
+    truth: f64,
+    alpha: f64,
+) -> EstimatorDiagnosis {
+    let ri_rate = |ps: &[Option<f64>]| -> Option<Rate> {
+        let v: Vec<f64> = ps.iter().flatten().copied().collect();
+        Rate::of(v.iter().filter(|&&p| p <= alpha + 1e-12).count(), v.len())
+    };
+    let (ri_pow, ri_t1) = (ri_rate(ri.0), ri_rate(ri.1));
+    let ok: Vec<&estimate::Estimate> = effect.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let mut failures = BTreeMap::new();
+    for o in effect {
+        if let Err(f) = o {
+            *failures.entry(f.describe().to_string()).or_insert(0) += 1;
+        }
+    }
+    let r = ok.len();
+    let est = Moments::of(&ok.iter().map(|e| e.value).collect::<Vec<_>>());
+    let sd = est.var().sqrt();
+    let mse = ok.iter().map(|e| (e.value - truth).powi(2)).sum::<f64>() / r.max(1) as f64;
+    let mean_se = ok.iter().map(|e| e.se).sum::<f64>() / r.max(1) as f64;
+    let covered = ok
+        .iter()
+        .filter(|e| e.ci_low <= truth && truth <= e.ci_high)
+        .count();
+    let rejected = ok.iter().filter(|e| e.p_value < alpha).count();
+    let null_ok: Vec<&estimate::Estimate> = null.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let null_rejected = null_ok.iter().filter(|e| e.p_value < alpha).count();
+    let nan = Rate {
+        value: f64::NAN,
+        mc_se: f64::NAN,
+    };
+    let cov = Rate::of(covered, r).unwrap_or(nan);
+    let pow = Rate::of(rejected, r).unwrap_or(nan);
+    let t1 = Rate::of(null_rejected, null_ok.len()).unwrap_or(nan);
+    EstimatorDiagnosis {
+        name: name.to_string(),
+        truth,
+        replicates_ok: r,
+        failures,
+        null_failures: null.len() - null_ok.len(),
+        mean_estimate: est.mean,
+        bias: est.mean - truth,
+        bias_mc_se: sd / (r as f64).sqrt(),
+        sd,
+        rmse: mse.sqrt(),
+        mean_se,
+        se_sd_ratio: mean_se / sd,
+        coverage: cov.value,
+        coverage_mc_se: cov.mc_se,
+        power: pow.value,
+        power_mc_se: pow.mc_se,
+        type1_error: t1.value,
+        type1_error_mc_se: t1.mc_se,
+        ri_power: ri_pow.map(|r| r.value),
+        ri_power_mc_se: ri_pow.map(|r| r.mc_se),
+        ri_type1_error: ri_t1.map(|r| r.value),
+        ri_type1_error_mc_se: ri_t1.map(|r| r.mc_se),
+    }
+}
+
+/// Edge-weighted contamination, averaged over replicates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Contamination {
+    /// Share of treated units' exposure coming from control units.
+    pub treated: f64,
+    /// Share of control units' exposure coming from treated units.
+    pub control: f64,
+}
+
+/// Design effects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesignEffect {
+    /// [1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)] × the arm-size factor, with the
+    /// estimated ICC (the bracket is 1 for user designs).
+    pub analytic: f64,
+    /// E[1/N₁ + 1/N₀]·n₁n₀/n: how much varying arm sizes cost (1 with fixed arms).
+    pub arm_size_factor: Option<f64>,
+    /// The formula used, in words, with the arm-size factor's method.
+    pub formula: String,
+    /// Var(DM) under this design / Var(DM) under complete user randomization, null run.
+    pub simulated: f64,
+    /// Monte Carlo SE of the simulated design effect (≈ deff·sqrt(2/(R − 1))).
+    pub simulated_mc_se: f64,
+}
+
+/// Diagnosis of one design.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DesignDiagnosis {
+    /// Design name.
+    pub name: String,
+    /// `user` or `cluster`.
+    pub unit: Unit,
+    /// Assignment mechanism.
+    pub assignment: crate::data::design::Assignment,
+    /// Treated share.
+    pub treated_share: f64,
+    /// Whether the partition is redrawn for every replicate (cluster figures
+    /// then describe the first draw).
+    pub partition_redrawn: bool,
+    /// Randomization units.
+    pub clusters: usize,
+    /// Cluster sizes.
+    pub cluster_sizes: crate::partition::SizeSummary,
+    /// Weighted share of edges between randomization units.
+    pub cut_edge_share: f64,
+    /// Realized contamination.
+    pub contamination: Contamination,
+    /// Per cluster contamination distribution (cluster designs).
+    pub contamination_per_cluster: Option<Spread>,
+    /// Estimated ICC over the design's clusters (cluster designs).
+    pub icc: Option<f64>,
+    /// Design effects.
+    pub design_effect: DesignEffect,
+    /// n / simulated design effect.
+    pub effective_sample_size: f64,
+    /// Where the clusters were written.
+    pub clusters_file: Option<String>,
+    /// The exposure contrast HT and Hájek target (when they ran).
+    pub exposure: Option<ExposureDiagnosis>,
+    /// Per estimator (HT and Hájek against the exposure contrast, the others against the global effect).
+    pub estimators: Vec<EstimatorDiagnosis>,
+}
+
+/// Diagnose a design from its run.
+pub fn diagnose_design(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    run: &DesignRun,
+    cfg: &SimConfig,
+    truth: f64,
+    clusters_file: Option<String>,
+) -> DesignDiagnosis {
+    let reps = &run.replicates;
+    let n = pop.len() as f64;
+    let estimators = run
+        .estimator_names
+        .iter()
+        .enumerate()
+        .map(|(j, name)| {
+            let effect: Vec<&Outcome> = reps.iter().map(|r| &r.effect[j]).collect();
+            let null: Vec<&Outcome> = reps.iter().map(|r| &r.null[j]).collect();
+            let t = run.own_truths[j].unwrap_or(truth);
+            let ri_e: Vec<Option<f64>> = reps.iter().map(|r| r.ri_effect[j]).collect();
+            let ri_n: Vec<Option<f64>> = reps.iter().map(|r| r.ri_null[j]).collect();
+            let mut d = diagnose_estimator(name, &effect, &null, (&ri_e, &ri_n), t, cfg.alpha);
+            d.truth = t;
+            d
+        })
+        .collect();
+    let q = crate::partition::quality(g, &design.clusters);
+    let mean =
+        |f: &dyn Fn(&Replicate) -> f64| reps.iter().map(f).sum::<f64>() / reps.len().max(1) as f64;
+    let icc_values: Vec<f64> = reps.iter().filter_map(|r| r.icc).collect();
+    let icc =
+        (!icc_values.is_empty()).then(|| icc_values.iter().sum::<f64>() / icc_values.len() as f64);
+    let m_bar = n / design.units() as f64;
+    let cv2 = q.sizes.cv * q.sizes.cv;
+    // A negative ANOVA estimate is sampling noise around a non-negative ICC:
+    // truncated at 0, so the analytic design effect is never below 1.
+    let clustering = match icc {
+        Some(rho) => 1.0 + ((1.0 + cv2) * m_bar - 1.0) * rho.max(0.0),
+        None => 1.0,
+    };
+    let arms = design.arm_size_factor();
+    let analytic = clustering * arms.as_ref().map_or(1.0, |a| a.value);
+    let formula = format!(
+        "{}{}",
+        if icc.is_some() {
+            "[1 + ((1 + CV²)·m̄ − 1)·max(ICC, 0)]"
+        } else {
+            "1"
+        },
+        match &arms {
+            Some(a) => format!(
+                " × arm-size factor E[1/N₁ + 1/N₀]·n₁n₀/n = {:.4}, {}",
+                a.value, a.method
+            ),
+            None => " (arm-size factor not computed for this design)".into(),
+        }
+    );
+    // Reference: complete user randomization, exactly: (σ²_noise + S²)·n/(n1·n0).
+    let (noise, s2) = pop.control_variance();
+    let n1 = (design.spec.treated_share * n).round();
+    let reference = (noise + s2) * n / (n1 * (n - n1));
+    let dm: Vec<f64> = reps.iter().filter_map(|r| r.dm_null).collect();
+    let var_dm = Moments::of(&dm).var();
+    let simulated = var_dm / reference;
+    let simulated_mc_se = simulated * (2.0 / (dm.len() as f64 - 1.0)).sqrt();
+    DesignDiagnosis {
+        name: design.spec.name.clone(),
+        unit: design.spec.unit,
+        assignment: design.spec.assignment,
+        treated_share: design.spec.treated_share,
+        partition_redrawn: design.is_redrawn(),
+        clusters: design.units(),
+        cluster_sizes: q.sizes,
+        cut_edge_share: q.cut_edge_share,
+        contamination: Contamination {
+            treated: mean(&|r| r.contamination_treated),
+            control: mean(&|r| r.contamination_control),
+        },
+        contamination_per_cluster: run.cluster_contamination.clone().map(Spread::of),
+        icc,
+        design_effect: DesignEffect {
+            analytic,
+            arm_size_factor: arms.map(|a| a.value),
+            formula,
+            simulated,
+            simulated_mc_se,
+        },
+        effective_sample_size: n / simulated,
+        clusters_file,
+        exposure: run.exposure.clone(),
+        estimators,
+    }
+}

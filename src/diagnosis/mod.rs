@@ -1,0 +1,137 @@
+//! Diagnosis: simulate many draws of every design and judge each design ×
+//! estimator against the truth.
+//!
+//! [`engine`] runs replicates, [`diagnosands`] summarizes them with Monte
+//! Carlo SEs, [`recommend`] picks a design × estimator, [`power`] draws power
+//! curves, [`sweep`] runs one design across partition granularities and
+//! [`calc`] holds the closed-form calculators. This file owns [`Prepared`]
+//! (everything a diagnosis needs, built by `scenario::prepare` or by hand)
+//! and [`Report`], the assembled diagnosis that `report` renders.
+
+pub mod calc;
+pub mod diagnosands;
+pub mod engine;
+pub mod power;
+pub mod recommend;
+pub mod sweep;
+
+pub use diagnosands::*;
+pub use engine::*;
+pub use power::*;
+pub use recommend::{Choice, Recommendation};
+
+use crate::data::design::Design;
+use crate::graph::Graph;
+use crate::inquiry::Estimand;
+use crate::model::Population;
+use serde::Serialize;
+
+/// Everything a scenario needs before its first replicate: the network, the
+/// population, the resolved designs and the exact estimand. Building it is
+/// where bad input is found, before any output is written.
+pub struct Prepared {
+    /// The network.
+    pub graph: Graph,
+    /// One line describing the network's source.
+    pub graph_description: String,
+    /// Planted communities, if the generator has them.
+    pub planted: Option<Vec<u32>>,
+    /// The finite population.
+    pub population: Population,
+    /// The designs, in scenario order.
+    pub designs: Vec<Design>,
+    /// The global average treatment effect.
+    pub estimand: crate::inquiry::Estimand,
+    /// Monte Carlo settings.
+    pub config: SimConfig,
+}
+
+/// The scenario as run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioInfo {
+    /// Name.
+    pub name: String,
+    /// Seed.
+    pub seed: u64,
+    /// Replicates per design.
+    pub replicates: usize,
+    /// Test level.
+    pub alpha: f64,
+}
+
+/// The network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GraphInfo {
+    /// Where it came from.
+    pub source: String,
+    /// Nodes.
+    pub nodes: usize,
+    /// Edges (arcs if directed).
+    pub edges: usize,
+    /// Directed?
+    pub directed: bool,
+    /// Weighted?
+    pub weighted: bool,
+}
+
+/// Everything `report.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The scenario.
+    pub scenario: ScenarioInfo,
+    /// The network.
+    pub graph: GraphInfo,
+    /// The global average treatment effect and its parts.
+    pub estimand: Estimand,
+    /// One entry per design, in scenario order.
+    pub designs: Vec<DesignDiagnosis>,
+    /// Which design × estimator to run, and why.
+    pub recommendation: Recommendation,
+    /// Power against effect size (when the scenario has a `[power_curve]`).
+    pub power_curves: Vec<crate::diagnosis::PowerCurve>,
+}
+
+/// Diagnose every design and assemble the report.
+pub fn build(
+    name: &str,
+    p: &Prepared,
+    runs: &[DesignRun],
+    clusters_files: &[Option<String>],
+) -> Report {
+    let designs: Vec<DesignDiagnosis> = p
+        .designs
+        .iter()
+        .zip(runs)
+        .zip(clusters_files)
+        .map(|((d, run), file)| {
+            crate::diagnosis::diagnose_design(
+                &p.graph,
+                &p.population,
+                d,
+                run,
+                &p.config,
+                p.estimand.value,
+                file.clone(),
+            )
+        })
+        .collect();
+    Report {
+        scenario: ScenarioInfo {
+            name: name.to_string(),
+            seed: p.config.seed,
+            replicates: p.config.replicates,
+            alpha: p.config.alpha,
+        },
+        graph: GraphInfo {
+            source: p.graph_description.clone(),
+            nodes: p.graph.node_count(),
+            edges: p.graph.edge_count(),
+            directed: p.graph.is_directed(),
+            weighted: p.graph.is_weighted(),
+        },
+        estimand: p.estimand,
+        recommendation: recommend::recommend(&designs, runs, p.config.alpha, p.estimand.value),
+        power_curves: Vec::new(),
+        designs,
+    }
+}

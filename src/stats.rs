@@ -1,0 +1,81 @@
+//! Small statistics shared by every layer: running moments and the ANOVA
+//! intraclass correlation.
+
+/// Count, mean and unbiased variance.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    /// Count.
+    pub n: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sum of squared deviations.
+    pub m2: f64,
+}
+
+impl Moments {
+    /// Add one value (Welford).
+    pub fn push(&mut self, x: f64) {
+        self.n += 1.0;
+        let d = x - self.mean;
+        self.mean += d / self.n;
+        self.m2 += d * (x - self.mean);
+    }
+
+    /// Moments of a slice.
+    pub fn of(x: &[f64]) -> Self {
+        let mut m = Moments::default();
+        for &v in x {
+            m.push(v);
+        }
+        m
+    }
+
+    /// Unbiased variance (NaN for fewer than two values).
+    pub fn var(&self) -> f64 {
+        if self.n < 2.0 {
+            f64::NAN
+        } else {
+            self.m2 / (self.n - 1.0)
+        }
+    }
+}
+
+/// ANOVA estimator of the intra-cluster correlation of `y` over `cluster`.
+pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
+    let n = y.len() as f64;
+    if k < 2 || y.len() <= k {
+        return None;
+    }
+    // Per cluster: count, Σ(y − K), Σ(y − K)² with K = y[0] (no divisions in the pass).
+    let shift = y[0];
+    let mut sums = vec![(0.0f64, 0.0f64, 0.0f64); k];
+    for (i, &v) in y.iter().enumerate() {
+        let d = v - shift;
+        let s = &mut sums[cluster[i] as usize];
+        s.0 += 1.0;
+        s.1 += d;
+        s.2 += d * d;
+    }
+    let grand = sums.iter().map(|s| s.1).sum::<f64>() / n;
+    let m: Vec<Moments> = sums
+        .iter()
+        .map(|&(c, s1, s2)| {
+            let mean = if c > 0.0 { s1 / c } else { 0.0 };
+            Moments {
+                n: c,
+                mean,
+                m2: (s2 - s1 * mean).max(0.0),
+            }
+        })
+        .collect();
+    let ssb: f64 = m
+        .iter()
+        .map(|g| g.n * (g.mean - grand) * (g.mean - grand))
+        .sum();
+    let ssw: f64 = m.iter().map(|g| g.m2).sum();
+    let msb = ssb / (k as f64 - 1.0);
+    let msw = ssw / (n - k as f64);
+    let m0 = (n - m.iter().map(|g| g.n * g.n).sum::<f64>() / n) / (k as f64 - 1.0);
+    let denom = msb + (m0 - 1.0) * msw;
+    (denom > 0.0).then(|| (msb - msw) / denom)
+}
