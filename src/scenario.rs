@@ -463,6 +463,33 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
 }
 
 /// Build the network, population and designs of `s`.
+///
+/// ```
+/// use spillover::{diagnosis, scenario};
+/// use std::path::Path;
+///
+/// let s = scenario::parse(r#"
+/// replicates = 20
+/// [graph]
+/// model = "sbm"
+/// n = 400
+/// blocks = 8
+/// mean_degree = 6.0
+/// mu = 0.1
+/// [[design]]
+/// name = "user"
+/// [[design]]
+/// name = "blocks"
+/// unit = "cluster"
+/// partition = { method = "planted" }
+/// "#, Path::new("inline.toml"))?;
+/// let p = scenario::prepare(&s)?;
+/// let runs = diagnosis::simulate(&p, &|| {})?;
+/// let report = diagnosis::build("inline", &p, &runs, &[None, None]);
+/// assert_eq!(report.designs.len(), 2);
+/// print!("{}", spillover::report::table(&report));
+/// # Ok::<(), spillover::Error>(())
+/// ```
 pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
     use crate::scenario::GraphSource;
     let (graph, planted, graph_description) = match &s.graph {

@@ -413,6 +413,21 @@ pub fn regression_point(y: &[f64], z: &[u8], e: &[f64], f: f64) -> Option<f64> {
 /// analysed as randomized: with strata, stratum fixed effects are absorbed
 /// (OLS on z within strata, CR2 and Bell–McCaffrey df from the full hat
 /// matrix); with matched pairs, the size-weighted [`paired`] estimator.
+///
+/// ```
+/// use spillover::answer::{dm_cr2, Blocking};
+///
+/// // 6 clusters of 2 users; clusters 0, 2, 4 treated.
+/// let cluster = [0u32, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5];
+/// let z = [1u8, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0];
+/// let y = [2.0, 2.2, 1.0, 1.1, 2.5, 2.4, 0.9, 1.2, 2.1, 2.0, 1.0, 0.8];
+/// let e = dm_cr2(&y, &z, &cluster, 6, Blocking::None, 0.05).unwrap();
+/// assert!((e.value - 1.2).abs() < 1e-12);
+/// assert!(e.df < 5.0); // Bell–McCaffrey: about G − 2 = 4
+/// ```
+///
+/// # Complexity
+/// O(n) plus O(G) small eigen-decompositions.
 pub fn dm_cr2(
     y: &[f64],
     z: &[u8],

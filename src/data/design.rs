@@ -183,6 +183,49 @@ pub struct DesignSpec {
 }
 
 impl DesignSpec {
+    /// A user-level design, complete randomization of half the users.
+    pub fn user(name: &str) -> DesignSpec {
+        DesignSpec {
+            name: name.into(),
+            unit: Unit::User,
+            assignment: Assignment::Complete,
+            treated_share: d_share(),
+            partition: None,
+            strata_by: StrataBy::default(),
+            strata: d_strata(),
+            saturations: None,
+            saturation_shares: None,
+        }
+    }
+
+    /// A cluster-level design on `partition`, complete randomization of half
+    /// the clusters (set `assignment` and the strata fields for others).
+    ///
+    /// ```
+    /// use spillover::data::design::{Assignment, Design, DesignSpec, PartitionMethod, PartitionSpec};
+    /// use spillover::partition::Partition;
+    ///
+    /// // 10 clusters of 4 users, stratified by size (one stratum here), half treated.
+    /// let clusters = Partition::from_labels(&(0..40).map(|i| i / 4).collect::<Vec<u32>>());
+    /// let mut spec = DesignSpec::cluster("c", PartitionSpec::new(PartitionMethod::Planted));
+    /// spec.assignment = Assignment::Stratified;
+    /// spec.strata = 1;
+    /// let design = Design::new(spec, Some(clusters), &[0.0; 40])?;
+    /// let (mut zc, mut z) = (Vec::new(), vec![0u8; 40]);
+    /// design.draw(&mut spillover::rng::stream(1, &[]), &mut zc, &mut z);
+    /// assert_eq!(z.iter().map(|&v| v as usize).sum::<usize>(), 20);
+    /// // Arm sizes are fixed with equal clusters: no arm-size variance.
+    /// assert_eq!(design.arm_size_factor().unwrap().value, 1.0);
+    /// # Ok::<(), spillover::Error>(())
+    /// ```
+    pub fn cluster(name: &str, partition: PartitionSpec) -> DesignSpec {
+        DesignSpec {
+            unit: Unit::Cluster,
+            partition: Some(partition),
+            ..DesignSpec::user(name)
+        }
+    }
+
     /// Check the values that do not need the graph.
     pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::input(format!("design {:?}: {msg}", self.name)));

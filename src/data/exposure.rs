@@ -412,6 +412,30 @@ pub const MAX_PAIRS: u64 = 50_000_000;
 pub const MAX_PAIR_UPDATES: u64 = 20_000_000_000;
 
 /// Exact probabilities if available, else estimated from `draws` assignments.
+///
+/// ```
+/// use spillover::data::design::{Assignment, Design, DesignSpec, PartitionMethod, PartitionSpec};
+/// use spillover::data::exposure::{probabilities, Mapping};
+/// use spillover::graph::{BuildOptions, GraphBuilder};
+/// use spillover::partition::Partition;
+///
+/// // A star: hub 0 with leaves 1..=4, each leaf its own cluster with the hub in cluster 0.
+/// let mut b = GraphBuilder::new(5, false, false);
+/// for leaf in 1..5 { b.add_edge(0, leaf, 1.0); }
+/// let (g, _) = b.build(&BuildOptions::default())?;
+/// let clusters = Partition::from_labels(&[0, 1, 2, 3, 4]);
+/// let mut spec = DesignSpec::cluster("c", PartitionSpec::new(PartitionMethod::Planted));
+/// spec.assignment = Assignment::Bernoulli;
+/// let d = Design::new(spec, Some(clusters), &[0.0; 5])?;
+/// let p = probabilities(&g, &d, &Mapping::Full, 0, 1)?;
+/// // The hub is fully exposed when all 5 clusters are treated: 0.5^5.
+/// assert!((p.treated[0] - 0.5f64.powi(5)).abs() < 1e-15);
+/// # Ok::<(), spillover::Error>(())
+/// ```
+///
+/// # Complexity
+/// Exact: O(edges) for full exposure, O(s·need) per node for fractional and
+/// k-neighbour exposure (s clusters touching it); estimated: O(draws × edges).
 pub fn probabilities(
     g: &Graph,
     design: &Design,

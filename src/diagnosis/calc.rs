@@ -27,6 +27,12 @@ fn phi(x: f64) -> f64 {
 }
 
 /// Design effect 1 + ρ[(m̄ − 1) + m̄·CV²] (Eldridge et al. 2006).
+///
+/// ```
+/// // 20 users per cluster, ICC 0.05, cluster-size CV 0.65.
+/// let d = spillover::diagnosis::calc::design_effect(20.0, 0.05, 0.65);
+/// assert!((d - 2.3725).abs() < 1e-12);
+/// ```
 pub fn design_effect(mean_cluster_size: f64, icc: f64, cv: f64) -> f64 {
     1.0 + icc * ((mean_cluster_size - 1.0) + mean_cluster_size * cv * cv)
 }

@@ -51,6 +51,27 @@ pub struct SimConfig {
     pub randomization_inference: usize,
 }
 
+impl SimConfig {
+    /// `replicates` per design from `seed`, α = 0.05, the five analyst
+    /// estimators (`dm-naive`, `dm-cr2`, `cluster-means`, `regression`,
+    /// `cuped`), full exposure for HT/Hájek (floor 0.001, 2,000 auxiliary
+    /// draws), no randomization inference: the defaults of a scenario file.
+    pub fn new(seed: u64, replicates: usize) -> SimConfig {
+        SimConfig {
+            seed,
+            replicates,
+            alpha: 0.05,
+            estimators: EstimatorKind::ALL.to_vec(),
+            exposure: ExposureConfig {
+                mapping: crate::data::exposure::Mapping::Full,
+                floor: 1e-3,
+                draws: 2000,
+            },
+            randomization_inference: 0,
+        }
+    }
+}
+
 /// One replicate of one design.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Replicate {

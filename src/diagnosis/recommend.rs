@@ -46,6 +46,8 @@ pub struct Choice {
     pub bias_share: f64,
     /// SD of the estimates.
     pub sd: f64,
+    /// Mean estimated standard error.
+    pub mean_se: f64,
     /// Power at the scenario's effect.
     pub power: f64,
     /// Its Monte Carlo SE.
@@ -138,6 +140,7 @@ pub fn recommend(
             f64::NAN
         },
         sd: e.sd,
+        mean_se: e.mean_se,
         power: e.power,
         power_mc_se: e.power_mc_se,
         coverage: e.coverage,
@@ -359,7 +362,11 @@ pub fn recommend(
         rec.runner_up = Some(uc);
     }
     if p.power < 0.8 && effect != 0.0 {
-        let needed = (p.mde80 / effect.abs()).powi(2) * p.units as f64;
+        // What the test sees is the mean estimate (effect + bias) against
+        // its standard error: units scale both SD and SE by 1/sqrt(units).
+        let seen = (effect + p.bias).abs();
+        let spread = p.sd.max(p.mean_se);
+        let needed = ((z + z80) * spread / seen).powi(2) * p.units as f64;
         let unit = if designs[pick.0].unit == crate::data::design::Unit::Cluster {
             "clusters"
         } else {
@@ -367,13 +374,19 @@ pub fn recommend(
         };
         let w = format!(
             "Low power: with design {} the test detects an effect of {:.4} in only {} of experiments. \
-             Its precision comes from the number of randomization units ({} {unit}): about {:.0} {unit} of the same kind would give 80 % power; \
+             Its precision comes from the number of randomization units ({} {unit}): {}; \
              more users per cluster help little when outcomes are correlated within clusters.",
             p.design,
             effect,
             pct(p.power),
             p.units,
-            needed.ceil()
+            if needed.is_finite() && needed > p.units as f64 {
+                format!("about {:.0} {unit} of the same kind would give 80 % power", needed.ceil())
+            } else if needed.is_finite() {
+                format!("a few more {unit} of the same kind would reach 80 % power")
+            } else {
+                "its bias cancels the effect, so more units alone will not help".to_string()
+            }
         );
         rec.warnings.push(w.clone());
         text.push(w);

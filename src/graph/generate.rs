@@ -299,6 +299,15 @@ impl Model {
     /// Sizes are checked first: at most [`super::MAX_NODES`] nodes and
     /// [`super::MAX_EDGES`] expected edges, else an input error naming the
     /// parameter.
+    ///
+    /// ```
+    /// use spillover::graph::generate::{Ba, Model};
+    ///
+    /// let gen = Model::Ba(Ba { n: 1000, m: 3 }).generate(42)?;
+    /// assert_eq!(gen.graph.node_count(), 1000);
+    /// assert!(gen.graph.edge_count() > 2900);
+    /// # Ok::<(), spillover::Error>(())
+    /// ```
     pub fn generate(&self, seed: u64) -> Result<Generated> {
         let n = match self {
             Model::Gnp(p) => p.n,

@@ -160,6 +160,24 @@ struct Pending {
 }
 
 /// Read an edge list from any reader; `path` names it in errors.
+///
+/// ```
+/// use spillover::graph::io::{read_edge_list_from, ReadOptions};
+/// use std::path::Path;
+///
+/// let text = "src,dst,weight\nalice,bob,3\nbob,carol,1\n";
+/// let (g, report) = read_edge_list_from(text.as_bytes(), Path::new("edges.csv"), &ReadOptions::default())?;
+/// assert_eq!((g.node_count(), g.edge_count()), (3, 2));
+/// assert!(g.is_weighted());
+/// # let _ = report;
+/// // A bad line names the file, the line and what was expected.
+/// let err = read_edge_list_from("a b\nc\n".as_bytes(), Path::new("e.txt"), &ReadOptions::default()).unwrap_err();
+/// assert!(err.to_string().contains("e.txt:2"));
+/// # Ok::<(), spillover::Error>(())
+/// ```
+///
+/// # Complexity
+/// O(lines + edges·log(max degree)) time, O(edges) memory.
 pub fn read_edge_list_from<R: BufRead>(
     mut reader: R,
     path: &Path,

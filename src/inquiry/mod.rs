@@ -24,6 +24,21 @@ pub struct Estimand {
 
 /// The global average treatment effect of `pop`, exactly.
 ///
+/// ```
+/// use spillover::graph::generate::{Gnp, Model};
+/// use spillover::model::{OutcomeSpec, Population};
+/// use spillover::partition::Partition;
+///
+/// let g = Model::Gnp(Gnp { n: 500, p: 0.02 }).generate(5)?.graph;
+/// let spec = OutcomeSpec { direct_effect: 0.1, spillover: 0.2, ..Default::default() };
+/// let groups = Partition::from_labels(&vec![0u32; 500]);
+/// let pop = Population::draw(&spec, &g, groups, 5)?;
+/// // Linear in means: τ + γ·(share of users with neighbours).
+/// let truth = spillover::inquiry::global_effect(&pop);
+/// assert!((truth.value - (0.1 + 0.2 * pop.connected_share())).abs() < 1e-12);
+/// # Ok::<(), spillover::Error>(())
+/// ```
+///
 /// # Complexity
 /// O(n).
 pub fn global_effect(pop: &Population) -> Estimand {
