@@ -616,7 +616,10 @@ fn run_scenario(a: RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let spin = spinner(a.quiet, "building the network, population and partitions");
     let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
-        Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
+        e @ (Error::Input(_)
+        | Error::Parameter { .. }
+        | Error::TooLarge { .. }
+        | Error::Context { .. }) => e.context(a.scenario.display().to_string()),
         other => other,
     })?;
     spin.finish_and_clear();
@@ -736,7 +739,10 @@ fn sweep(a: SweepArgs) -> Result<()> {
     )?;
     let spin = spinner(a.quiet, "building the network, population and partitions");
     let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
-        Error::Input(m) => Error::input(format!("{}: {m}", a.scenario.display())),
+        e @ (Error::Input(_)
+        | Error::Parameter { .. }
+        | Error::TooLarge { .. }
+        | Error::Context { .. }) => e.context(a.scenario.display().to_string()),
         other => other,
     })?;
     spin.finish_and_clear();

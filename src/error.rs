@@ -25,6 +25,49 @@ pub enum Error {
     /// empty file, a parameter out of range.
     #[error("{0}")]
     Input(String),
+    /// A parameter outside its range: which one, the value given and what
+    /// was expected.
+    #[error("{name} = {value}: expected {expected}")]
+    Parameter {
+        /// The parameter, as the user wrote it (e.g. `[outcome] icc`).
+        name: String,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: String,
+    },
+    /// A size over a limit: what it is, the size the input implies, the
+    /// limit, and what to change.
+    #[error("{what} = {size}: expected at most {limit}{advice}")]
+    TooLarge {
+        /// What is too large (a key, or a quantity the input implies).
+        what: String,
+        /// The size the input implies.
+        size: u64,
+        /// The largest size accepted.
+        limit: u64,
+        /// What to change, starting with its separator (may be empty).
+        advice: String,
+    },
+    /// An error with the context it happened in (e.g. which design), chained
+    /// to its source; the exit code is the source's.
+    #[error("{context}: {source}")]
+    Context {
+        /// Where it happened.
+        context: String,
+        /// What happened.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A partitioner broke its own promise on this graph (e.g. METIS left a
+    /// part empty or missed its balance at a very fine granularity).
+    #[error("{method} {message}")]
+    PartitionFailed {
+        /// The method, e.g. `METIS`.
+        method: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An I/O failure outside the user's control (e.g. while writing output).
     #[error("{context}: {source}")]
     Io {
@@ -62,10 +105,58 @@ impl Error {
         }
     }
 
-    /// The process exit code the CLI uses for this error: 2 for bad input, 1 otherwise.
+    /// Build an [`Error::Parameter`].
+    pub fn parameter(
+        name: impl Into<String>,
+        value: impl std::fmt::Display,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::Parameter {
+            name: name.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    /// Build an [`Error::TooLarge`]; `advice` (may be empty) follows the limit.
+    pub fn too_large(
+        what: impl Into<String>,
+        size: u64,
+        limit: u64,
+        advice: impl Into<String>,
+    ) -> Self {
+        Error::TooLarge {
+            what: what.into(),
+            size,
+            limit,
+            advice: advice.into(),
+        }
+    }
+
+    /// Wrap this error with the context it happened in.
+    pub fn context(self, context: impl Into<String>) -> Self {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// Whether the user's input caused it (exit code 2).
+    pub fn is_input(&self) -> bool {
+        self.exit_code() == 2
+    }
+
+    /// The process exit code the CLI uses for this error: 2 for bad input
+    /// (a parse error, a bad or too large parameter, a partitioner that
+    /// cannot honour the requested granularity), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Parse { .. } | Error::Input(_) => 2,
+            Error::Parse { .. }
+            | Error::Input(_)
+            | Error::Parameter { .. }
+            | Error::TooLarge { .. }
+            | Error::PartitionFailed { .. } => 2,
+            Error::Context { source, .. } => source.exit_code(),
             Error::Io { .. } | Error::Internal(_) => 1,
         }
     }
@@ -73,3 +164,38 @@ impl Error {
 
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_errors_keep_what_a_caller_needs() {
+        let e = Error::too_large("replicates", 2_000_000, 1_000_000, " per design");
+        assert_eq!(
+            e.to_string(),
+            "replicates = 2000000: expected at most 1000000 per design"
+        );
+        assert!(matches!(
+            e,
+            Error::TooLarge {
+                size: 2_000_000,
+                limit: 1_000_000,
+                ..
+            }
+        ));
+        let e =
+            Error::parameter("[outcome] icc", 1.5, "a number in [0, 1)").context("scenario.toml");
+        assert_eq!(
+            e.to_string(),
+            "scenario.toml: [outcome] icc = 1.5: expected a number in [0, 1)"
+        );
+        assert_eq!(e.exit_code(), 2);
+        // The chain is walkable with std's `source`.
+        let src = std::error::Error::source(&e).expect("a source");
+        assert!(src.to_string().starts_with("[outcome] icc"));
+        let e = Error::Internal("x".into()).context("design \"a\"");
+        assert_eq!(e.exit_code(), 1);
+        assert!(!e.is_input());
+    }
+}

@@ -202,9 +202,12 @@ fn check_sizes(
     power_curve: Option<&PowerCurveSpec>,
 ) -> Result<()> {
     if replicates > MAX_REPLICATES {
-        return Err(Error::input(format!(
-            "replicates = {replicates}: expected at most {MAX_REPLICATES} per design"
-        )));
+        return Err(Error::too_large(
+            "replicates",
+            replicates as u64,
+            MAX_REPLICATES as u64,
+            " per design",
+        ));
     }
     // Columns per design: the estimators, or a saturation design's 2·levels + 1.
     let columns: u64 = designs
@@ -223,16 +226,20 @@ fn check_sizes(
         )));
     }
     if analysis.randomization_inference > MAX_RANDOMIZATION_DRAWS {
-        return Err(Error::input(format!(
-            "randomization_inference = {}: expected at most {MAX_RANDOMIZATION_DRAWS} re-randomizations per replicate",
-            analysis.randomization_inference
-        )));
+        return Err(Error::too_large(
+            "randomization_inference",
+            analysis.randomization_inference as u64,
+            MAX_RANDOMIZATION_DRAWS as u64,
+            " re-randomizations per replicate",
+        ));
     }
     if analysis.auxiliary_draws > MAX_AUXILIARY_DRAWS {
-        return Err(Error::input(format!(
-            "auxiliary_draws = {}: expected at most {MAX_AUXILIARY_DRAWS}",
-            analysis.auxiliary_draws
-        )));
+        return Err(Error::too_large(
+            "auxiliary_draws",
+            analysis.auxiliary_draws as u64,
+            MAX_AUXILIARY_DRAWS as u64,
+            "",
+        ));
     }
     if let Some(pc) = power_curve {
         if pc.effects.len() > MAX_POWER_CURVE_EFFECTS {
@@ -243,9 +250,12 @@ fn check_sizes(
         }
         let r = pc.replicates.unwrap_or(replicates);
         if r > MAX_REPLICATES {
-            return Err(Error::input(format!(
-                "replicates = {r} ([power_curve]): expected at most {MAX_REPLICATES}"
-            )));
+            return Err(Error::too_large(
+                "[power_curve] replicates",
+                r as u64,
+                MAX_REPLICATES as u64,
+                "",
+            ));
         }
         let rows = (r as u64)
             .saturating_mul(pc.effects.len() as u64)
@@ -554,12 +564,7 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
         let clusters = match &spec.partition {
             Some(p) => Some(
                 crate::data::design::make_partition(p, &graph, planted.as_deref(), s.seed, &s.dir)
-                    .map_err(|e| match e {
-                        crate::error::Error::Input(m) => {
-                            crate::error::Error::input(format!("design {:?}: {m}", spec.name))
-                        }
-                        other => other,
-                    })?,
+                    .map_err(|e| e.context(format!("design {:?}", spec.name)))?,
             ),
             None => None,
         };

@@ -284,7 +284,7 @@ fn oversized_inputs_exit_2_naming_the_key() {
     refused(
         &["run", sat.to_str().unwrap(), "--quiet"],
         d,
-        &["300 levels", "at most 255"],
+        &["saturation levels = 300", "at most 255"],
     );
     let sat9 = SMALL.replace(
         "partition = { method = \"planted\" }",

@@ -271,10 +271,13 @@ impl DesignSpec {
                 ));
             }
             if levels.len() > MAX_SATURATION_LEVELS {
-                return bad(format!(
-                    "saturations: {} levels, expected at most {MAX_SATURATION_LEVELS}",
-                    levels.len()
-                ));
+                return Err(Error::too_large(
+                    "number of saturation levels",
+                    levels.len() as u64,
+                    MAX_SATURATION_LEVELS as u64,
+                    "",
+                )
+                .context(format!("design {:?}", self.name)));
             }
             if let Some(shares) = &self.saturation_shares {
                 let sum: f64 = shares.iter().sum();
@@ -402,12 +405,11 @@ impl Design {
             resolution,
             ..p.clone()
         };
-        make_partition(&spec, g, None, seed, std::path::Path::new(".")).map_err(|e| match e {
-            Error::Input(m) => Error::input(format!(
-                "design {:?}: redrawing its partition (seed {seed}, resolution {resolution}) failed: {m}",
+        make_partition(&spec, g, None, seed, std::path::Path::new(".")).map_err(|e| {
+            e.context(format!(
+                "design {:?}: redrawing its partition (seed {seed}, resolution {resolution}) failed",
                 self.spec.name
-            )),
-            e => e,
+            ))
         })
     }
 

@@ -176,8 +176,8 @@ pub fn run(
         // METIS's balance with very few nodes per part) skips the point.
         let clusters = match make_partition(&ps, &p.graph, p.planted.as_deref(), seed, dir) {
             Ok(c) => c,
-            Err(Error::Internal(msg)) => {
-                skipped.push(format!("{v}: {msg}"));
+            Err(e @ Error::PartitionFailed { .. }) => {
+                skipped.push(format!("{v}: {e}"));
                 continue;
             }
             Err(e) => return Err(e),

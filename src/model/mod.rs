@@ -151,9 +151,7 @@ fn range(name: &str, v: f64, ok: bool, expected: &str) -> Result<()> {
     if ok && v.is_finite() {
         Ok(())
     } else {
-        Err(Error::input(format!(
-            "[outcome] {name} = {v}: expected {expected}"
-        )))
+        Err(Error::parameter(format!("[outcome] {name}"), v, expected))
     }
 }
 

@@ -505,7 +505,12 @@ pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<()> {
     if cond {
         Ok(())
     } else {
-        Err(Error::Internal(what()))
+        let what = what();
+        let (method, message) = what.split_once(' ').unwrap_or((what.as_str(), ""));
+        Err(Error::PartitionFailed {
+            method: method.to_string(),
+            message: message.to_string(),
+        })
     }
 }
 
