@@ -413,13 +413,16 @@ fn generate(a: GenerateArgs) -> Result<()> {
     }
     let summary = stats::summarize(&g.graph, a.seed);
     if a.json {
-        let v = serde_json::json!({
-            "model": g.description,
-            "seed": a.seed,
-            "out": a.out,
-            "communities": g.communities.as_ref().map(|c| c.iter().max().map_or(0, |m| m + 1)),
-            "summary": summary,
-        });
+        let v = json::Generate {
+            model: &g.description,
+            seed: a.seed,
+            out: &a.out,
+            communities: g
+                .communities
+                .as_ref()
+                .map(|c| c.iter().max().map_or(0, |m| m + 1)),
+            summary: &summary,
+        };
         out(&format!("{}\n", pretty(&v)?))
     } else {
         let mut s = format!("{}\n", g.description);
@@ -439,18 +442,18 @@ fn inspect(a: InspectArgs) -> Result<()> {
     let (g, report) = io::read_edge_list(&a.file, &a.read.options())?;
     let summary = stats::summarize(&g, a.seed);
     if a.json {
-        let v = serde_json::json!({
-            "file": a.file,
-            "read": report,
-            "summary": summary,
-        });
+        let v = json::Inspect {
+            file: &a.file,
+            read: &report,
+            summary: &summary,
+        };
         out(&format!("{}\n", pretty(&v)?))
     } else {
         out(&(row("file", a.file.display().to_string()) + &table(&summary) + &read_lines(&report)))
     }
 }
 
-fn pretty(v: &serde_json::Value) -> Result<String> {
+fn pretty<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
@@ -759,31 +762,47 @@ fn sweep(a: SweepArgs) -> Result<()> {
     // Files: CSV, JSON, plot.
     let dir = staged.path().to_path_buf();
     spillover::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
-        writeln!(
-            w,
-            "value,clusters,cut_edge_share,estimator,bias,bias_mc_se,sd,rmse,coverage,power,same_partition_as"
-        )?;
+        use spillover::report::Num;
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            value: Num,
+            clusters: usize,
+            cut_edge_share: Num,
+            estimator: &'a str,
+            bias: Num,
+            bias_mc_se: Num,
+            sd: Num,
+            rmse: Num,
+            coverage: Num,
+            power: Num,
+            same_partition_as: Option<Num>,
+        }
+        let mut out = csv::Writer::from_writer(w);
         for p in &points {
             let e = &p.estimator;
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{},{},{},{}",
-                p.value,
-                p.clusters,
-                p.cut_edge_share,
-                e.name,
-                e.bias,
-                e.bias_mc_se,
-                e.sd,
-                e.rmse,
-                e.coverage,
-                e.power,
-                p.same_partition_as.map_or(String::new(), |v| v.to_string())
-            )?;
+            out.serialize(Row {
+                value: Num(p.value),
+                clusters: p.clusters,
+                cut_edge_share: Num(p.cut_edge_share),
+                estimator: &e.name,
+                bias: Num(e.bias),
+                bias_mc_se: Num(e.bias_mc_se),
+                sd: Num(e.sd),
+                rmse: Num(e.rmse),
+                coverage: Num(e.coverage),
+                power: Num(e.power),
+                same_partition_as: p.same_partition_as.map(Num),
+            })
+            .map_err(std::io::Error::other)?;
         }
-        Ok(())
+        out.flush()
     })?;
-    let v = serde_json::json!({ "spec": spec, "points": points, "best": best, "skipped": skipped });
+    let v = json::Sweep {
+        spec: &spec,
+        points: &points,
+        best,
+        skipped: &skipped,
+    };
     let json_text = pretty(&v)?;
     spillover::fsutil::write_atomic(&dir.join("sweep.json"), |w| writeln!(w, "{json_text}"))?;
     use spillover::report::plots::{Figure, Panel};
@@ -900,7 +919,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
     out(&t)
 }
 
-fn print_json_or(json: bool, v: serde_json::Value, text: String) -> Result<()> {
+fn print_json_or<T: serde::Serialize>(json: bool, v: T, text: String) -> Result<()> {
     if json {
         out(&format!("{}\n", pretty(&v)?))
     } else {
@@ -935,14 +954,18 @@ fn deff(a: DeffArgs) -> Result<()> {
         }
         let (sim, se) = calc::check_deff(k, a.mean_cluster_size, a.cv, a.icc, 2000, 1);
         text += &format!("simulated design effect {sim:.4} ± {se:.4} (Monte Carlo SE; {k} clusters, 2,000 replicates)\n");
-        check = Some(serde_json::json!({ "simulated": sim, "mc_se": se, "clusters": k }));
+        check = Some(json::DeffCheck {
+            simulated: sim,
+            mc_se: se,
+            clusters: k,
+        });
     }
-    let v = serde_json::json!({
-        "design_effect": d,
-        "effective_sample_size": total.map(|n| n / d),
-        "warning": warning,
-        "check": check,
-    });
+    let v = json::Deff {
+        design_effect: d,
+        effective_sample_size: total.map(|n| n / d),
+        warning,
+        check,
+    };
     print_json_or(a.json, v, text)
 }
 
@@ -964,7 +987,12 @@ fn power_cmd(a: PowerArgs) -> Result<()> {
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
-    let v = serde_json::json!({ "power": p, "design_effect": d, "effective_n_per_arm": n_eff, "warning": warning });
+    let v = json::Power {
+        power: p,
+        design_effect: d,
+        effective_n_per_arm: n_eff,
+        warning,
+    };
     print_json_or(a.metric.json, v, text)
 }
 
@@ -1005,7 +1033,11 @@ fn mde(a: MdeArgs) -> Result<()> {
     if let Some(w) = &warning {
         text += &format!("{w}\n");
     }
-    let v = serde_json::json!({ "mde": m, "design_effect": d, "warning": warning });
+    let v = json::Mde {
+        mde: m,
+        design_effect: d,
+        warning,
+    };
     print_json_or(a.metric.json, v, text)
 }
 
@@ -1034,7 +1066,12 @@ fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
             m / d
         );
     }
-    let v = serde_json::json!({ "clusters_per_arm": clusters, "users_per_arm": clusters * m, "n_per_arm_user_level": n, "design_effect": d });
+    let v = json::ClustersNeeded {
+        clusters_per_arm: clusters,
+        users_per_arm: clusters * m,
+        n_per_arm_user_level: n,
+        design_effect: d,
+    };
     print_json_or(a.metric.json, v, text)
 }
 
@@ -1113,13 +1150,13 @@ fn partition(a: PartitionArgs) -> Result<()> {
         )?;
     }
     if a.json {
-        let v = serde_json::json!({
-            "graph": a.graph,
-            "method": format!("{:?}", a.method).to_lowercase(),
-            "seconds": seconds,
-            "out": a.out,
-            "quality": q,
-        });
+        let v = json::Partition {
+            graph: &a.graph,
+            method: format!("{:?}", a.method).to_lowercase(),
+            seconds,
+            out: a.out.as_deref(),
+            quality: &q,
+        };
         return out(&format!("{}\n", pretty(&v)?));
     }
     let s = &q.sizes.summary;
@@ -1186,5 +1223,94 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+}
+
+/// The `--json` outputs, one typed struct per command: the JSON has a schema.
+mod json {
+    use serde::Serialize;
+    use spillover::diagnosis::sweep::{SweepPoint, SweepSpec};
+    use spillover::graph::io::ReadReport;
+    use spillover::graph::stats::Summary;
+    use std::path::Path;
+
+    /// `spillover generate --json`.
+    #[derive(Serialize)]
+    pub struct Generate<'a> {
+        pub model: &'a str,
+        pub seed: u64,
+        pub out: &'a Path,
+        pub communities: Option<u32>,
+        pub summary: &'a Summary,
+    }
+
+    /// `spillover inspect --json`.
+    #[derive(Serialize)]
+    pub struct Inspect<'a> {
+        pub file: &'a Path,
+        pub read: &'a ReadReport,
+        pub summary: &'a Summary,
+    }
+
+    /// `spillover partition --json`.
+    #[derive(Serialize)]
+    pub struct Partition<'a> {
+        pub graph: &'a Path,
+        pub method: String,
+        pub seconds: f64,
+        pub out: Option<&'a Path>,
+        pub quality: &'a spillover::partition::Quality,
+    }
+
+    /// `spillover sweep --json` (also `sweep.json`).
+    #[derive(Serialize)]
+    pub struct Sweep<'a> {
+        pub spec: &'a SweepSpec,
+        pub points: &'a [SweepPoint],
+        pub best: Option<&'a SweepPoint>,
+        pub skipped: &'a [String],
+    }
+
+    /// The simulation check of `spillover deff --check`.
+    #[derive(Serialize)]
+    pub struct DeffCheck {
+        pub simulated: f64,
+        pub mc_se: f64,
+        pub clusters: usize,
+    }
+
+    /// `spillover deff --json`.
+    #[derive(Serialize)]
+    pub struct Deff {
+        pub design_effect: f64,
+        pub effective_sample_size: Option<f64>,
+        pub warning: Option<String>,
+        pub check: Option<DeffCheck>,
+    }
+
+    /// `spillover power --json`.
+    #[derive(Serialize)]
+    pub struct Power {
+        pub power: f64,
+        pub design_effect: f64,
+        pub effective_n_per_arm: f64,
+        pub warning: Option<String>,
+    }
+
+    /// `spillover mde --json`.
+    #[derive(Serialize)]
+    pub struct Mde {
+        pub mde: f64,
+        pub design_effect: f64,
+        pub warning: Option<String>,
+    }
+
+    /// `spillover clusters-needed --json`.
+    #[derive(Serialize)]
+    pub struct ClustersNeeded {
+        pub clusters_per_arm: f64,
+        pub users_per_arm: f64,
+        pub n_per_arm_user_level: f64,
+        pub design_effect: f64,
     }
 }

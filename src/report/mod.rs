@@ -7,6 +7,7 @@
 use crate::answer::Outcome;
 use crate::diagnosis::{DesignRun, Prepared, Report};
 use crate::error::Result;
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -192,91 +193,139 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// A number written as Rust's `Display` writes it (shortest round-trip, no
+/// exponent), so CSV numbers read the same as the JSON's and the terminal's.
+pub struct Num(pub f64);
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
+}
+
+/// One row of `summary.csv`: a design × estimator.
+#[derive(Serialize)]
+struct SummaryRow<'a> {
+    design: &'a str,
+    unit: crate::data::design::Unit,
+    clusters: usize,
+    cut_edge_share: Num,
+    contamination_treated: Num,
+    contamination_control: Num,
+    icc: Option<Num>,
+    deff_analytic: Num,
+    deff_simulated: Num,
+    effective_sample_size: Num,
+    estimator: &'a str,
+    replicates_ok: usize,
+    failures: usize,
+    mean_estimate: Num,
+    truth: Num,
+    bias: Num,
+    bias_mc_se: Num,
+    sd: Num,
+    rmse: Num,
+    mean_se: Num,
+    se_sd_ratio: Num,
+    coverage: Num,
+    coverage_mc_se: Num,
+    power: Num,
+    power_mc_se: Num,
+    type1_error: Num,
+    type1_error_mc_se: Num,
+    ri_power: Option<Num>,
+    ri_type1_error: Option<Num>,
+}
+
+/// One row of `replicates.csv`: a replicate × design × estimator.
+#[derive(Serialize)]
+struct ReplicateRow<'a> {
+    replicate: usize,
+    design: &'a str,
+    estimator: &'a str,
+    estimate: Option<Num>,
+    se: Option<Num>,
+    df: Option<Num>,
+    ci_low: Option<Num>,
+    ci_high: Option<Num>,
+    p_value: Option<Num>,
+    null_estimate: Option<Num>,
+    null_p_value: Option<Num>,
+    failure: Option<&'static str>,
+}
+
+fn csv_error(e: csv::Error) -> std::io::Error {
+    std::io::Error::other(e)
 }
 
 fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(w, "design,unit,clusters,cut_edge_share,contamination_treated,contamination_control,icc,deff_analytic,deff_simulated,effective_sample_size,estimator,replicates_ok,failures,mean_estimate,truth,bias,bias_mc_se,sd,rmse,mean_se,se_sd_ratio,coverage,coverage_mc_se,power,power_mc_se,type1_error,type1_error_mc_se,ri_power,ri_type1_error")?;
+    let mut out = csv::Writer::from_writer(w);
     for d in &r.designs {
         for e in &d.estimators {
-            writeln!(
-                w,
-                "{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                csv_field(&d.name),
-                d.unit,
-                d.clusters,
-                d.cut_edge_share,
-                d.contamination.treated,
-                d.contamination.control,
-                d.icc.map_or(String::new(), |v| v.to_string()),
-                d.design_effect.analytic,
-                d.design_effect.simulated,
-                d.effective_sample_size,
-                e.name,
-                e.replicates_ok,
-                e.failures.values().sum::<usize>(),
-                e.mean_estimate,
-                e.truth,
-                e.bias,
-                e.bias_mc_se,
-                e.sd,
-                e.rmse,
-                e.mean_se,
-                e.se_sd_ratio,
-                e.coverage,
-                e.coverage_mc_se,
-                e.power,
-                e.power_mc_se,
-                e.type1_error,
-                e.type1_error_mc_se,
-                e.ri_power.map_or(String::new(), |v| v.to_string()),
-                e.ri_type1_error.map_or(String::new(), |v| v.to_string())
-            )?;
+            out.serialize(SummaryRow {
+                design: &d.name,
+                unit: d.unit,
+                clusters: d.clusters,
+                cut_edge_share: Num(d.cut_edge_share),
+                contamination_treated: Num(d.contamination.treated),
+                contamination_control: Num(d.contamination.control),
+                icc: d.icc.map(Num),
+                deff_analytic: Num(d.design_effect.analytic),
+                deff_simulated: Num(d.design_effect.simulated),
+                effective_sample_size: Num(d.effective_sample_size),
+                estimator: &e.name,
+                replicates_ok: e.replicates_ok,
+                failures: e.failures.values().sum::<usize>(),
+                mean_estimate: Num(e.mean_estimate),
+                truth: Num(e.truth),
+                bias: Num(e.bias),
+                bias_mc_se: Num(e.bias_mc_se),
+                sd: Num(e.sd),
+                rmse: Num(e.rmse),
+                mean_se: Num(e.mean_se),
+                se_sd_ratio: Num(e.se_sd_ratio),
+                coverage: Num(e.coverage),
+                coverage_mc_se: Num(e.coverage_mc_se),
+                power: Num(e.power),
+                power_mc_se: Num(e.power_mc_se),
+                type1_error: Num(e.type1_error),
+                type1_error_mc_se: Num(e.type1_error_mc_se),
+                ri_power: e.ri_power.map(Num),
+                ri_type1_error: e.ri_type1_error.map(Num),
+            })
+            .map_err(csv_error)?;
         }
     }
-    Ok(())
+    out.flush()
 }
 
 fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(w, "replicate,design,estimator,estimate,se,df,ci_low,ci_high,p_value,null_estimate,null_p_value,failure")?;
+    let mut out = csv::Writer::from_writer(w);
     for (d, run) in p.designs.iter().zip(runs) {
         for (ri, rep) in run.replicates.iter().enumerate() {
             for (j, name) in run.estimator_names.iter().enumerate() {
                 let (eff, null): (&Outcome, &Outcome) = (&rep.effect[j], &rep.null[j]);
-                let (ne, np) = match null {
-                    Ok(n) => (n.value.to_string(), n.p_value.to_string()),
-                    Err(_) => (String::new(), String::new()),
-                };
-                match eff {
-                    Ok(e) => writeln!(
-                        w,
-                        "{ri},{},{},{},{},{},{},{},{},{ne},{np},",
-                        csv_field(&d.spec.name),
-                        name,
-                        e.value,
-                        e.se,
-                        e.df,
-                        e.ci_low,
-                        e.ci_high,
-                        e.p_value
-                    )?,
-                    Err(f) => writeln!(
-                        w,
-                        "{ri},{},{},,,,,,,{ne},{np},{}",
-                        csv_field(&d.spec.name),
-                        name,
-                        f.describe()
-                    )?,
-                }
+                let ok = eff.as_ref().ok();
+                let field = |f: fn(&crate::answer::Estimate) -> f64| ok.map(|e| Num(f(e)));
+                out.serialize(ReplicateRow {
+                    replicate: ri,
+                    design: &d.spec.name,
+                    estimator: name,
+                    estimate: field(|e| e.value),
+                    se: field(|e| e.se),
+                    df: field(|e| e.df),
+                    ci_low: field(|e| e.ci_low),
+                    ci_high: field(|e| e.ci_high),
+                    p_value: field(|e| e.p_value),
+                    null_estimate: null.as_ref().ok().map(|n| Num(n.value)),
+                    null_p_value: null.as_ref().ok().map(|n| Num(n.p_value)),
+                    failure: eff.as_ref().err().map(|f| f.describe()),
+                })
+                .map_err(csv_error)?;
             }
         }
     }
-    Ok(())
+    out.flush()
 }
 
 /// Clusters file name of a design (cluster designs only).
