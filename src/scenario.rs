@@ -39,19 +39,16 @@ struct ScenarioFile {
     name: Option<String>,
     #[serde(default = "d_seed")]
     seed: u64,
-    #[serde(default = "d_replicates")]
-    replicates: usize,
-    #[serde(default = "d_alpha")]
-    alpha: f64,
+    // Spans (toml::Spanned) give each error the line of its own key or
+    // section, whatever comments or other sections say.
+    replicates: Option<toml::Spanned<usize>>,
+    alpha: Option<toml::Spanned<f64>>,
     graph: Option<toml::Spanned<toml::Table>>,
+    outcome: Option<toml::Spanned<OutcomeSpec>>,
     #[serde(default)]
-    outcome: OutcomeSpec,
-    #[serde(default)]
-    design: Vec<DesignSpec>,
-    #[serde(default)]
-    analysis: AnalysisSpec,
-    #[serde(default)]
-    power_curve: Option<PowerCurveSpec>,
+    design: Vec<toml::Spanned<DesignSpec>>,
+    analysis: Option<toml::Spanned<AnalysisSpec>>,
+    power_curve: Option<toml::Spanned<PowerCurveSpec>>,
 }
 
 fn d_floor() -> f64 {
@@ -312,6 +309,36 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
     })?;
     let at = |line: usize, msg: String| Error::parse(path, line, msg);
     let key_line = |key: &str| line_of_key(text, 1, key).unwrap_or(1);
+    let span_line = |start: usize| line_of(text, start);
+    let (replicates, replicates_line) = file.replicates.map_or((d_replicates(), 1), |r| {
+        (*r.get_ref(), span_line(r.span().start))
+    });
+    let (alpha, alpha_line) = file.alpha.map_or((d_alpha(), 1), |a| {
+        (*a.get_ref(), span_line(a.span().start))
+    });
+    let (outcome, outcome_line) = file.outcome.map_or((OutcomeSpec::default(), 1), |o| {
+        let line = span_line(o.span().start);
+        (o.into_inner(), line)
+    });
+    let (analysis, analysis_line) = file.analysis.map_or((AnalysisSpec::default(), 1), |a| {
+        let line = span_line(a.span().start);
+        (a.into_inner(), line)
+    });
+    let (power_curve, pc_line) = match file.power_curve {
+        Some(pc) => {
+            let line = span_line(pc.span().start);
+            (Some(pc.into_inner()), line)
+        }
+        None => (None, 1),
+    };
+    let design_lines: Vec<usize> = file
+        .design
+        .iter()
+        .map(|d| span_line(d.span().start))
+        .collect();
+    let designs: Vec<DesignSpec> = file.design.into_iter().map(|d| d.into_inner()).collect();
+    let analysis_key = |key: &str| line_of_key(text, analysis_line, key).unwrap_or(analysis_line);
+    let pc_key = |key: &str| line_of_key(text, pc_line, key).unwrap_or(pc_line);
     let Some(graph) = file.graph else {
         return Err(at(1, "missing [graph] section: name a generator (model = \"sbm\", …) or an edge list (path = \"…\")".into()));
     };
@@ -338,74 +365,71 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
     } else {
         return Err(at(graph_line, "[graph]: expected `model = \"…\"` (gnp, gnm, ba, ws, sbm, lfr, messaging) or `path = \"…\"`".into()));
     };
-    if file.replicates < 2 {
+    if replicates < 2 {
         return Err(at(
-            key_line("replicates"),
-            format!("replicates = {}: expected at least 2", file.replicates),
+            replicates_line,
+            format!("replicates = {replicates}: expected at least 2"),
         ));
     }
-    if !(file.alpha > 0.0 && file.alpha < 1.0) {
+    if !(alpha > 0.0 && alpha < 1.0) {
         return Err(at(
-            key_line("alpha"),
-            format!("alpha = {}: expected a number in (0, 1)", file.alpha),
+            alpha_line,
+            format!("alpha = {alpha}: expected a number in (0, 1)"),
         ));
     }
-    file.outcome.validate().map_err(|e| {
-        let msg = e.to_string();
-        let key = msg.split_whitespace().nth(1).unwrap_or("");
-        at(line_of_key(text, 1, key).unwrap_or(1), msg)
+    outcome.validate().map_err(|e| {
+        let line = match &e {
+            Error::Parameter { name, .. } => {
+                let key = name.trim_start_matches("[outcome] ");
+                line_of_key(text, outcome_line, key).unwrap_or(outcome_line)
+            }
+            _ => outcome_line,
+        };
+        at(line, e.to_string())
     })?;
-    if file.design.len() < 2 {
+    if designs.len() < 2 {
         return Err(at(
             1,
             format!(
                 "a scenario compares designs: expected at least two [[design]] sections, found {}",
-                file.design.len()
+                designs.len()
             ),
         ));
     }
-    for (i, d) in file.design.iter().enumerate() {
-        let line = text
-            .match_indices("[[design]]")
-            .nth(i)
-            .map_or(1, |(off, _)| line_of(text, off));
+    for (i, d) in designs.iter().enumerate() {
+        let line = design_lines[i];
         d.validate().map_err(|e| at(line, e.to_string()))?;
-        if file.design[..i].iter().any(|o| o.name == d.name) {
+        if designs[..i].iter().any(|o| o.name == d.name) {
             return Err(at(line, format!("design name {:?} is used twice", d.name)));
         }
     }
-    if file
-        .analysis
-        .estimators
-        .iter()
-        .any(EstimatorKind::is_exposure)
-    {
-        let line = key_line("exposure");
-        file.analysis
+    if analysis.estimators.iter().any(EstimatorKind::is_exposure) {
+        let line = analysis_key("exposure");
+        analysis
             .exposure
             .validate()
             .map_err(|e| at(line, e.to_string()))?;
-        if !(file.analysis.probability_floor >= 0.0 && file.analysis.probability_floor < 1.0) {
+        if !(analysis.probability_floor >= 0.0 && analysis.probability_floor < 1.0) {
             return Err(at(
-                key_line("probability_floor"),
+                analysis_key("probability_floor"),
                 format!(
                     "probability_floor = {}: expected a number in [0, 1)",
-                    file.analysis.probability_floor
+                    analysis.probability_floor
                 ),
             ));
         }
-        if file.analysis.auxiliary_draws < 100 {
+        if analysis.auxiliary_draws < 100 {
             return Err(at(
-                key_line("auxiliary_draws"),
+                analysis_key("auxiliary_draws"),
                 format!(
                     "auxiliary_draws = {}: expected at least 100",
-                    file.analysis.auxiliary_draws
+                    analysis.auxiliary_draws
                 ),
             ));
         }
     }
-    if let Some(pc) = &file.power_curve {
-        let line = key_line("effects");
+    if let Some(pc) = &power_curve {
+        let line = pc_key("effects");
         if pc.effects.is_empty() || pc.effects.iter().any(|e| !e.is_finite()) {
             return Err(at(
                 line,
@@ -414,14 +438,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         }
         if pc.replicates.is_some_and(|r| r < 2) {
             return Err(at(
-                key_line("replicates"),
+                pc_key("replicates"),
                 "[power_curve] replicates: expected at least 2".into(),
             ));
         }
         if let Some(e) = pc.estimator {
-            if !file.analysis.estimators.contains(&e) {
+            if !analysis.estimators.contains(&e) {
                 return Err(at(
-                    key_line("estimator"),
+                    pc_key("estimator"),
                     format!(
                         "[power_curve] estimator {:?} is not among [analysis] estimators",
                         e.name()
@@ -430,24 +454,31 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
             }
         }
     }
-    if file.analysis.estimators.is_empty() {
+    if analysis.estimators.is_empty() {
         return Err(at(
-            key_line("estimators"),
+            analysis_key("estimators"),
             "estimators: expected at least one".into(),
         ));
     }
+    // Each size error names its key; the line is that key's in its section.
     let size_err = |e: Error| {
-        let msg = e.to_string();
-        let key = msg.split_whitespace().next().unwrap_or("").to_string();
-        at(key_line(&key), msg)
+        let line = match &e {
+            Error::TooLarge { what, .. } => match what.as_str() {
+                "replicates" => replicates_line,
+                "[power_curve] replicates" => pc_key("replicates"),
+                key => analysis_key(key),
+            },
+            _ => {
+                let msg = e.to_string();
+                match msg.split_whitespace().next().unwrap_or("") {
+                    "effects:" => pc_key("effects"),
+                    _ => replicates_line,
+                }
+            }
+        };
+        at(line, e.to_string())
     };
-    check_sizes(
-        file.replicates,
-        &file.design,
-        &file.analysis,
-        file.power_curve.as_ref(),
-    )
-    .map_err(size_err)?;
+    check_sizes(replicates, &designs, &analysis, power_curve.as_ref()).map_err(size_err)?;
     let name = file.name.unwrap_or_else(|| {
         path.file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
@@ -461,13 +492,13 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
     Ok(Scenario {
         name,
         seed: file.seed,
-        replicates: file.replicates,
-        alpha: file.alpha,
+        replicates,
+        alpha,
         graph: source,
-        outcome: file.outcome,
-        designs: file.design,
-        analysis: file.analysis,
-        power_curve: file.power_curve,
+        outcome,
+        designs,
+        analysis,
+        power_curve,
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     })
 }
@@ -680,5 +711,38 @@ replicates = 150
         let mut s = parse(text, Path::new("s.toml")).unwrap();
         s.set_replicates(1000).unwrap();
         assert_eq!(s.power_curve.as_ref().unwrap().replicates, Some(150));
+    }
+
+    #[test]
+    fn error_lines_come_from_spans_not_text_search() {
+        // A commented-out [[design]] used to shift every design error by one section.
+        let text = GOOD
+            .replace(
+                "[[design]]\nname = \"user\"",
+                "# [[design]] (an old design, commented out)\n[[design]]\nname = \"user\"",
+            )
+            .replace(
+                "partition = { method = \"planted\" }",
+                "treated_share = 2.0\npartition = { method = \"planted\" }",
+            );
+        let e = err(&text);
+        let line = text
+            .lines()
+            .position(|l| l == "name = \"cluster\"")
+            .unwrap(); // 1-based line of [[design]]
+        assert!(e.starts_with(&format!("s.toml:{line}:")), "{e}");
+        // [power_curve] replicates = 1 points at that key, not the top-level one.
+        let text = format!("{GOOD}\n[power_curve]\neffects = [0.1]\nreplicates = 1\n");
+        let e = err(&text);
+        let line = text.lines().position(|l| l == "replicates = 1").unwrap() + 1;
+        assert!(e.starts_with(&format!("s.toml:{line}:")), "{e}");
+        // An [outcome] key is found in its own section.
+        let text = GOOD.replace("icc = 0.1", "icc = 1.5");
+        let e = err(&text);
+        let line = text.lines().position(|l| l == "icc = 1.5").unwrap() + 1;
+        assert!(
+            e.starts_with(&format!("s.toml:{line}:")) && e.contains("icc = 1.5"),
+            "{e}"
+        );
     }
 }
