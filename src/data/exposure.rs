@@ -1501,13 +1501,108 @@ mod tests {
         }
     }
 
+    /// The Aronow–Samii (2017) conservative variance, straight from its
+    /// double sum, with every first- and second-order probability found by
+    /// enumerating all 2^4 cluster assignments of the ring (no closed form):
+    ///
+    /// V̂(Ŷ_k) = Σ_i 1_i(k)(1 − π_i(k))(Y_i/π_i(k))²
+    ///        + Σ_{i≠j, π_ij(k,k)>0} 1_i(k)1_j(k)(π_ij − π_iπ_j)/π_ij · Y_iY_j/(π_iπ_j)
+    ///        + Σ_{i≠j, π_ij(k,k)=0} [1_i(k)Y_i²/(2π_i) + 1_j(k)Y_j²/(2π_j)],
+    /// Ĉ(Ŷ_1, Ŷ_0) = Σ_{i≠j, π_ij(1,0)>0} 1_i(1)1_j(0)(π_ij − π_iπ_j)/π_ij · Y_iY_j/(π_iπ_j)
+    ///        − Σ_{i,j: π_ij(1,0)=0} [1_i(1)Y_i²/(2π_i(1)) + 1_j(0)Y_j²/(2π_j(0))],
+    /// V̂(τ̂) = (V̂(Ŷ_1) + V̂(Ŷ_0) − 2Ĉ)/N².
+    ///
+    /// Both library forms (the general one fed the enumerated joint
+    /// probabilities, and the cluster-Bernoulli closed form) must equal it for
+    /// every assignment and outcome vector.
     #[test]
-    fn general_as_variance_reduces_to_the_full_exposure_form() {
+    fn aronow_samii_matches_the_brute_force_double_sum() {
         let (g, labels) = ring9();
         let ov = Overlap::new(&g, &labels, 4);
         let p: f64 = 0.4;
-        // Exact joint probabilities of full exposure under cluster Bernoulli(p).
-        let s_of = |i: usize| ov.s(i) as i32;
+        let n = 9usize;
+        // Enumerate assignments: conditions per node and their probabilities.
+        let mut pi = [[0.0f64; 9]; 2]; // pi[k][i], k = 1 treated, 0 control
+        let mut joint = vec![[[0.0f64; 2]; 2]; n * n]; // joint[i*n+j][k][l]
+        let cond = |mask: u32| -> (Vec<bool>, Vec<bool>) {
+            let z: Vec<u8> = labels.iter().map(|&c| (mask >> c & 1) as u8).collect();
+            (0..9u32)
+                .map(|i| conditions(&g, &Mapping::Full, &z, i))
+                .unzip()
+        };
+        for mask in 0u32..16 {
+            let k = mask.count_ones() as i32;
+            let w = p.powi(k) * (1.0 - p).powi(4 - k);
+            let (t, c) = cond(mask);
+            let d = |i: usize, kk: usize| if kk == 1 { t[i] } else { c[i] };
+            for i in 0..n {
+                for kk in 0..2 {
+                    if d(i, kk) {
+                        pi[kk][i] += w;
+                    }
+                    for j in 0..n {
+                        for ll in 0..2 {
+                            if d(i, kk) && d(j, ll) {
+                                joint[i * n + j][kk][ll] += w;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let brute = |y: &[f64], t: &[bool], c: &[bool]| -> f64 {
+            let ind = |i: usize, k: usize| if k == 1 { t[i] } else { c[i] };
+            let mut v = [0.0f64; 2];
+            for (k, vk) in v.iter_mut().enumerate() {
+                for i in 0..n {
+                    if ind(i, k) {
+                        *vk += (1.0 - pi[k][i]) * (y[i] / pi[k][i]).powi(2);
+                    }
+                    for j in 0..n {
+                        if j == i {
+                            continue;
+                        }
+                        let pij = joint[i * n + j][k][k];
+                        if pij > 0.0 {
+                            if ind(i, k) && ind(j, k) {
+                                *vk += (pij - pi[k][i] * pi[k][j]) / pij * y[i] * y[j]
+                                    / (pi[k][i] * pi[k][j]);
+                            }
+                        } else {
+                            if ind(i, k) {
+                                *vk += y[i] * y[i] / (2.0 * pi[k][i]);
+                            }
+                            if ind(j, k) {
+                                *vk += y[j] * y[j] / (2.0 * pi[k][j]);
+                            }
+                        }
+                    }
+                }
+            }
+            let mut cov = 0.0;
+            for i in 0..n {
+                for j in 0..n {
+                    let pij = joint[i * n + j][1][0];
+                    if i != j && pij > 0.0 {
+                        if t[i] && c[j] {
+                            cov += (pij - pi[1][i] * pi[0][j]) / pij * y[i] * y[j]
+                                / (pi[1][i] * pi[0][j]);
+                        }
+                    } else if pij == 0.0 {
+                        if t[i] {
+                            cov -= y[i] * y[i] / (2.0 * pi[1][i]);
+                        }
+                        if c[j] {
+                            cov -= y[j] * y[j] / (2.0 * pi[0][j]);
+                        }
+                    }
+                }
+            }
+            (v[0] + v[1] - 2.0 * cov) / (n * n) as f64
+        };
+        // The general form, fed the enumerated joint probabilities of the
+        // pairs that share a cluster (the others are independent).
+        let (mut count, mut touched) = (vec![0u32; 9], Vec::new());
         let mut pairs = PairProbabilities {
             offsets: vec![0],
             partner: vec![],
@@ -1518,46 +1613,56 @@ mod tests {
             mean_t: vec![],
             mean_c: vec![],
         };
-        let (mut count, mut touched) = (vec![0u32; 9], Vec::new());
         for i in 0..9 {
-            ov.for_each_overlap(i, &mut count, &mut touched, |j, m| {
-                let u = s_of(i) + s_of(j as usize) - m as i32;
+            ov.for_each_overlap(i, &mut count, &mut touched, |j, _| {
+                let jj = joint[i * n + j as usize];
                 pairs.partner.push(j);
-                pairs.p11.push(p.powi(u));
-                pairs.p00.push((1.0 - p).powi(u));
-                pairs.p10.push(0.0);
-                pairs.p01.push(0.0);
+                pairs.p11.push(jj[1][1]);
+                pairs.p00.push(jj[0][0]);
+                pairs.p10.push(jj[1][0]);
+                pairs.p01.push(jj[0][1]);
             });
             pairs.offsets.push(pairs.partner.len());
         }
-        let pi1: Vec<f64> = (0..9).map(|i| p.powi(s_of(i))).collect();
-        let pi0: Vec<f64> = (0..9).map(|i| (1.0 - p).powi(s_of(i))).collect();
-        let y: Vec<f64> = (0..9)
-            .map(|i| 1.0 + 0.7 * i as f64 - 0.05 * (i * i) as f64)
-            .collect();
+        let (pi1, pi0) = (pi[1].to_vec(), pi[0].to_vec());
         let all = vec![true; 9];
-        for mask in 0u32..16 {
-            let z: Vec<u8> = labels.iter().map(|&c| (mask >> c & 1) as u8).collect();
-            let (t, c): (Vec<bool>, Vec<bool>) = (0..9u32)
-                .map(|i| conditions(&g, &Mapping::Full, &z, i))
-                .unzip();
-            let general = as_variance(&pairs, &y, &t, &c, &pi1, &pi0, &all);
-            let full = as_variance_full(
-                &ov,
-                p,
-                &y,
-                &t,
-                &c,
-                &pi1,
-                &pi0,
-                &all,
-                &mut count,
-                &mut touched,
-            );
-            assert!(
-                (general - full).abs() < 1e-9 * full.abs().max(1.0),
-                "{mask}: {general} vs {full}"
-            );
+        for (case, y) in [
+            (0..9)
+                .map(|i| 1.0 + 0.7 * i as f64 - 0.05 * (i * i) as f64)
+                .collect::<Vec<f64>>(),
+            (0..9)
+                .map(|i| if i % 3 == 0 { -2.0 } else { 0.5 * i as f64 })
+                .collect(),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for mask in 0u32..16 {
+                let (t, c) = cond(mask);
+                let want = brute(y, &t, &c);
+                let general = as_variance(&pairs, y, &t, &c, &pi1, &pi0, &all);
+                let full = as_variance_full(
+                    &ov,
+                    p,
+                    y,
+                    &t,
+                    &c,
+                    &pi1,
+                    &pi0,
+                    &all,
+                    &mut count,
+                    &mut touched,
+                );
+                let tol = 1e-9 * want.abs().max(1.0);
+                assert!(
+                    (general - want).abs() < tol,
+                    "case {case}, {mask}: general {general} vs {want}"
+                );
+                assert!(
+                    (full - want).abs() < tol,
+                    "case {case}, {mask}: full {full} vs {want}"
+                );
+            }
         }
     }
 
