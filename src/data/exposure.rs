@@ -1516,6 +1516,7 @@ mod tests {
     /// probabilities, and the cluster-Bernoulli closed form) must equal it for
     /// every assignment and outcome vector.
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn aronow_samii_matches_the_brute_force_double_sum() {
         let (g, labels) = ring9();
         let ov = Overlap::new(&g, &labels, 4);
