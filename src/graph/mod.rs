@@ -13,6 +13,7 @@
 pub mod generate;
 pub mod io;
 pub mod stats;
+pub mod visit;
 
 /// Most nodes a generated graph may have: ids are `u32`, and a simulation
 /// keeps a dozen 8-byte arrays per user (about 100 bytes per node with the

@@ -187,10 +187,13 @@ pub fn components(g: &Graph) -> Components {
     summarize_labels(labels.iter().map(|&l| l as usize), count)
 }
 
-/// Strongly connected components of a directed graph (petgraph's Tarjan).
+/// Strongly connected components of a directed graph (petgraph's Tarjan,
+/// run on the CSR itself through [`super::visit`], no copy).
+///
+/// # Complexity
+/// O(nodes + arcs).
 pub fn strong_components(g: &Graph) -> Components {
-    let pg = g.to_petgraph();
-    let sccs = petgraph::algo::tarjan_scc(&pg);
+    let sccs = petgraph::algo::tarjan_scc(g);
     Components {
         count: sccs.len(),
         largest: sccs.iter().map(Vec::len).max().unwrap_or(0),
