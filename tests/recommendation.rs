@@ -116,6 +116,7 @@ fn terminal_shows_the_recommendation_and_ri_columns() {
     std::fs::write(
         &s,
         r#"
+# <b>not bold</b> & not markup: the page escapes the scenario text
 name = "ri"
 seed = 9
 replicates = 60
@@ -164,4 +165,8 @@ randomization_inference = 99
     assert!(stdout.contains("Low power"), "{stdout}");
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
     assert!(html.contains("RI power") && html.contains("Recommendation"));
+    assert!(
+        html.contains("&lt;b&gt;not bold&lt;/b&gt; &amp; not markup") && !html.contains("<b>not bold"),
+        "the template escapes user text"
+    );
 }

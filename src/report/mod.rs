@@ -627,148 +627,135 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
     figs
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The self-contained HTML report (plots inlined as SVG; no external resources).
-pub fn html(r: &Report, svgs: &[(String, String)], scenario_text: &str) -> String {
-    let e = &r.estimand;
-    let mut h = String::new();
-    h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">";
-    h += &format!("<title>spillover: {}</title>", esc(&r.scenario.name));
-    h += "<style>body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em;max-width:1250px;color:#222}\
+const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em;max-width:1250px;color:#222}\
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}\
 th{background:#eef}td.l{text-align:left}tr.first td{border-top:2px solid #888}.rec{background:#e8f4e8;padding:.8em;border-left:5px solid #009E73}\
-.warn{background:#fff3e0;padding:.5em;border-left:5px solid #D55E00}pre{background:#f6f6f6;padding:1em;overflow-x:auto}figure{margin:1.5em 0}svg{max-width:100%;height:auto}</style></head><body>\n";
-    h += &format!("<h1>spillover: {}</h1>\n", esc(&r.scenario.name));
-    h += &format!(
-        "<p>{} users, {} edges ({}). {} replicates per design, α = {}, seed {}.</p>\n",
-        r.graph.nodes,
-        r.graph.edges,
-        esc(&r.graph.source),
-        r.scenario.replicates,
-        r.scenario.alpha,
-        r.scenario.seed
-    );
-    h += &format!(
-        "<p><b>What is estimated.</b> The global average treatment effect: the mean difference between every user's outcome when everyone is treated and when no one is, computed exactly from the outcome model: <b>{:.4}</b>, of which {:.4} is the direct effect of a user's own treatment and {:.4} the spillover from treated neighbours. Every design × estimator below is judged against it (HT/Hájek and saturation estimators against their own estimands, shown in their rows).</p>\n",
-        e.value, e.direct, e.spillover
-    );
+.warn{background:#fff3e0;padding:.5em;border-left:5px solid #D55E00}pre{background:#f6f6f6;padding:1em;overflow-x:auto}figure{margin:1.5em 0}svg{max-width:100%;height:auto}";
+
+/// The self-contained HTML report (plots inlined as SVG; no external
+/// resources), from a `maud` template: every text is escaped by the
+/// template engine; only the SVG documents the library drew itself are
+/// inserted as markup.
+pub fn html(r: &Report, svgs: &[(String, String)], scenario_text: &str) -> String {
+    use maud::{html, PreEscaped, DOCTYPE};
+    let e = &r.estimand;
     let rec = &r.recommendation;
-    let class = if rec.pick.is_some() { "rec" } else { "warn" };
-    h += &format!("<div class=\"{class}\"><h2>Recommendation</h2>\n");
-    for (i, para) in rec.text.iter().enumerate() {
-        let is_warning = rec.warnings.contains(para);
-        h += &format!(
-            "<p{}>{}</p>\n",
-            if is_warning && rec.pick.is_some() {
-                " class=\"warn\""
-            } else {
-                ""
-            },
-            if i == 0 {
-                format!("<b>{}</b>", esc(para))
-            } else {
-                esc(para)
-            }
-        );
-    }
-    if !rec.same_estimates.is_empty() {
-        h += &format!(
-            "<p>Same estimates as the pick: {}.</p>\n",
-            esc(&rec.same_estimates.join(", "))
-        );
-    }
-    if !rec.other_estimands.is_empty() {
-        h += &format!(
-            "<p>Not ranked (another estimand): {}.</p>\n",
-            esc(&rec.other_estimands.join("; "))
-        );
-    }
-    h += &format!(
-        "<p><small>Rules: only pairs estimating the global effect are ranked; a pair whose coverage is more than {} Monte Carlo SE below {:.0} % is out; lowest RMSE wins, RMSE gaps within 2 Monte Carlo SE are ties broken by power; minimum detectable effect = (z<sub>1−α/2</sub> + z<sub>0.8</sub>) × simulated SD.</small></p></div>\n",
-        crate::diagnosis::recommend::Z_SIGNIFICANT,
-        100.0 * (1.0 - r.scenario.alpha)
-    );
-    for d in &r.designs {
-        if let Some(w) = d.exposure.as_ref().and_then(|x| x.warning.as_ref()) {
-            h += &format!("<p class=\"warn\">{}: {}</p>\n", esc(&d.name), esc(w));
-        }
-    }
     let ri = has_ri(r);
-    h += &format!(
-        "<h2>Comparison</h2>\n<table><tr><th>design</th><th>clusters</th><th>cut edges</th><th>contamination</th><th>design effect<br>simulated</th><th>design effect<br>analytic</th><th>estimator</th><th>truth</th><th>bias</th><th>± MC SE</th><th>SD</th><th>RMSE</th><th>SE/SD</th><th>coverage</th><th>power</th><th>type-I</th>{}<th>failed</th></tr>\n",
-        if ri { "<th>RI power</th><th>RI type-I</th>" } else { "" }
-    );
-    for d in &r.designs {
-        for (j, est) in d.estimators.iter().enumerate() {
-            let first = j == 0;
-            h += &format!("<tr{}>", if first { " class=\"first\"" } else { "" });
-            if first {
-                h += &format!(
-                    "<td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2} ± {:.2}</td><td title=\"{}\">{:.2}</td>",
-                    esc(&d.name),
-                    d.clusters,
-                    pct(d.cut_edge_share),
-                    pct(0.5 * (d.contamination.treated + d.contamination.control)),
-                    d.design_effect.simulated,
-                    d.design_effect.simulated_mc_se,
-                    esc(&d.design_effect.formula),
-                    d.design_effect.analytic
-                );
-            } else {
-                h += "<td></td><td></td><td></td><td></td><td></td><td></td>";
+    let alpha = r.scenario.alpha;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "spillover: " (r.scenario.name) }
+                style { (PreEscaped(STYLE)) }
             }
-            let ri_cells = if ri {
-                format!(
-                    "<td>{}</td><td>{}</td>",
-                    est.ri_power.map_or("—".into(), pct),
-                    est.ri_type1_error.map_or("—".into(), pct)
-                )
-            } else {
-                String::new()
-            };
-            h += &format!(
-                "<td class=\"l\">{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td>{ri_cells}<td>{}</td></tr>\n",
-                esc(&est.name),
-                est.truth,
-                est.bias,
-                est.bias_mc_se,
-                est.sd,
-                est.rmse,
-                est.se_sd_ratio,
-                pct(est.coverage),
-                pct(est.power),
-                pct(est.type1_error),
-                est.failures.values().sum::<usize>()
-            );
+            body {
+                h1 { "spillover: " (r.scenario.name) }
+                p {
+                    (r.graph.nodes) " users, " (r.graph.edges) " edges (" (r.graph.source) "). "
+                    (r.scenario.replicates) " replicates per design, α = " (alpha) ", seed " (r.scenario.seed) "."
+                }
+                p {
+                    b { "What is estimated." }
+                    " The global average treatment effect: the mean difference between every user's outcome when everyone is treated and when no one is, computed exactly from the outcome model: "
+                    b { (format!("{:.4}", e.value)) }
+                    (format!(", of which {:.4} is the direct effect of a user's own treatment and {:.4} the spillover from treated neighbours.", e.direct, e.spillover))
+                    " Every design × estimator below is judged against it (HT/Hájek and saturation estimators against their own estimands, shown in their rows)."
+                }
+                div class=(if rec.pick.is_some() { "rec" } else { "warn" }) {
+                    h2 { "Recommendation" }
+                    @for (i, para) in rec.text.iter().enumerate() {
+                        @let warning = rec.pick.is_some() && rec.warnings.contains(para);
+                        p class=[warning.then_some("warn")] {
+                            @if i == 0 { b { (para) } } @else { (para) }
+                        }
+                    }
+                    @if !rec.same_estimates.is_empty() {
+                        p { "Same estimates as the pick: " (rec.same_estimates.join(", ")) "." }
+                    }
+                    @if !rec.other_estimands.is_empty() {
+                        p { "Not ranked (another estimand): " (rec.other_estimands.join("; ")) "." }
+                    }
+                    p { small {
+                        (format!(
+                            "Rules: only pairs estimating the global effect are ranked; a pair failing in more than {:.0} % of replicates, or whose coverage is more than {} Monte Carlo SE below {:.0} %, is out; lowest RMSE wins, RMSE gaps within 2 Monte Carlo SE are ties broken by power (not at a zero effect); minimum detectable effect = ",
+                            100.0 * crate::diagnosis::recommend::MAX_FAILURE_SHARE,
+                            crate::diagnosis::recommend::Z_SIGNIFICANT,
+                            100.0 * (1.0 - alpha)
+                        ))
+                        "(z" sub { "1−α/2" } " + z" sub { "0.8" } ") × simulated SD."
+                    } }
+                }
+                @for d in &r.designs {
+                    @if let Some(w) = d.exposure.as_ref().and_then(|x| x.warning.as_ref()) {
+                        p class="warn" { (d.name) ": " (w) }
+                    }
+                }
+                h2 { "Comparison" }
+                table {
+                    tr {
+                        th { "design" } th { "clusters" } th { "cut edges" } th { "contamination" }
+                        th { "design effect" br; "simulated" } th { "design effect" br; "analytic" }
+                        th { "estimator" } th { "truth" } th { "bias" } th { "± MC SE" } th { "SD" } th { "RMSE" }
+                        th { "SE/SD" } th { "coverage" } th { "power" } th { "type-I" }
+                        @if ri { th { "RI power" } th { "RI type-I" } }
+                        th { "failed" }
+                    }
+                    @for d in &r.designs {
+                        @for (j, est) in d.estimators.iter().enumerate() {
+                            tr class=[(j == 0).then_some("first")] {
+                                @if j == 0 {
+                                    td class="l" { (d.name) }
+                                    td { (d.clusters) }
+                                    td { (pct(d.cut_edge_share)) }
+                                    td { (pct(0.5 * (d.contamination.treated + d.contamination.control))) }
+                                    td { (format!("{:.2} ± {:.2}", d.design_effect.simulated, d.design_effect.simulated_mc_se)) }
+                                    td title=(d.design_effect.formula) { (format!("{:.2}", d.design_effect.analytic)) }
+                                } @else {
+                                    td {} td {} td {} td {} td {} td {}
+                                }
+                                td class="l" { (est.name) }
+                                td { (format!("{:.4}", est.truth)) }
+                                td { (format!("{:.4}", est.bias)) }
+                                td { (format!("{:.4}", est.bias_mc_se)) }
+                                td { (format!("{:.4}", est.sd)) }
+                                td { (format!("{:.4}", est.rmse)) }
+                                td { (format!("{:.2}", est.se_sd_ratio)) }
+                                td { (pct(est.coverage)) }
+                                td { (pct(est.power)) }
+                                td { (pct(est.type1_error)) }
+                                @if ri {
+                                    td { (est.ri_power.map_or("—".into(), pct)) }
+                                    td { (est.ri_type1_error.map_or("—".into(), pct)) }
+                                }
+                                td { (est.failures.values().sum::<usize>()) }
+                            }
+                        }
+                    }
+                }
+                p {
+                    "cut edges: share of edge weight between randomization units; contamination: share of a unit's exposure from the other arm; design effect, simulated: variance of the difference in means against complete user randomization (± Monte Carlo SE); analytic: the formula below."
+                    @if ri { " RI power / type-I: share of replicates whose Fisher randomization p-value is at most α, in the effect and null runs." }
+                }
+                ul {
+                    @for d in &r.designs {
+                        li { (d.name) (format!(": analytic design effect {:.2} = ", d.design_effect.analytic)) (d.design_effect.formula) }
+                    }
+                }
+                h2 { "Plots" }
+                @for (name, svg) in svgs {
+                    figure id=(name) {
+                        // The SVG documents are drawn by this library (plotters escapes their text).
+                        (PreEscaped(svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..])))
+                    }
+                }
+                h2 { "Scenario" }
+                pre { (scenario_text) }
+            }
         }
-    }
-    h += "</table>\n<p>cut edges: share of edge weight between randomization units; contamination: share of a unit's exposure from the other arm; design effect, simulated: variance of the difference in means against complete user randomization (± Monte Carlo SE); analytic: the formula below.";
-    if ri {
-        h += " RI power / type-I: share of replicates whose Fisher randomization p-value is at most α, in the effect and null runs.";
-    }
-    h += "</p>\n<ul>\n";
-    for d in &r.designs {
-        h += &format!(
-            "<li>{}: analytic design effect {:.2} = {}</li>\n",
-            esc(&d.name),
-            d.design_effect.analytic,
-            esc(&d.design_effect.formula)
-        );
-    }
-    h += "</ul>\n<h2>Plots</h2>\n";
-    for (name, svg) in svgs {
-        let body = svg.find("<svg").map_or(svg.as_str(), |i| &svg[i..]);
-        h += &format!("<figure id=\"{}\">{}</figure>\n", esc(name), body);
-    }
-    h += &format!(
-        "<h2>Scenario</h2>\n<pre>{}</pre>\n</body></html>\n",
-        esc(scenario_text)
-    );
-    h
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
 }
