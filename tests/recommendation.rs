@@ -166,7 +166,8 @@ randomization_inference = 99
     let html = std::fs::read_to_string(dir.path().join("out/report.html")).unwrap();
     assert!(html.contains("RI power") && html.contains("Recommendation"));
     assert!(
-        html.contains("&lt;b&gt;not bold&lt;/b&gt; &amp; not markup") && !html.contains("<b>not bold"),
+        html.contains("&lt;b&gt;not bold&lt;/b&gt; &amp; not markup")
+            && !html.contains("<b>not bold"),
         "the template escapes user text"
     );
 }

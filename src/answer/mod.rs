@@ -32,10 +32,12 @@
 //! t-based inference.
 
 pub mod cr2;
+pub mod estimator;
 pub mod means;
 pub mod paired;
 
 pub use cr2::*;
+pub use estimator::{analyst, Estimator, Experiment};
 pub use means::*;
 pub use paired::*;
 

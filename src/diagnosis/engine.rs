@@ -845,19 +845,20 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
         blocking(design)
     };
     let run = |yv: &[f64], kind: EstimatorKind| -> Outcome {
-        match kind {
-            EstimatorKind::DmNaive => estimate::dm_naive(yv, &z, cfg.alpha),
-            EstimatorKind::DmCr2 => estimate::dm_cr2(yv, &z, labels, k, b, cfg.alpha),
-            EstimatorKind::ClusterMeans => {
-                estimate::cluster_means_in(yv, &z, labels, k, b, cfg.alpha)
-            }
-            EstimatorKind::Regression => {
-                estimate::regression(yv, &z, &e, en.connected_share, labels, k, b, cfg.alpha)
-            }
-            EstimatorKind::Cuped => estimate::cuped(yv, &z, &pop.x, labels, k, b, cfg.alpha),
-            EstimatorKind::Ht | EstimatorKind::Hajek | EstimatorKind::HajekCr2 => {
-                Err(estimate::Failure::Singular)
-            }
+        let ex = estimate::Experiment {
+            y: yv,
+            z: &z,
+            e: &e,
+            x: &pop.x,
+            cluster: labels,
+            clusters: k,
+            blocking: b,
+            connected_share: en.connected_share,
+        };
+        match estimate::analyst(kind) {
+            Some(est) => est.estimate(&ex, cfg.alpha),
+            // Exposure estimators come from the exposure set-up below.
+            None => Err(estimate::Failure::Singular),
         }
     };
     let exposure_runs = en.ht.as_ref().map(|h| {
@@ -953,21 +954,24 @@ pub fn blocking(design: &Design) -> estimate::Blocking<'_> {
 
 /// Point estimate of `kind` for assignment `z` (exposure `e`) and fixed outcomes `y`.
 fn point(en: &Engine, kind: EstimatorKind, y: &[f64], z: &[u8], e: &[f64]) -> Option<f64> {
-    let labels = en.design.clusters.labels();
-    let k = en.design.units();
-    let b = blocking(en.design);
-    match kind {
-        EstimatorKind::DmNaive => estimate::dm_point(y, z),
-        EstimatorKind::DmCr2 => estimate::dm_point_in(y, z, labels, k, b),
-        EstimatorKind::ClusterMeans => estimate::cluster_means_point_in(y, z, labels, k, b),
-        EstimatorKind::Regression => {
-            estimate::regression_point_in(y, z, e, en.connected_share, labels, k, b)
-        }
-        EstimatorKind::Cuped => estimate::cuped_adjusted(y, &en.pop.x)
-            .and_then(|adj| estimate::dm_point_in(&adj, z, labels, k, b)),
-        EstimatorKind::Ht => en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).0),
-        EstimatorKind::Hajek | EstimatorKind::HajekCr2 => {
-            en.ht.as_ref().and_then(|h| h.points(en.g, en.cfg, z, y).1)
+    match estimate::analyst(kind) {
+        Some(est) => est.point(&estimate::Experiment {
+            y,
+            z,
+            e,
+            x: &en.pop.x,
+            cluster: en.design.clusters.labels(),
+            clusters: en.design.units(),
+            blocking: blocking(en.design),
+            connected_share: en.connected_share,
+        }),
+        None => {
+            let (ht, hajek) = en.ht.as_ref()?.points(en.g, en.cfg, z, y);
+            if kind == EstimatorKind::Ht {
+                ht
+            } else {
+                hajek
+            }
         }
     }
 }
