@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 2 bad input (file, parameter or usage), 1 anything else.
 
 use clap::{Parser, Subcommand};
+use spillover::data::design::PartitionMethod;
 use spillover::error::{Error, Result};
 use spillover::graph::generate::Model;
 use spillover::graph::io::{self, Header, ReadOptions, ReadReport, ThirdColumn};
@@ -216,27 +217,6 @@ struct RunArgs {
     json: bool,
 }
 
-/// Partitioning methods on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum MethodArg {
-    /// Louvain modularity optimization (weighted, --resolution, --max-size, --seed).
-    Louvain,
-    /// Louvain with Leiden refinement: every cluster connected.
-    Leiden,
-    /// METIS k-way: --parts near-equal parts minimizing the cut (--imbalance).
-    Balanced,
-    /// Restreaming linear deterministic greedy: --parts near-equal parts, streaming.
-    Ldg,
-    /// Connected components.
-    Components,
-    /// Label propagation (--seed).
-    LabelPropagation,
-    /// --parts clusters of equal size at random (--seed).
-    Random,
-    /// Clusters read from --clusters FILE (node, cluster per line).
-    File,
-}
-
 #[derive(Debug, clap::Args)]
 struct PartitionArgs {
     /// Edge list of the graph (directed graphs are partitioned on symmetrized weights).
@@ -244,8 +224,8 @@ struct PartitionArgs {
     #[command(flatten)]
     read: ReadArgs,
     /// Partitioning method.
-    #[arg(long, value_enum, default_value_t = MethodArg::Louvain)]
-    method: MethodArg,
+    #[arg(long, value_enum, default_value_t = PartitionMethod::Louvain)]
+    method: PartitionMethod,
     /// Resolution γ for louvain/leiden (> 0; larger gives smaller clusters).
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     resolution: f64,
@@ -1076,16 +1056,15 @@ fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
 }
 
 fn partition(a: PartitionArgs) -> Result<()> {
-    use spillover::partition::{self as part, balanced, louvain, Method};
+    use spillover::data::design::{make_partition, PartitionSpec};
+    use spillover::partition as part;
     let needs_parts = matches!(
         a.method,
-        MethodArg::Balanced | MethodArg::Ldg | MethodArg::Random
+        PartitionMethod::Balanced | PartitionMethod::Ldg | PartitionMethod::Random
     );
-    let parts = match (needs_parts, a.parts) {
-        (true, Some(k)) => k,
-        (true, None) => return Err(Error::input("--parts is required for this method")),
-        (false, _) => 0,
-    };
+    if needs_parts && a.parts.is_none() {
+        return Err(Error::input("--parts is required for this method"));
+    }
     if let Some(s) = a.max_size {
         if s < 1 {
             return Err(Error::input("--max-size must be at least 1"));
@@ -1096,44 +1075,25 @@ fn partition(a: PartitionArgs) -> Result<()> {
             )));
         }
     }
-    if a.method == MethodArg::File && a.clusters.is_none() {
+    if a.method == PartitionMethod::File && a.clusters.is_none() {
         return Err(Error::input("--method file needs --clusters FILE"));
     }
     let (g, _) = io::read_edge_list(&a.graph, &a.read.options())?;
     let spin = spinner(a.json, "partitioning");
-    let lv = louvain::Params {
+    // The same dispatch as a scenario's [design.partition].
+    let spec = PartitionSpec {
         resolution: a.resolution,
-        seed: a.seed,
         max_size: a.max_size,
-        ..Default::default()
-    };
-    let bp = balanced::Params {
-        parts,
+        min_size: a.min_size,
+        parts: a.parts,
         imbalance: a.imbalance,
-        seed: a.seed,
         passes: a.passes,
+        seed: Some(a.seed),
+        path: a.clusters.clone(),
+        ..PartitionSpec::new(a.method)
     };
     let t = std::time::Instant::now();
-    let mut p = match a.method {
-        MethodArg::Louvain => Method::Louvain(lv).run(&g)?,
-        MethodArg::Leiden => Method::Leiden(lv).run(&g)?,
-        MethodArg::Balanced => Method::Metis(bp).run(&g)?,
-        MethodArg::Ldg => Method::Ldg(bp).run(&g)?,
-        MethodArg::Components => Method::Components.run(&g)?,
-        MethodArg::LabelPropagation => Method::LabelPropagation { seed: a.seed }.run(&g)?,
-        MethodArg::Random => Method::Random {
-            parts,
-            seed: a.seed,
-        }
-        .run(&g)?,
-        MethodArg::File => {
-            part::simple::from_file(&g, a.clusters.as_deref().unwrap_or(Path::new("")))?
-        }
-    };
-    if let Some(min) = a.min_size {
-        let sym = g.symmetrized();
-        p = part::merge_small(&sym, &p, min, a.max_size);
-    }
+    let p = make_partition(&spec, &g, None, a.seed, Path::new(""))?;
     let seconds = t.elapsed().as_secs_f64();
     spin.finish_and_clear();
     let q = part::quality(&g, &p);

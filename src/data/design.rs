@@ -58,27 +58,31 @@ pub enum StrataBy {
     SizeAndCovariate,
 }
 
-/// Partitioning methods a cluster design can name.
+/// Partitioning methods a cluster design (or `spillover partition --method`)
+/// can name: the one vocabulary of method names; [`make_partition`] maps
+/// them to the partitioners of [`crate::partition::Method`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum PartitionMethod {
-    /// Louvain.
+    /// Louvain modularity optimization (weighted; resolution, max size, seed).
     Louvain,
-    /// Leiden.
+    /// Louvain with Leiden refinement: every cluster connected.
     Leiden,
-    /// METIS k-way (`parts`).
+    /// METIS k-way: `parts` near-equal parts minimizing the cut (imbalance).
     Balanced,
-    /// Restreaming LDG (`parts`).
+    /// Restreaming linear deterministic greedy: `parts` near-equal parts (passes).
     Ldg,
     /// Connected components.
     Components,
-    /// Label propagation.
+    /// Label propagation (seed).
     LabelPropagation,
-    /// Random equal-size clusters (`parts`).
+    /// `parts` clusters of equal size at random (seed).
     Random,
-    /// The generator's planted communities.
+    /// The generator's planted communities (scenarios only).
+    #[cfg_attr(feature = "cli", value(skip))]
     Planted,
-    /// Clusters from a file (`path`).
+    /// Clusters read from a file (node, cluster per line).
     File,
 }
 
@@ -87,6 +91,9 @@ fn d_resolution() -> f64 {
 }
 fn d_imbalance() -> f64 {
     0.03
+}
+fn d_passes() -> usize {
+    10
 }
 
 /// Which clusters a cluster design randomizes.
@@ -116,6 +123,9 @@ pub struct PartitionSpec {
     /// Clusters file for `file` (relative to the scenario file).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Restreaming passes for ldg (default 10).
+    #[serde(default = "d_passes")]
+    pub passes: usize,
     /// Randomized graph cluster randomization: draw a fresh louvain/leiden
     /// partition (new seed) for every replicate (default false).
     #[serde(default)]
@@ -135,6 +145,7 @@ impl PartitionSpec {
             min_size: None,
             parts: None,
             imbalance: d_imbalance(),
+            passes: d_passes(),
             seed: None,
             path: None,
             redraw: false,
@@ -471,7 +482,7 @@ pub fn make_partition(
         parts,
         imbalance: spec.imbalance,
         seed,
-        passes: 10,
+        passes: spec.passes,
     };
     let parts = spec.parts.unwrap_or(0);
     let mut p = match spec.method {
