@@ -618,30 +618,36 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         }
         b
     };
-    let runs = spillover::diagnosis::simulate(&prepared, &|| bar.inc(1))?;
-    bar.finish_and_clear();
     let files: Vec<Option<String>> = prepared
         .designs
         .iter()
         .map(spillover::report::clusters_file_name)
         .collect();
-    let mut report = spillover::diagnosis::build(&scenario.name, &prepared, &runs, &files);
-    if let Some(pc) = &scenario.power_curve {
-        let reps = pc.replicates.unwrap_or(scenario.replicates);
-        let bar = progress(
+    let power_bar = match &scenario.power_curve {
+        Some(pc) => progress(
             a.quiet,
-            (pc.effects.len() * prepared.designs.len() * reps) as u64,
+            (pc.effects.len()
+                * prepared.designs.len()
+                * pc.replicates.unwrap_or(scenario.replicates)) as u64,
             "power curve",
-        );
-        let deffs: Vec<f64> = report
-            .designs
-            .iter()
-            .map(|d| d.design_effect.simulated)
-            .collect();
-        report.power_curves =
-            spillover::diagnosis::power_curves(&prepared, pc, &deffs, &|| bar.inc(1))?;
-        bar.finish_and_clear();
-    }
+        ),
+        None => indicatif::ProgressBar::hidden(),
+    };
+    let (report, runs) = spillover::diagnosis::diagnose(
+        &scenario.name,
+        &prepared,
+        scenario.power_curve.as_ref(),
+        &files,
+        &|| bar.inc(1),
+        &|| {
+            if !bar.is_finished() {
+                bar.finish_and_clear();
+            }
+            power_bar.inc(1)
+        },
+    )?;
+    bar.finish_and_clear();
+    power_bar.finish_and_clear();
     let text = std::fs::read_to_string(&a.scenario)
         .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
     let written = spillover::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;

@@ -138,6 +138,32 @@ impl Prepared {
     }
 }
 
+/// The whole diagnosis of a prepared scenario: simulate every design,
+/// assemble the [`Report`] (clusters files named by `clusters_files`), and
+/// with a power curve, simulate it too. `tick` is called once per finished
+/// replicate of the main run, `tick_power` once per power-curve replicate.
+/// Returns the report and the runs (for `replicates.csv`).
+pub fn diagnose(
+    name: &str,
+    p: &Prepared,
+    power_curve: Option<&PowerCurveSpec>,
+    clusters_files: &[Option<String>],
+    tick: &(dyn Fn() + Sync),
+    tick_power: &(dyn Fn() + Sync),
+) -> crate::error::Result<(Report, Vec<DesignRun>)> {
+    let runs = simulate(p, tick)?;
+    let mut report = build(name, p, &runs, clusters_files);
+    if let Some(pc) = power_curve {
+        let deffs: Vec<f64> = report
+            .designs
+            .iter()
+            .map(|d| d.design_effect.simulated)
+            .collect();
+        report.power_curves = power_curves(p, pc, &deffs, tick_power)?;
+    }
+    Ok((report, runs))
+}
+
 /// Diagnose every design and assemble the report (see [`Prepared::new`] for
 /// a whole diagnosis from code).
 ///
