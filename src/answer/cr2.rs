@@ -58,29 +58,10 @@ pub fn ols_cr2<const P: usize>(
     let mut ttt = M::<P>::zeros();
     let mut bad = false;
     let mut add = |mg: &M<P>, sg: &V<P>| {
-        // Nonzero eigen-structure of the leverage block H_gg = X_g B X_gᵀ.
-        let s = l.transpose() * mg * l;
-        let (mut a_s, mut a_m, mut a2_m) = (*sg, *mg, *mg);
-        // A single unit (HC2): H_gg = h = xᵀBx has one eigenvalue, no decomposition needed.
-        let eig = nalgebra::DMatrix::from_iterator(P, P, s.iter().copied()).symmetric_eigen();
-        for k in 0..P {
-            let lam = eig.eigenvalues[k];
-            if lam <= 1e-12 {
-                continue;
-            }
-            if lam >= 1.0 - 1e-10 {
-                bad = true;
-                return;
-            }
-            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
-            let ml = mg * (l * w); // X_gᵀ u_k · sqrt(λ)
-            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
-            let f2 = 1.0 / (1.0 - lam) - 1.0;
-            let proj = (l * w).dot(sg); // u_kᵀ e · sqrt(λ)
-            a_s += ml * (f1 * proj / lam);
-            a_m += ml * ml.transpose() * (f1 / lam);
-            a2_m += ml * ml.transpose() * (f2 / lam);
-        }
+        let Some((a_s, a_m, a2_m)) = cr2_cluster(mg, sg, &l) else {
+            bad = true;
+            return;
+        };
         let q = bc.dot(&a_s);
         var += q * q;
         let t = a_m * bc;
@@ -160,41 +141,16 @@ fn ols_cr2_blocked<const P: usize>(
     if P < 2 || contrast[0] != 0.0 {
         return Err(Failure::Singular);
     }
-    let pooled = pool_singletons(stratum, cluster);
-    let stratum = pooled.as_slice();
+    let sm = StratumMeans::new(y, &x, cluster, stratum);
+    let (stratum, strata, present, per_stratum) = (
+        sm.stratum.as_slice(),
+        sm.strata,
+        &sm.present,
+        &sm.per_stratum,
+    );
+    let (ns, sy, sx) = (&sm.ns, &sm.sy, &sm.sx);
     let clusters = stratum.len();
-    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
-    // Clusters per stratum (non-empty ones) and stratum sums.
-    let mut present = vec![false; clusters];
-    for &c in cluster {
-        present[c as usize] = true;
-    }
-    let mut per_stratum = vec![0usize; strata];
-    for c in 0..clusters {
-        if present[c] {
-            per_stratum[stratum[c] as usize] += 1;
-        }
-    }
-    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
-    let mut ns = vec![0.0f64; strata];
-    let mut sy = vec![0.0f64; strata];
-    let mut sx = vec![V::<P>::zeros(); strata];
-    for (i, &yi) in y.iter().enumerate() {
-        if !keep(i) {
-            continue;
-        }
-        let s = stratum[cluster[i] as usize] as usize;
-        ns[s] += 1.0;
-        sy[s] += yi;
-        sx[s] += V::<P>::from(x(i));
-    }
-    for s in 0..strata {
-        if ns[s] > 0.0 {
-            sy[s] /= ns[s];
-            sx[s] /= ns[s];
-            sx[s][0] = 0.0; // the intercept column becomes the stratum's 1
-        }
-    }
+    let keep = |i: usize| sm.keep(cluster, i);
     // u = [1, x̃], ỹ.
     let row = |i: usize| -> (usize, V<P>, f64) {
         let s = stratum[cluster[i] as usize] as usize;
@@ -232,7 +188,7 @@ fn ols_cr2_blocked<const P: usize>(
     }
     let mut bs = Vec::with_capacity(strata);
     let mut ls = Vec::with_capacity(strata);
-    for &n_s in &ns {
+    for &n_s in ns {
         let mut bsm = b;
         bsm[(0, 0)] = if n_s > 0.0 { 1.0 / n_s } else { 1.0 };
         let Some(chol) = bsm.cholesky() else {
@@ -252,27 +208,9 @@ fn ols_cr2_blocked<const P: usize>(
             continue;
         }
         let (b_s, l) = (&bs[s], &ls[s]);
-        let (m, sv) = (&mg[g], &sg[g]);
-        let sm = l.transpose() * m * l;
-        let (mut a_s, mut a_m, mut a2_m) = (*sv, *m, *m);
-        let eig = nalgebra::DMatrix::from_iterator(P, P, sm.iter().copied()).symmetric_eigen();
-        for k in 0..P {
-            let lam = eig.eigenvalues[k];
-            if lam <= 1e-12 {
-                continue;
-            }
-            if lam >= 1.0 - 1e-10 {
-                return Err(Failure::OneClusterInArm);
-            }
-            let w = V::<P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
-            let ml = m * (l * w);
-            let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
-            let f2 = 1.0 / (1.0 - lam) - 1.0;
-            let proj = (l * w).dot(sv);
-            a_s += ml * (f1 * proj / lam);
-            a_m += ml * ml.transpose() * (f1 / lam);
-            a2_m += ml * ml.transpose() * (f2 / lam);
-        }
+        let Some((a_s, a_m, a2_m)) = cr2_cluster(&mg[g], &sg[g], l) else {
+            return Err(Failure::OneClusterInArm);
+        };
         let q = bc.dot(&a_s);
         var += q * q;
         let t = a_m * bc;
@@ -311,38 +249,9 @@ pub fn blocked_point<const P: usize>(
     contrast: [f64; P],
 ) -> Option<f64> {
     type V<const P: usize> = SVector<f64, P>;
-    let pooled = pool_singletons(stratum, cluster);
-    let stratum = pooled.as_slice();
-    let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
-    let mut present = vec![false; stratum.len()];
-    for &c in cluster {
-        present[c as usize] = true;
-    }
-    let mut per_stratum = vec![0usize; strata];
-    for (c, &s) in stratum.iter().enumerate() {
-        if present[c] {
-            per_stratum[s as usize] += 1;
-        }
-    }
-    let keep = |i: usize| per_stratum[stratum[cluster[i] as usize] as usize] >= 2;
-    let mut ns = vec![0.0f64; strata];
-    let mut sy = vec![0.0f64; strata];
-    let mut sx = vec![V::<P>::zeros(); strata];
-    for (i, &yi) in y.iter().enumerate() {
-        if !keep(i) {
-            continue;
-        }
-        let s = stratum[cluster[i] as usize] as usize;
-        ns[s] += 1.0;
-        sy[s] += yi;
-        sx[s] += V::<P>::from(x(i));
-    }
-    for s in 0..strata {
-        if ns[s] > 0.0 {
-            sy[s] /= ns[s];
-            sx[s] /= ns[s];
-        }
-    }
+    let sm = StratumMeans::new(y, &x, cluster, stratum);
+    let (stratum, sy, sx) = (sm.stratum.as_slice(), &sm.sy, &sm.sx);
+    let keep = |i: usize| sm.keep(cluster, i);
     let mut xtx = SMatrix::<f64, P, P>::zeros();
     let mut xty = V::<P>::zeros();
     for (i, &yi) in y.iter().enumerate() {
@@ -363,6 +272,109 @@ pub fn blocked_point<const P: usize>(
     }
     let v = V::<P>::from(contrast).dot(&(b * xty));
     v.is_finite().then_some(v)
+}
+
+/// The CR2 adjustment of one cluster, with Gram matrix M_g = X_gᵀX_g, score
+/// S_g = X_gᵀe_g and B = (XᵀX)⁻¹ = LLᵀ: returns (X_gᵀA_g e_g, X_gᵀA_gX_g,
+/// X_gᵀA_g²X_g) for A_g = (I − X_g B X_gᵀ)^(−1/2), from the nonzero
+/// eigen-structure of the leverage block (the P×P matrix LᵀM_gL), so the cost
+/// does not depend on the cluster's size. `None` when a leverage eigenvalue
+/// reaches 1 (a cluster that is alone in its arm).
+fn cr2_cluster<const P: usize>(
+    m: &SMatrix<f64, P, P>,
+    sv: &SVector<f64, P>,
+    l: &SMatrix<f64, P, P>,
+) -> Option<(SVector<f64, P>, SMatrix<f64, P, P>, SMatrix<f64, P, P>)> {
+    let sm = l.transpose() * m * l;
+    let (mut a_s, mut a_m, mut a2_m) = (*sv, *m, *m);
+    let eig = nalgebra::DMatrix::from_iterator(P, P, sm.iter().copied()).symmetric_eigen();
+    for k in 0..P {
+        let lam = eig.eigenvalues[k];
+        if lam <= 1e-12 {
+            continue;
+        }
+        if lam >= 1.0 - 1e-10 {
+            return None;
+        }
+        let w = SVector::<f64, P>::from_iterator(eig.eigenvectors.column(k).iter().copied());
+        let ml = m * (l * w); // X_gᵀ u_k · sqrt(λ)
+        let f1 = 1.0 / (1.0 - lam).sqrt() - 1.0;
+        let f2 = 1.0 / (1.0 - lam) - 1.0;
+        let proj = (l * w).dot(sv); // u_kᵀ e · sqrt(λ)
+        a_s += ml * (f1 * proj / lam);
+        a_m += ml * ml.transpose() * (f1 / lam);
+        a2_m += ml * ml.transpose() * (f2 / lam);
+    }
+    Some((a_s, a_m, a2_m))
+}
+
+/// Within-stratum means for absorbing stratum fixed effects, after pooling
+/// single-cluster strata ([`pool_singletons`]); users of a stratum with
+/// fewer than two clusters are left out ([`StratumMeans::keep`]). The
+/// intercept column's mean is set to 0: it becomes the stratum's 1.
+struct StratumMeans<const P: usize> {
+    /// Analysis stratum of each cluster.
+    stratum: Vec<u32>,
+    /// Number of analysis strata.
+    strata: usize,
+    /// Clusters with at least one user.
+    present: Vec<bool>,
+    /// Non-empty clusters per stratum.
+    per_stratum: Vec<usize>,
+    /// Users kept per stratum.
+    ns: Vec<f64>,
+    /// Mean outcome per stratum.
+    sy: Vec<f64>,
+    /// Mean regressors per stratum (intercept entry 0).
+    sx: Vec<SVector<f64, P>>,
+}
+
+impl<const P: usize> StratumMeans<P> {
+    fn new(y: &[f64], x: &impl Fn(usize) -> [f64; P], cluster: &[u32], stratum: &[u32]) -> Self {
+        let stratum = pool_singletons(stratum, cluster);
+        let strata = stratum.iter().max().map_or(0, |&m| m as usize + 1);
+        let mut present = vec![false; stratum.len()];
+        for &c in cluster {
+            present[c as usize] = true;
+        }
+        let mut per_stratum = vec![0usize; strata];
+        for (c, &s) in stratum.iter().enumerate() {
+            if present[c] {
+                per_stratum[s as usize] += 1;
+            }
+        }
+        let mut sm = StratumMeans {
+            ns: vec![0.0; strata],
+            sy: vec![0.0; strata],
+            sx: vec![SVector::<f64, P>::zeros(); strata],
+            stratum,
+            strata,
+            present,
+            per_stratum,
+        };
+        for (i, &yi) in y.iter().enumerate() {
+            if !sm.keep(cluster, i) {
+                continue;
+            }
+            let s = sm.stratum[cluster[i] as usize] as usize;
+            sm.ns[s] += 1.0;
+            sm.sy[s] += yi;
+            sm.sx[s] += SVector::<f64, P>::from(x(i));
+        }
+        for s in 0..strata {
+            if sm.ns[s] > 0.0 {
+                sm.sy[s] /= sm.ns[s];
+                sm.sx[s] /= sm.ns[s];
+                sm.sx[s][0] = 0.0;
+            }
+        }
+        sm
+    }
+
+    /// Whether user `i` is in a stratum of two or more clusters.
+    fn keep(&self, cluster: &[u32], i: usize) -> bool {
+        self.per_stratum[self.stratum[cluster[i] as usize] as usize] >= 2
+    }
 }
 
 /// Strata for the analysis: a stratum holding one (non-empty) cluster is
@@ -412,7 +424,7 @@ pub fn regression_point(y: &[f64], z: &[u8], e: &[f64], f: f64) -> Option<f64> {
 /// Difference in means as OLS on [1, z] with CR2 at the randomization unit,
 /// analysed as randomized: with strata, stratum fixed effects are absorbed
 /// (OLS on z within strata, CR2 and Bell–McCaffrey df from the full hat
-/// matrix); with matched pairs, the size-weighted [`paired`] estimator.
+/// matrix); with matched pairs, the size-weighted [`paired()`](super::paired()) estimator.
 ///
 /// ```
 /// use spillover::answer::{dm_cr2, Blocking};
@@ -560,15 +572,7 @@ fn cluster_level(
     cluster: &[u32],
     clusters: usize,
 ) -> (Vec<f64>, Vec<u8>, Vec<u32>) {
-    let mut sum = vec![0.0f64; clusters];
-    let mut count = vec![0u32; clusters];
-    let mut treated = vec![0u32; clusters];
-    for i in 0..y.len() {
-        let g = cluster[i] as usize;
-        sum[g] += y[i];
-        count[g] += 1;
-        treated[g] += z[i] as u32;
-    }
+    let (sum, count, treated) = super::means::cluster_sums(y, z, cluster, clusters);
     let (mut m, mut arm, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for g in 0..clusters {
         if count[g] > 0 {

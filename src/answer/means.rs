@@ -97,15 +97,7 @@ pub fn cluster_means_point(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize
 
 /// Moments of the cluster means in each arm (a cluster's arm is its units' majority).
 fn cluster_arm_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize) -> (Moments, Moments) {
-    let mut sum = vec![0.0f64; clusters];
-    let mut count = vec![0u32; clusters];
-    let mut treated = vec![0u32; clusters];
-    for i in 0..y.len() {
-        let g = cluster[i] as usize;
-        sum[g] += y[i];
-        count[g] += 1;
-        treated[g] += z[i] as u32;
-    }
+    let (sum, count, treated) = cluster_sums(y, z, cluster, clusters);
     let (mut t, mut c) = (Moments::default(), Moments::default());
     for g in 0..clusters {
         if count[g] > 0 {
@@ -132,4 +124,23 @@ pub fn dm_naive(y: &[f64], z: &[u8], alpha: f64) -> Outcome {
 pub fn cluster_means(y: &[f64], z: &[u8], cluster: &[u32], clusters: usize, alpha: f64) -> Outcome {
     let (t, c) = cluster_arm_means(y, z, cluster, clusters);
     student(&t, &c, alpha)
+}
+
+/// Per cluster: the sum of `y`, the number of users and the number treated.
+pub(crate) fn cluster_sums(
+    y: &[f64],
+    z: &[u8],
+    cluster: &[u32],
+    clusters: usize,
+) -> (Vec<f64>, Vec<u32>, Vec<u32>) {
+    let mut sum = vec![0.0f64; clusters];
+    let mut count = vec![0u32; clusters];
+    let mut treated = vec![0u32; clusters];
+    for i in 0..y.len() {
+        let g = cluster[i] as usize;
+        sum[g] += y[i];
+        count[g] += 1;
+        treated[g] += z[i] as u32;
+    }
+    (sum, count, treated)
 }

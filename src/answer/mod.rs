@@ -27,7 +27,7 @@
 //! Files: [`means`] (difference in means with the Welch SE, the t-test on
 //! cluster means), [`cr2`] (OLS with CR2 and Bell–McCaffrey df: difference in
 //! means at the randomization unit, regression adjustment, CUPED, stratum
-//! fixed effects), [`paired`] (matched pairs). This file owns the shared
+//! fixed effects), [`paired`](mod@paired) (matched pairs). This file owns the shared
 //! vocabulary: [`EstimatorKind`], [`Estimate`], [`Failure`], [`Blocking`] and
 //! t-based inference.
 

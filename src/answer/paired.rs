@@ -53,15 +53,7 @@ fn pair_differences(
     pairs: &[(u32, u32)],
     weighted: bool,
 ) -> Vec<(f64, f64)> {
-    let mut sum = vec![0.0f64; clusters];
-    let mut count = vec![0u32; clusters];
-    let mut treated = vec![0u32; clusters];
-    for i in 0..y.len() {
-        let g = cluster[i] as usize;
-        sum[g] += y[i];
-        count[g] += 1;
-        treated[g] += z[i] as u32;
-    }
+    let (sum, count, treated) = super::means::cluster_sums(y, z, cluster, clusters);
     let arm = |g: usize| 2 * treated[g] >= count[g];
     pairs
         .iter()

@@ -1,11 +1,11 @@
-//! The model's potential outcomes and the inquiry (the exact estimand).
+//! The model: the population and its potential outcomes.
 //!
-//! This module owns [`OutcomeSpec`] (the `[outcome]` section of a scenario),
-//! [`Population`] (the fixed finite population drawn once per scenario from its
-//! seed: baselines α_i with a chosen intra-cluster correlation over the graph's
-//! communities, effects τ_i, a pre-period covariate) and [`Estimand`], the
-//! global average treatment effect (everyone treated against no one), computed
-//! exactly from the model with its direct and spillover parts.
+//! This module owns [`OutcomeSpec`] (the `[outcome]` section of a scenario)
+//! and [`Population`] (the fixed finite population drawn once per scenario
+//! from its seed: baselines α_i with a chosen intra-cluster correlation over
+//! the graph's communities, effects τ_i, a pre-period covariate). The exact
+//! global effect computed from it is the inquiry's
+//! ([`crate::inquiry::global_effect`]).
 //!
 //! Continuous outcomes: `Y_i(z) = α_i + τ_i·z_i + γ·f(e_i(z)) + ε_i`, with
 //! `e_i(z)` the weighted share of i's (in-)neighbours that are treated, `f`
