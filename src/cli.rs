@@ -745,105 +745,15 @@ fn sweep(a: SweepArgs) -> Result<()> {
     })?;
     bar.finish_and_clear();
     let best = sw::best(&points);
-    // Files: CSV, JSON, plot.
-    let dir = staged.path().to_path_buf();
-    spillover::fsutil::write_atomic(&dir.join("sweep.csv"), |w| {
-        use spillover::report::Num;
-        #[derive(serde::Serialize)]
-        struct Row<'a> {
-            value: Num,
-            clusters: usize,
-            cut_edge_share: Num,
-            estimator: &'a str,
-            bias: Num,
-            bias_mc_se: Num,
-            sd: Num,
-            rmse: Num,
-            coverage: Num,
-            power: Num,
-            same_partition_as: Option<Num>,
-        }
-        let mut out = csv::Writer::from_writer(w);
-        for p in &points {
-            let e = &p.estimator;
-            out.serialize(Row {
-                value: Num(p.value),
-                clusters: p.clusters,
-                cut_edge_share: Num(p.cut_edge_share),
-                estimator: &e.name,
-                bias: Num(e.bias),
-                bias_mc_se: Num(e.bias_mc_se),
-                sd: Num(e.sd),
-                rmse: Num(e.rmse),
-                coverage: Num(e.coverage),
-                power: Num(e.power),
-                same_partition_as: p.same_partition_as.map(Num),
-            })
-            .map_err(std::io::Error::other)?;
-        }
-        out.flush()
-    })?;
-    let v = json::Sweep {
+    let dir = staged.target().to_path_buf();
+    let sweep_report = spillover::report::sweep::SweepReport {
         spec: &spec,
         points: &points,
         best,
         skipped: &skipped,
     };
-    let json_text = pretty(&v)?;
-    spillover::fsutil::write_atomic(&dir.join("sweep.json"), |w| writeln!(w, "{json_text}"))?;
-    use spillover::report::plots::{Figure, Panel};
-    let line = |f: &dyn Fn(&sw::SweepPoint) -> f64| -> Vec<(f64, f64)> {
-        points
-            .iter()
-            .filter(|p| p.same_partition_as.is_none())
-            .map(|p| ((p.clusters as f64).log10(), f(p)))
-            .collect()
-    };
-    let est = points
-        .first()
-        .map_or(String::new(), |p| p.estimator.name.clone());
-    let fig = Figure {
-        name: "sweep".into(),
-        title: format!(
-            "{} by number of clusters ({} swept){}",
-            est,
-            format!("{parameter:?}").to_lowercase(),
-            best.map_or(String::new(), |b| format!(
-                "; lowest RMSE at {} clusters",
-                b.clusters
-            ))
-        ),
-        panels: vec![
-            Panel::Lines {
-                title: "bias, SD and RMSE".into(),
-                x_label: "number of clusters (log scale)".into(),
-                y_label: "outcome units".into(),
-                series: vec![
-                    ("|bias|".into(), line(&|p| p.estimator.bias.abs()), false, 0),
-                    ("SD".into(), line(&|p| p.estimator.sd), false, 1),
-                    ("RMSE".into(), line(&|p| p.estimator.rmse), false, 2),
-                ],
-                reference: None,
-                y_range: None,
-                log_x: true,
-            },
-            Panel::Lines {
-                title: "power".into(),
-                x_label: "number of clusters (log scale)".into(),
-                y_label: "share rejecting H0".into(),
-                series: vec![("power".into(), line(&|p| p.estimator.power), false, 0)],
-                reference: Some((scenario.alpha, format!("α = {}", scenario.alpha))),
-                y_range: Some((0.0, 1.0)),
-                log_x: true,
-            },
-        ],
-        cols: 2,
-        size: (1200, 500),
-    };
-    let svg = fig.svg()?;
-    spillover::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
-    fig.png(&dir.join("sweep.png"))?;
-    let dir = staged.target().to_path_buf();
+    let (json_text, written) =
+        spillover::report::sweep::write_all(staged.path(), &sweep_report, scenario.alpha)?;
     staged.commit()?;
     if a.json {
         return out(&format!("{json_text}\n"));
@@ -851,57 +761,12 @@ fn sweep(a: SweepArgs) -> Result<()> {
     if a.quiet {
         return Ok(());
     }
-    let mut t = format!(
-        "{:>10} {:>9} {:>7} {:>9} {:>8} {:>8} {:>8} {:>7} {:>7}\n",
-        "value", "clusters", "cut", "bias", "±mc se", "sd", "rmse", "cover", "power"
-    );
-    for p in &points {
-        let e = &p.estimator;
-        if let Some(v) = p.same_partition_as {
-            t += &format!(
-                "{:>10.4} {:>9}   same partition as {v:.4} (not simulated again)\n",
-                p.value, p.clusters
-            );
-            continue;
-        }
-        let mark = if best.is_some_and(|b| std::ptr::eq(b, p)) {
-            "  ← lowest RMSE"
-        } else {
-            ""
-        };
-        t += &format!(
-            "{:>10.4} {:>9} {:>6.1}% {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>6.1}% {:>6.1}%{mark}\n",
-            p.value,
-            p.clusters,
-            100.0 * p.cut_edge_share,
-            e.bias,
-            e.bias_mc_se,
-            e.sd,
-            e.rmse,
-            100.0 * e.coverage,
-            100.0 * e.power
-        );
-    }
-    if let Some(b) = best {
-        let distinct: Vec<&sw::SweepPoint> = points
-            .iter()
-            .filter(|p| p.same_partition_as.is_none())
-            .collect();
-        let at = distinct.iter().position(|p| std::ptr::eq(*p, b));
-        if distinct.len() > 1 && (at == Some(0) || at == Some(distinct.len() - 1)) {
-            t += "\nThe lowest RMSE sits at an end of the range: widen it to see RMSE fall and rise again.\n";
-        }
-        if points.len() > 1 && distinct.len() == 1 {
-            t += "Every value gave the same partition: this parameter does not change the clusters here.\n";
-        }
-    }
-    for s in &skipped {
-        t += &format!("skipped {s}\n");
-    }
-    t += &format!(
-        "\nwrote sweep.csv, sweep.json, sweep.svg, sweep.png to {}\n",
-        dir.display()
-    );
+    let mut t = spillover::report::sweep::table(&points, best, &skipped);
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+        .collect();
+    t += &format!("\nwrote {} to {}\n", names.join(", "), dir.display());
     out(&t)
 }
 
@@ -1195,7 +1060,6 @@ mod tests {
 /// The `--json` outputs, one typed struct per command: the JSON has a schema.
 mod json {
     use serde::Serialize;
-    use spillover::diagnosis::sweep::{SweepPoint, SweepSpec};
     use spillover::graph::io::ReadReport;
     use spillover::graph::stats::Summary;
     use std::path::Path;
@@ -1226,15 +1090,6 @@ mod json {
         pub seconds: f64,
         pub out: Option<&'a Path>,
         pub quality: &'a spillover::partition::Quality,
-    }
-
-    /// `spillover sweep --json` (also `sweep.json`).
-    #[derive(Serialize)]
-    pub struct Sweep<'a> {
-        pub spec: &'a SweepSpec,
-        pub points: &'a [SweepPoint],
-        pub best: Option<&'a SweepPoint>,
-        pub skipped: &'a [String],
     }
 
     /// The simulation check of `spillover deff --check`.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(feature = "plots")]
 pub mod plots;
+pub mod sweep;
 
 fn pct(x: f64) -> String {
     if x.is_nan() {
