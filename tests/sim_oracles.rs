@@ -162,9 +162,9 @@ fn naive_se_covers_under_user_randomization_without_spillover() {
     let e = est(&r, "user", "dm-naive");
     within(
         "user naive coverage",
-        e.coverage,
+        e.coverage.value,
         0.95,
-        e.coverage_mc_se,
+        e.coverage.mc_se,
         3.0,
     );
 }
@@ -174,24 +174,24 @@ fn cluster_randomization_needs_cluster_robust_ses_and_the_design_effect_formula_
     let (_, r) = run(CLUSTERED);
     let naive = est(&r, "cluster", "dm-naive");
     assert!(
-        naive.coverage < 0.95 - 4.0 * naive.coverage_mc_se,
+        naive.coverage.value < 0.95 - 4.0 * naive.coverage.mc_se,
         "naive coverage {} should fall short of 95 %",
-        naive.coverage
+        naive.coverage.value
     );
     for name in ["dm-cr2", "cluster-means"] {
         let e = est(&r, "cluster", name);
         within(
             &format!("{name} coverage"),
-            e.coverage,
+            e.coverage.value,
             0.95,
-            e.coverage_mc_se,
+            e.coverage.mc_se,
             3.0,
         );
         within(
             &format!("{name} type-I error"),
-            e.type1_error,
+            e.type1_error.value,
             0.05,
-            e.type1_error_mc_se,
+            e.type1_error.mc_se,
             3.0,
         );
     }
@@ -307,9 +307,9 @@ estimators = ["dm-naive", "dm-cr2"]
         );
         within(
             &format!("{design} binary coverage"),
-            e.coverage,
+            e.coverage.value,
             0.95,
-            e.coverage_mc_se,
+            e.coverage.mc_se,
             3.0,
         );
     }
@@ -361,20 +361,18 @@ randomization_inference = 199
     let (_, r) = run(toml);
     let naive = est(&r, "cluster", "dm-naive");
     assert!(
-        naive.type1_error > 0.05 + 4.0 * naive.type1_error_mc_se,
+        naive.type1_error.value > 0.05 + 4.0 * naive.type1_error.mc_se,
         "t-test type I {}",
-        naive.type1_error
+        naive.type1_error.value
     );
     for name in ["dm-naive", "cluster-means"] {
         let e = est(&r, "cluster", name);
-        let t1 = e.ri_type1_error.unwrap();
-        let se = e
-            .ri_type1_error_mc_se
-            .unwrap()
-            .max((0.05f64 * 0.95 / 800.0).sqrt());
+        let ri = e.ri_type1_error.unwrap();
+        let t1 = ri.value;
+        let se = ri.mc_se.max((0.05f64 * 0.95 / 800.0).sqrt());
         eprintln!(
             "{name}: t-test type I {:.3}, RI type I {t1:.3}",
-            e.type1_error
+            e.type1_error.value
         );
         within(&format!("{name} RI type I"), t1, 0.05, se, 3.0);
     }
@@ -414,7 +412,7 @@ estimators = ["dm-naive"]
     for e in &d.estimators {
         eprintln!(
             "{}: truth {:.4}, mean {:.4}, bias {:.4} ± {:.4}, coverage {:.3}",
-            e.name, e.truth, e.mean_estimate, e.bias, e.bias_mc_se, e.coverage
+            e.name, e.truth, e.mean_estimate, e.bias, e.bias_mc_se, e.coverage.value
         );
         assert!(
             e.truth.is_finite() && e.replicates_ok == 1500,
@@ -574,7 +572,7 @@ fn stratified_and_matched_pair_designs_are_analysed_as_randomized() {
             let ratio_mc_se = e.se_sd_ratio * (1.0 / (2.0 * (reps - 1.0))).sqrt();
             eprintln!(
                 "{:16} {:14} bias {:+.4} ± {:.4}  se/sd {:.3} ± {:.3}  coverage {:.3}",
-                d.name, e.name, e.bias, e.bias_mc_se, e.se_sd_ratio, ratio_mc_se, e.coverage
+                d.name, e.name, e.bias, e.bias_mc_se, e.se_sd_ratio, ratio_mc_se, e.coverage.value
             );
             // The cluster-means test targets the mean over clusters, which
             // equals the global effect here (constant effects, no spillover).
@@ -595,7 +593,7 @@ fn stratified_and_matched_pair_designs_are_analysed_as_randomized() {
             let nominal_mc_se = (0.95f64 * 0.05 / reps).sqrt();
             within(
                 &format!("{} {} coverage", d.name, e.name),
-                e.coverage,
+                e.coverage.value,
                 0.95,
                 nominal_mc_se,
                 4.0,

@@ -34,7 +34,7 @@ impl Rate {
 }
 
 /// Diagnosands of one design × estimator.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EstimatorDiagnosis {
     /// Estimator name.
     pub name: String,
@@ -62,25 +62,72 @@ pub struct EstimatorDiagnosis {
     /// mean_se / sd: below 1, the SEs are too small.
     pub se_sd_ratio: f64,
     /// Share of confidence intervals covering the true global effect.
-    pub coverage: f64,
-    /// Its Monte Carlo SE.
-    pub coverage_mc_se: f64,
+    pub coverage: Rate,
     /// Share of replicates rejecting H0: effect = 0.
-    pub power: f64,
-    /// Its Monte Carlo SE.
-    pub power_mc_se: f64,
+    pub power: Rate,
     /// Share of null-run replicates rejecting H0.
-    pub type1_error: f64,
-    /// Its Monte Carlo SE.
-    pub type1_error_mc_se: f64,
+    pub type1_error: Rate,
     /// Randomization inference (when requested): share of replicates with p ≤ α.
-    pub ri_power: Option<f64>,
-    /// Its Monte Carlo SE.
-    pub ri_power_mc_se: Option<f64>,
+    pub ri_power: Option<Rate>,
     /// Randomization inference in the null run: share with p ≤ α.
-    pub ri_type1_error: Option<f64>,
-    /// Its Monte Carlo SE.
-    pub ri_type1_error_mc_se: Option<f64>,
+    pub ri_type1_error: Option<Rate>,
+}
+
+/// `report.json` keeps its flat layout (`coverage`, `coverage_mc_se`, …):
+/// the rates are written as value and Monte Carlo SE side by side.
+impl Serialize for EstimatorDiagnosis {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            name: &'a str,
+            truth: f64,
+            replicates_ok: usize,
+            failures: &'a BTreeMap<String, usize>,
+            null_failures: usize,
+            mean_estimate: f64,
+            bias: f64,
+            bias_mc_se: f64,
+            sd: f64,
+            rmse: f64,
+            mean_se: f64,
+            se_sd_ratio: f64,
+            coverage: f64,
+            coverage_mc_se: f64,
+            power: f64,
+            power_mc_se: f64,
+            type1_error: f64,
+            type1_error_mc_se: f64,
+            ri_power: Option<f64>,
+            ri_power_mc_se: Option<f64>,
+            ri_type1_error: Option<f64>,
+            ri_type1_error_mc_se: Option<f64>,
+        }
+        Flat {
+            name: &self.name,
+            truth: self.truth,
+            replicates_ok: self.replicates_ok,
+            failures: &self.failures,
+            null_failures: self.null_failures,
+            mean_estimate: self.mean_estimate,
+            bias: self.bias,
+            bias_mc_se: self.bias_mc_se,
+            sd: self.sd,
+            rmse: self.rmse,
+            mean_se: self.mean_se,
+            se_sd_ratio: self.se_sd_ratio,
+            coverage: self.coverage.value,
+            coverage_mc_se: self.coverage.mc_se,
+            power: self.power.value,
+            power_mc_se: self.power.mc_se,
+            type1_error: self.type1_error.value,
+            type1_error_mc_se: self.type1_error.mc_se,
+            ri_power: self.ri_power.map(|r| r.value),
+            ri_power_mc_se: self.ri_power.map(|r| r.mc_se),
+            ri_type1_error: self.ri_type1_error.map(|r| r.value),
+            ri_type1_error_mc_se: self.ri_type1_error.map(|r| r.mc_se),
+        }
+        .serialize(s)
+    }
 }
 
 /// Diagnose one estimator's column of replicates against `truth`.
@@ -136,16 +183,11 @@ pub fn diagnose_estimator(
         rmse: mse.sqrt(),
         mean_se,
         se_sd_ratio: mean_se / sd,
-        coverage: cov.value,
-        coverage_mc_se: cov.mc_se,
-        power: pow.value,
-        power_mc_se: pow.mc_se,
-        type1_error: t1.value,
-        type1_error_mc_se: t1.mc_se,
-        ri_power: ri_pow.map(|r| r.value),
-        ri_power_mc_se: ri_pow.map(|r| r.mc_se),
-        ri_type1_error: ri_t1.map(|r| r.value),
-        ri_type1_error_mc_se: ri_t1.map(|r| r.mc_se),
+        coverage: cov,
+        power: pow,
+        type1_error: t1,
+        ri_power: ri_pow,
+        ri_type1_error: ri_t1,
     }
 }
 

@@ -141,10 +141,10 @@ pub fn recommend(
         },
         sd: e.sd,
         mean_se: e.mean_se,
-        power: e.power,
-        power_mc_se: e.power_mc_se,
-        coverage: e.coverage,
-        coverage_mc_se: e.coverage_mc_se,
+        power: e.power.value,
+        power_mc_se: e.power.mc_se,
+        coverage: e.coverage.value,
+        coverage_mc_se: e.coverage.mc_se,
         mde80: (z + z80) * e.sd,
         units: designs[di].clusters,
     };
@@ -188,7 +188,7 @@ pub fn recommend(
     let mut eligible: Vec<(usize, usize)> = candidates
         .iter()
         .copied()
-        .filter(|c| est(c).coverage >= cov_floor(est(c)))
+        .filter(|c| est(c).coverage.value >= cov_floor(est(c)))
         .collect();
     eligible.sort_by(|a, b| {
         est(a)
@@ -220,8 +220,9 @@ pub fn recommend(
     let Some(&best) = eligible.first() else {
         // Nothing eligible: the pair whose coverage falls least short.
         let closest = candidates.iter().max_by(|a, b| {
-            let short =
-                |c: &(usize, usize)| (est(c).coverage - nominal) / est(c).coverage_mc_se.max(1e-12);
+            let short = |c: &(usize, usize)| {
+                (est(c).coverage.value - nominal) / est(c).coverage.mc_se.max(1e-12)
+            };
             short(a)
                 .total_cmp(&short(b))
                 .then(b.0.cmp(&a.0))
@@ -253,7 +254,7 @@ pub fn recommend(
                     "No design × estimator keeps its confidence intervals honest: every one covers the true effect significantly less often than {}. \
                      Closest: design {} with {}, covering {} (± {:.1} points) because {cause}. \
                      Reduce the bias (clusters that cut fewer edges) or use an estimator with honest standard errors.",
-                    pct(nominal), ch.design, ch.estimator, pct(e.coverage), 100.0 * e.coverage_mc_se
+                    pct(nominal), ch.design, ch.estimator, pct(e.coverage.value), 100.0 * e.coverage.mc_se
                 );
                 rec.closest = Some(ch);
                 msg
@@ -284,7 +285,8 @@ pub fn recommend(
         .max_by(|a, b| {
             est(a)
                 .power
-                .total_cmp(&est(b).power)
+                .value
+                .total_cmp(&est(b).power.value)
                 .then(est(b).rmse.total_cmp(&est(a).rmse))
                 .then(b.0.cmp(&a.0))
                 .then(b.1.cmp(&a.1))

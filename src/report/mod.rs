@@ -89,8 +89,8 @@ pub fn table(r: &Report) -> String {
             let ri_cols = if ri {
                 format!(
                     " {:>8} {:>8}",
-                    est.ri_power.map_or("—".into(), pct),
-                    est.ri_type1_error.map_or("—".into(), pct)
+                    est.ri_power.map(|r| r.value).map_or("—".into(), pct),
+                    est.ri_type1_error.map(|r| r.value).map_or("—".into(), pct)
                 )
             } else {
                 String::new()
@@ -103,9 +103,9 @@ pub fn table(r: &Report) -> String {
                 est.sd,
                 est.rmse,
                 est.se_sd_ratio,
-                pct(est.coverage),
-                pct(est.power),
-                pct(est.type1_error),
+                pct(est.coverage.value),
+                pct(est.power.value),
+                pct(est.type1_error.value),
                 if fails > 0 {
                     format!("  ({fails} replicates failed)")
                 } else {
@@ -285,14 +285,14 @@ fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
                 rmse: Num(e.rmse),
                 mean_se: Num(e.mean_se),
                 se_sd_ratio: Num(e.se_sd_ratio),
-                coverage: Num(e.coverage),
-                coverage_mc_se: Num(e.coverage_mc_se),
-                power: Num(e.power),
-                power_mc_se: Num(e.power_mc_se),
-                type1_error: Num(e.type1_error),
-                type1_error_mc_se: Num(e.type1_error_mc_se),
-                ri_power: e.ri_power.map(Num),
-                ri_type1_error: e.ri_type1_error.map(Num),
+                coverage: Num(e.coverage.value),
+                coverage_mc_se: Num(e.coverage.mc_se),
+                power: Num(e.power.value),
+                power_mc_se: Num(e.power.mc_se),
+                type1_error: Num(e.type1_error.value),
+                type1_error_mc_se: Num(e.type1_error.mc_se),
+                ri_power: e.ri_power.map(|r| r.value).map(Num),
+                ri_type1_error: e.ri_type1_error.map(|r| r.value).map(Num),
             })
             .map_err(csv_error)?;
         }
@@ -452,14 +452,14 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
             Panel::Dots {
                 title: "power".into(),
                 x_label: "share of replicates rejecting H0: effect = 0".into(),
-                dots: dots(&|e| (e.power, Some(2.0 * e.power_mc_se))),
+                dots: dots(&|e| (e.power.value, Some(2.0 * e.power.mc_se))),
                 reference: None,
                 from_zero: true,
             },
             Panel::Dots {
                 title: "type-I error (null run)".into(),
                 x_label: "share rejecting when every effect is zero".into(),
-                dots: dots(&|e| (e.type1_error, Some(2.0 * e.type1_error_mc_se))),
+                dots: dots(&|e| (e.type1_error.value, Some(2.0 * e.type1_error.mc_se))),
                 reference: Some((alpha, format!("nominal {alpha}"))),
                 from_zero: true,
             },
@@ -473,7 +473,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
         panels: vec![Panel::Dots {
             title: "coverage".into(),
             x_label: "share of CIs covering the true effect".into(),
-            dots: dots(&|e| (e.coverage, Some(2.0 * e.coverage_mc_se))),
+            dots: dots(&|e| (e.coverage.value, Some(2.0 * e.coverage.mc_se))),
             reference: Some((
                 1.0 - alpha,
                 format!("nominal {:.0} %", 100.0 * (1.0 - alpha)),
@@ -723,12 +723,12 @@ pub fn html(r: &Report, svgs: &[(String, String)], scenario_text: &str) -> Strin
                                 td { (format!("{:.4}", est.sd)) }
                                 td { (format!("{:.4}", est.rmse)) }
                                 td { (format!("{:.2}", est.se_sd_ratio)) }
-                                td { (pct(est.coverage)) }
-                                td { (pct(est.power)) }
-                                td { (pct(est.type1_error)) }
+                                td { (pct(est.coverage.value)) }
+                                td { (pct(est.power.value)) }
+                                td { (pct(est.type1_error.value)) }
                                 @if ri {
-                                    td { (est.ri_power.map_or("—".into(), pct)) }
-                                    td { (est.ri_type1_error.map_or("—".into(), pct)) }
+                                    td { (est.ri_power.map(|r| r.value).map_or("—".into(), pct)) }
+                                    td { (est.ri_type1_error.map(|r| r.value).map_or("—".into(), pct)) }
                                 }
                                 td { (est.failures.values().sum::<usize>()) }
                             }

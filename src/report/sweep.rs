@@ -54,8 +54,8 @@ pub fn write_all(dir: &Path, r: &SweepReport, alpha: f64) -> Result<(String, Vec
                 bias_mc_se: Num(e.bias_mc_se),
                 sd: Num(e.sd),
                 rmse: Num(e.rmse),
-                coverage: Num(e.coverage),
-                power: Num(e.power),
+                coverage: Num(e.coverage.value),
+                power: Num(e.power.value),
                 same_partition_as: p.same_partition_as.map(Num),
             })
             .map_err(std::io::Error::other)?;
@@ -127,7 +127,7 @@ pub fn figure(r: &SweepReport, alpha: f64) -> super::plots::Figure {
                 title: "power".into(),
                 x_label: "number of clusters (log scale)".into(),
                 y_label: "share rejecting H0".into(),
-                series: vec![("power".into(), line(&|p| p.estimator.power), false, 0)],
+                series: vec![("power".into(), line(&|p| p.estimator.power.value), false, 0)],
                 reference: Some((alpha, format!("α = {}", alpha))),
                 y_range: Some((0.0, 1.0)),
                 log_x: true,
@@ -168,8 +168,8 @@ pub fn table(points: &[SweepPoint], best: Option<&SweepPoint>, skipped: &[String
             e.bias_mc_se,
             e.sd,
             e.rmse,
-            100.0 * e.coverage,
-            100.0 * e.power
+            100.0 * e.coverage.value,
+            100.0 * e.power.value
         );
     }
     if let Some(b) = best {
