@@ -142,5 +142,8 @@ fn invalid_generator_parameters_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("p must be a probability"), "{stderr}");
+    assert!(
+        stderr.contains("p = ") && stderr.contains("expected a probability in [0, 1]"),
+        "{stderr}"
+    );
 }

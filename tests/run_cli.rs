@@ -203,7 +203,7 @@ fn malformed_scenarios_get_a_clear_error_and_no_output() {
         (
             "p outside (0, 1)",
             SCENARIO.replace("mu = 0.2", "mu = 1.5"),
-            "mu must be a probability",
+            "mu = 1.5: expected a probability",
         ),
         (
             "treated share",

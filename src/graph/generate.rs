@@ -350,32 +350,40 @@ fn check(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
 }
 
 fn check_prob(name: &str, p: f64) -> Result<()> {
-    check((0.0..=1.0).contains(&p), || {
-        format!("{name} must be a probability in [0, 1], got {p}")
-    })
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::parameter(name, p, "a probability in [0, 1]"))
+    }
 }
 
 fn check_nodes(n: usize) -> Result<()> {
-    check((1..=super::MAX_NODES).contains(&n), || {
-        format!(
-            "n = {n}: expected between 1 and {} nodes (the graph and a simulation's \
-             per-user arrays must fit in memory)",
-            super::MAX_NODES
-        )
-    })
+    if n == 0 {
+        return Err(Error::parameter("n", n, "at least 1 node"));
+    }
+    if n > super::MAX_NODES {
+        return Err(Error::too_large(
+            "n",
+            n as u64,
+            super::MAX_NODES as u64,
+            " nodes (the graph and a simulation's per-user arrays must fit in memory)",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuse a model whose expected edge count passes [`super::MAX_EDGES`]
 /// before anything is sampled.
 fn check_edges(expected: f64, what: impl FnOnce() -> String) -> Result<()> {
-    check(expected <= super::MAX_EDGES as f64, || {
-        format!(
-            "{} implies about {expected:.3e} edges: expected at most {} \
-             (about 60 bytes per edge while the graph is built)",
-            what(),
-            super::MAX_EDGES
-        )
-    })
+    if expected <= super::MAX_EDGES as f64 {
+        return Ok(());
+    }
+    Err(Error::too_large(
+        format!("expected edges ({})", what()),
+        expected.min(u64::MAX as f64) as u64,
+        super::MAX_EDGES,
+        " (about 60 bytes per edge while the graph is built)",
+    ))
 }
 
 fn finish(
