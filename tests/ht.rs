@@ -1,8 +1,7 @@
 //! Horvitz–Thompson and Hájek for the full-exposure contrast under cluster
 //! randomization, against the exact estimand and the exact HT variance.
 
-use spillover::{diagnosis, scenario};
-use std::path::Path;
+mod common;
 
 const SCENARIO: &str = r#"
 seed = 21
@@ -33,10 +32,7 @@ probability_floor = 0.001
 
 #[test]
 fn ht_is_unbiased_for_the_exposure_contrast_and_matches_its_exact_variance() {
-    let s = scenario::parse(SCENARIO, Path::new("ht.toml")).unwrap();
-    let p = scenario::prepare(&s).unwrap();
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
+    let (_, r) = common::diagnose_toml(SCENARIO);
     let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
     let x = d.exposure.as_ref().unwrap();
     assert_eq!(x.probabilities, "exact");
@@ -117,10 +113,7 @@ estimators = ["ht", "hajek"]
 probability_floor = 0.01
 auxiliary_draws = 4000
 "#;
-    let s = scenario::parse(toml, Path::new("rgcr.toml")).unwrap();
-    let p = scenario::prepare(&s).unwrap();
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
+    let (_, r) = common::diagnose_toml(toml);
     let fixed = &r.designs[0];
     let redrawn = &r.designs[1];
     assert!(redrawn.partition_redrawn && !fixed.partition_redrawn);
@@ -181,10 +174,7 @@ fn fractional_and_k_neighbour_exposure_contrasts() {
                 "probability_floor = 0.001",
                 &format!("probability_floor = 0.001\nexposure = {mapping}\nauxiliary_draws = 4000"),
             );
-        let s = scenario::parse(&toml, Path::new("frac.toml")).unwrap();
-        let p = scenario::prepare(&s).unwrap();
-        let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-        let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
+        let (_, r) = common::diagnose_toml(&toml);
         let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
         let x = d.exposure.as_ref().unwrap();
         assert_eq!(x.probabilities, "exact");
@@ -243,10 +233,7 @@ partition = { method = "planted" }
 [analysis]
 estimators = ["dm-cr2", "ht", "hajek"]
 "#;
-    let s = scenario::parse(text, Path::new("ht200k.toml")).unwrap();
-    let p = scenario::prepare(&s).unwrap();
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
+    let (_, r) = common::diagnose_toml(text);
     for d in &r.designs {
         let x = d.exposure.as_ref().unwrap();
         assert_eq!(x.probabilities, "exact");
@@ -321,10 +308,7 @@ partition = { method = "planted" }
 [analysis]
 estimators = ["ht", "hajek", "hajek-cr2"]
 "#;
-    let s = scenario::parse(toml, Path::new("cr2.toml")).unwrap();
-    let p = scenario::prepare(&s).unwrap();
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let r = diagnosis::build(&s.name, &p, &runs, &vec![None; 2]);
+    let (_, r) = common::diagnose_toml(toml);
     let d = r.designs.iter().find(|d| d.name == "cluster").unwrap();
     let get = |n: &str| d.estimators.iter().find(|e| e.name == n).unwrap();
     for e in &d.estimators {

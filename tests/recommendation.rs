@@ -2,17 +2,13 @@
 //! effect, is stable across seeds, and reaches the terminal with the
 //! randomization-inference columns.
 
+mod common;
 use spillover::diagnosis::Report;
-use spillover::{diagnosis, scenario};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn run(toml: &str) -> Report {
-    let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
-    let p = scenario::prepare(&s).expect("prepared");
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let files = vec![None; p.designs.len()];
-    diagnosis::build(&s.name, &p, &runs, &files)
+    common::diagnose_toml(toml).1
 }
 
 /// The saturation design's `direct@…`/`spillover@…` estimators and HT/Hájek

@@ -2,18 +2,12 @@
 //! Monte Carlo standard errors the report itself computes (4 MC SE for means,
 //! 3 MC SE for coverage), never from hand-tuned constants.
 
+mod common;
 use spillover::diagnosis;
 use spillover::diagnosis::Report;
-use spillover::scenario;
-use std::path::Path;
 
 fn run(toml: &str) -> (diagnosis::Prepared, Report) {
-    let s = scenario::parse(toml, Path::new("test.toml")).expect("valid scenario");
-    let p = scenario::prepare(&s).expect("prepared");
-    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
-    let files = vec![None; p.designs.len()];
-    let r = diagnosis::build(&s.name, &p, &runs, &files);
-    (p, r)
+    common::diagnose_toml(toml)
 }
 
 fn est<'a>(r: &'a Report, design: &str, estimator: &str) -> &'a diagnosis::EstimatorDiagnosis {

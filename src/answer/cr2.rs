@@ -53,8 +53,7 @@ pub fn ols_cr2<const P: usize>(
     let l = chol.l();
 
     // Streaming sums over clusters.
-    let mut var = 0.0; // Σ q_g²
-    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut bm = BmSums::default();
     let mut ttt = M::<P>::zeros();
     let mut bad = false;
     let mut add = |mg: &M<P>, sg: &V<P>| {
@@ -63,14 +62,10 @@ pub fn ols_cr2<const P: usize>(
             return;
         };
         let q = bc.dot(&a_s);
-        var += q * q;
         let t = a_m * bc;
         let d = bc.dot(&(a2_m * bc));
         let tbt = t.dot(&(b * t));
-        sum_d += d;
-        sum_tbt += tbt;
-        sum_d2 += d * d;
-        sum_dtbt += d * tbt;
+        bm.push(q, d, tbt);
         ttt += t * t.transpose();
     };
     if clusters == n && cluster.iter().enumerate().all(|(i, &c)| c as usize == i) {
@@ -85,14 +80,10 @@ pub fn ols_cr2<const P: usize>(
             }
             let xbc = xi.dot(&bc);
             let q = xbc * e / (1.0 - h).sqrt();
-            var += q * q;
             let t = xi * (xbc / (1.0 - h).sqrt());
             let d = xbc * xbc / (1.0 - h);
             let tbt = t.dot(&(b * t));
-            sum_d += d;
-            sum_tbt += tbt;
-            sum_d2 += d * d;
-            sum_dtbt += d * tbt;
+            bm.push(q, d, tbt);
             ttt += t * t.transpose();
         }
     } else {
@@ -112,10 +103,8 @@ pub fn ols_cr2<const P: usize>(
         return Err(Failure::OneClusterInArm);
     }
     let bt = b * ttt;
-    let tr = sum_d - sum_tbt;
-    let tr2 = sum_d2 - 2.0 * sum_dtbt + (bt * bt).trace();
-    let df = tr * tr / tr2;
-    t_inference(value, var.sqrt(), df, alpha)
+    let (se, df) = bm.finish((bt * bt).trace());
+    t_inference(value, se, df, alpha)
 }
 
 /// OLS with stratum fixed effects absorbed (clusters nested in strata): the
@@ -197,8 +186,7 @@ fn ols_cr2_blocked<const P: usize>(
         ls.push(chol.l());
         bs.push(bsm);
     }
-    let mut var = 0.0;
-    let (mut sum_d, mut sum_tbt, mut sum_d2, mut sum_dtbt) = (0.0, 0.0, 0.0, 0.0);
+    let mut bm = BmSums::default();
     let mut a = vec![0.0f64; strata]; // Σ_{g∈s} u_g², u_g = t_g[0]
     let mut cs = vec![V::<P>::zeros(); strata]; // Σ_{g∈s} u_g·t̃_g
     let mut ttt = M::<P>::zeros(); // Σ t̃ t̃ᵀ
@@ -212,14 +200,10 @@ fn ols_cr2_blocked<const P: usize>(
             return Err(Failure::OneClusterInArm);
         };
         let q = bc.dot(&a_s);
-        var += q * q;
         let t = a_m * bc;
         let d = bc.dot(&(a2_m * bc));
         let tbt = t.dot(&(b_s * t));
-        sum_d += d;
-        sum_tbt += tbt;
-        sum_d2 += d * d;
-        sum_dtbt += d * tbt;
+        bm.push(q, d, tbt);
         let mut tt = t;
         tt[0] = 0.0;
         a[s] += t[0] * t[0];
@@ -233,10 +217,8 @@ fn ols_cr2_blocked<const P: usize>(
             k2 += (a[s] / ns[s]).powi(2) + 2.0 / ns[s] * cs[s].dot(&(b * cs[s]));
         }
     }
-    let tr = sum_d - sum_tbt;
-    let tr2 = sum_d2 - 2.0 * sum_dtbt + k2;
-    let df = tr * tr / tr2;
-    t_inference(value, var.sqrt(), df, alpha)
+    let (se, df) = bm.finish(k2);
+    t_inference(value, se, df, alpha)
 }
 
 /// Point estimate of `ols_cr2_blocked`'s contrast (for randomization
@@ -272,6 +254,35 @@ pub fn blocked_point<const P: usize>(
     }
     let v = V::<P>::from(contrast).dot(&(b * xty));
     v.is_finite().then_some(v)
+}
+
+/// Running sums of the CR2 variance and its Bell–McCaffrey degrees of
+/// freedom: per cluster q_g = cᵀB X_gᵀA_g e_g, d_g = p_gᵀp_g and
+/// t_gᵀB t_g (p_g = A_g X_g B c, t_g = X_gᵀp_g).
+#[derive(Default)]
+struct BmSums {
+    var: f64,
+    sum_d: f64,
+    sum_tbt: f64,
+    sum_d2: f64,
+    sum_dtbt: f64,
+}
+
+impl BmSums {
+    fn push(&mut self, q: f64, d: f64, tbt: f64) {
+        self.var += q * q;
+        self.sum_d += d;
+        self.sum_tbt += tbt;
+        self.sum_d2 += d * d;
+        self.sum_dtbt += d * tbt;
+    }
+
+    /// (SE, df) given ‖K‖², the sum of squares of the cross-cluster terms.
+    fn finish(&self, cross: f64) -> (f64, f64) {
+        let tr = self.sum_d - self.sum_tbt;
+        let tr2 = self.sum_d2 - 2.0 * self.sum_dtbt + cross;
+        (self.var.sqrt(), tr * tr / tr2)
+    }
 }
 
 /// The CR2 adjustment of one cluster, with Gram matrix M_g = X_gᵀX_g, score

@@ -53,3 +53,15 @@ pub fn within_4sd(what: &str, observed: f64, expected: f64, sd: f64) {
         "{what}: observed {observed}, expected {expected} ± 4·{sd}"
     );
 }
+
+/// Parse, prepare, simulate and diagnose a scenario given as text (named
+/// `test.toml` in errors).
+pub fn diagnose_toml(toml: &str) -> (spillover::diagnosis::Prepared, spillover::diagnosis::Report) {
+    use spillover::{diagnosis, scenario};
+    let s = scenario::parse(toml, std::path::Path::new("test.toml")).expect("valid scenario");
+    let p = scenario::prepare(&s).expect("prepared");
+    let runs = diagnosis::simulate(&p, &|| {}).expect("simulated");
+    let files = vec![None; p.designs.len()];
+    let r = diagnosis::build(&s.name, &p, &runs, &files);
+    (p, r)
+}
