@@ -36,6 +36,15 @@ pub enum Error {
         /// What is accepted.
         expected: String,
     },
+    /// A key that is missing, or present where it does not apply: which key
+    /// and what was expected.
+    #[error("{message}")]
+    Key {
+        /// The key, as the user wrote it (e.g. `partition parts`).
+        key: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
     /// A size over a limit: what it is, the size the input implies, the
     /// limit, and what to change.
     #[error("{what} = {size}: expected at most {limit}{advice}")]
@@ -118,6 +127,14 @@ impl Error {
         }
     }
 
+    /// Build an [`Error::Key`].
+    pub fn key(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Key {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
     /// Build an [`Error::TooLarge`]; `advice` (may be empty) follows the limit.
     pub fn too_large(
         what: impl Into<String>,
@@ -154,6 +171,7 @@ impl Error {
             Error::Parse { .. }
             | Error::Input(_)
             | Error::Parameter { .. }
+            | Error::Key { .. }
             | Error::TooLarge { .. }
             | Error::PartitionFailed { .. } => 2,
             Error::Context { source, .. } => source.exit_code(),

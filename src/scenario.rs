@@ -216,11 +216,15 @@ fn check_sizes(
         .sum();
     let rows = (replicates as u64).saturating_mul(columns);
     if rows > MAX_RESULT_ROWS {
-        return Err(Error::input(format!(
-            "replicates = {replicates} with {} designs and their estimators means {rows} result rows: \
-             expected at most {MAX_RESULT_ROWS} (lower replicates)",
-            designs.len()
-        )));
+        return Err(Error::too_large(
+            format!(
+                "result rows (replicates = {replicates} × {} designs and their estimators)",
+                designs.len()
+            ),
+            rows,
+            MAX_RESULT_ROWS,
+            " (lower replicates)",
+        ));
     }
     if analysis.randomization_inference > MAX_RANDOMIZATION_DRAWS {
         return Err(Error::too_large(
@@ -240,10 +244,12 @@ fn check_sizes(
     }
     if let Some(pc) = power_curve {
         if pc.effects.len() > MAX_POWER_CURVE_EFFECTS {
-            return Err(Error::input(format!(
-                "effects: {} power-curve points, expected at most {MAX_POWER_CURVE_EFFECTS}",
-                pc.effects.len()
-            )));
+            return Err(Error::too_large(
+                "[power_curve] effects (points)",
+                pc.effects.len() as u64,
+                MAX_POWER_CURVE_EFFECTS as u64,
+                "",
+            ));
         }
         let r = pc.replicates.unwrap_or(replicates);
         if r > MAX_REPLICATES {
@@ -258,11 +264,16 @@ fn check_sizes(
             .saturating_mul(pc.effects.len() as u64)
             .saturating_mul(designs.len() as u64);
         if rows > MAX_RESULT_ROWS {
-            return Err(Error::input(format!(
-                "effects: {} power-curve points × {r} replicates × {} designs = {rows} runs, expected at most {MAX_RESULT_ROWS}",
-                pc.effects.len(),
-                designs.len()
-            )));
+            return Err(Error::too_large(
+                format!(
+                    "[power_curve] runs ({} effects × {r} replicates × {} designs)",
+                    pc.effects.len(),
+                    designs.len()
+                ),
+                rows,
+                MAX_RESULT_ROWS,
+                "",
+            ));
         }
     }
     Ok(())
@@ -275,9 +286,7 @@ impl Scenario {
     /// gives a quick look at everything.
     pub fn set_replicates(&mut self, replicates: usize) -> Result<()> {
         if replicates < 2 {
-            return Err(Error::input(format!(
-                "--replicates {replicates}: expected at least 2"
-            )));
+            return Err(Error::parameter("--replicates", replicates, "at least 2"));
         }
         check_sizes(
             replicates,
@@ -285,7 +294,7 @@ impl Scenario {
             &self.analysis,
             self.power_curve.as_ref(),
         )
-        .map_err(|e| Error::input(format!("--{e}")))?;
+        .map_err(|e| e.context(format!("--replicates {replicates}")))?;
         self.replicates = replicates;
         if let Some(pc) = &mut self.power_curve {
             pc.replicates = Some(pc.replicates.map_or(replicates, |r| r.min(replicates)));

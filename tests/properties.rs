@@ -101,3 +101,73 @@ proptest! {
         prop_assert_eq!(&Partition::from_dense(&labels, 12), &p);
     }
 }
+
+/// Random graphs with kept self-loops, clusters and arms.
+#[allow(clippy::type_complexity)]
+fn exposure_cases(
+) -> impl Strategy<Value = (usize, Vec<(u32, u32, u32)>, bool, bool, Vec<u32>, Vec<u8>)> {
+    (4usize..30).prop_flat_map(|n| {
+        (
+            Just(n),
+            proptest::collection::vec((0..n as u32, 0..n as u32, 1u32..5), 1..120),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::collection::vec(0u32..3, n),
+            proptest::collection::vec(0u8..2, n),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// One exposure definition (issue 11): the per-replicate operator, by
+    /// node and by cluster, equals `model::exposure::neighbour_arms` (other
+    /// in-neighbours only, self-loops skipped) on graphs that keep self-loops.
+    #[test]
+    fn exposure_operator_equals_the_one_exposure_function(
+        (n, edges, directed, weighted, mut labels, z) in exposure_cases()
+    ) {
+        use spillover::data::design::{Design, DesignSpec, PartitionMethod, PartitionSpec};
+        use spillover::data::exposure::ExposureOp;
+        use spillover::graph::SelfLoops;
+        use spillover::model::{exposure::neighbour_arms, OutcomeSpec, Population};
+        let mut b = GraphBuilder::new(n, directed, weighted);
+        for &(u, v, w) in &edges {
+            b.add_edge(u, v, w as f64);
+        }
+        let opts = BuildOptions { self_loops: SelfLoops::Keep, ..Default::default() };
+        let (g, _) = b.build(&opts).unwrap();
+        labels[0] = 0;
+        labels[1] = 1; // at least two clusters
+        let part = Partition::from_labels(&labels);
+        let pop = Population::draw(&OutcomeSpec::default(), &g, part.clone(), 1).unwrap();
+        let spec = DesignSpec::cluster("c", PartitionSpec::new(PartitionMethod::Planted));
+        let design = Design::new(spec, Some(part.clone()), &vec![0.0; n]).unwrap();
+        // Cluster arms from the node arms of each cluster's first member.
+        let mut zc = vec![0u8; part.count()];
+        for (i, &c) in part.labels().iter().enumerate().rev() {
+            zc[c as usize] = z[i];
+        }
+        let zn: Vec<u8> = part.labels().iter().map(|&c| zc[c as usize]).collect();
+        let ops = [
+            ExposureOp::new(&g, &pop, &design),
+            ExposureOp::ByNode { self_loops: g.self_loop_count() > 0 },
+        ];
+        for op in &ops {
+            let mut e = vec![0.0; n];
+            op.apply(&g, &pop, &zn, &zc, &mut e);
+            for (i, &ei) in e.iter().enumerate() {
+                let want = neighbour_arms(&g, &zn, i as u32).share();
+                // The by-cluster operator stores shares in f32.
+                prop_assert!((ei - want).abs() < 1e-6, "node {i}: {ei} vs {want}");
+            }
+        }
+        // A user whose only in-edge is a self-loop is isolated.
+        for i in 0..n as u32 {
+            if neighbour_arms(&g, &zn, i).count == 0 {
+                prop_assert_eq!(pop.inv_in_strength[i as usize], 0.0);
+            }
+        }
+    }
+}

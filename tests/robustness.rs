@@ -272,7 +272,7 @@ fn oversized_inputs_exit_2_naming_the_key() {
             "--quiet",
         ],
         d,
-        &["--steps 100000000000", "between 2 and 1000"],
+        &["--steps = 100000000000", "between 2 and 1000"],
     );
     // Saturation levels: at most 255, and at most one per cluster.
     let levels: Vec<String> = (0..300).map(|i| format!("{}", i as f64 / 299.0)).collect();
@@ -294,7 +294,7 @@ fn oversized_inputs_exit_2_naming_the_key() {
     refused(
         &["run", sat9.to_str().unwrap(), "--quiet"],
         d,
-        &["9 levels", "8 clusters"],
+        &["saturation levels = 9", "at most 8 (one level per cluster"],
     );
     assert_no_outputs(d);
 }

@@ -136,6 +136,71 @@ pub struct PartitionSpec {
 }
 
 impl PartitionSpec {
+    /// Check the keys every method reads (`max_size`, `min_size`), then the
+    /// ones `method` needs (`parts`, `path`, the resolution and its redraw).
+    pub fn validate(&self) -> Result<()> {
+        let key = |k: &str, message: &str| Err(Error::key(format!("partition {k}"), message));
+        if self.max_size == Some(0) {
+            return Err(Error::parameter("partition max_size", 0, "at least 1"));
+        }
+        if let (Some(min), Some(max)) = (self.min_size, self.max_size) {
+            if min > max {
+                return Err(Error::parameter(
+                    "partition min_size",
+                    min,
+                    format!("min_size ≤ max_size = {max}"),
+                ));
+            }
+        }
+        match self.method {
+            PartitionMethod::Louvain | PartitionMethod::Leiden => {
+                if !(self.resolution > 0.0 && self.resolution.is_finite()) {
+                    return Err(Error::parameter(
+                        "partition resolution",
+                        self.resolution,
+                        "> 0",
+                    ));
+                }
+                if let Some([lo, hi]) = self.resolution_range {
+                    if !self.redraw {
+                        return key("resolution_range", "goes with `redraw = true`");
+                    }
+                    if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
+                        return Err(Error::parameter(
+                            "partition resolution_range",
+                            format!("[{lo}, {hi}]"),
+                            "0 < low ≤ high",
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            PartitionMethod::Balanced | PartitionMethod::Ldg | PartitionMethod::Random => {
+                if self.parts.is_none() {
+                    return key("parts", "this partition method needs `parts`");
+                }
+            }
+            PartitionMethod::File => {
+                if self.path.is_none() {
+                    return key("path", "partition method \"file\" needs `path`");
+                }
+            }
+            PartitionMethod::Components
+            | PartitionMethod::LabelPropagation
+            | PartitionMethod::Planted => {}
+        }
+        if self.redraw {
+            return key(
+                "redraw",
+                "`redraw` needs partition method louvain or leiden",
+            );
+        }
+        if self.resolution_range.is_some() {
+            return key("resolution_range", "goes with `redraw = true`");
+        }
+        Ok(())
+    }
+
     /// A partition by `method` with every other key at its default.
     pub fn new(method: PartitionMethod) -> Self {
         PartitionSpec {
@@ -239,126 +304,113 @@ impl DesignSpec {
 
     /// Check the values that do not need the graph.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::input(format!("design {:?}: {msg}", self.name)));
+        let ctx = || format!("design {:?}", self.name);
+        let key = |k: &str, message: &str| Err(Error::key(k, message).context(ctx()));
+        let param = |k: &str, value: String, expected: &str| {
+            Err(Error::parameter(k, value, expected).context(ctx()))
+        };
         if self.name.is_empty()
             || !self
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return bad("name must be non-empty letters, digits, '-' or '_'".into());
+            return key("name", "name must be non-empty letters, digits, '-' or '_'");
         }
         if !(self.treated_share > 0.0 && self.treated_share < 1.0) {
-            return bad(format!(
-                "treated_share = {}: expected a number in (0, 1)",
-                self.treated_share
-            ));
+            return param(
+                "treated_share",
+                self.treated_share.to_string(),
+                "a number in (0, 1)",
+            );
         }
         match (self.unit, &self.partition) {
             (Unit::Cluster, None) => {
-                return bad("a cluster design needs a [design.partition]".into())
+                return key("partition", "a cluster design needs a [design.partition]")
             }
-            (Unit::User, Some(_)) => return bad("a user design takes no partition".into()),
+            (Unit::User, Some(_)) => return key("partition", "a user design takes no partition"),
             _ => {}
         }
         if self.unit == Unit::User
-            && matches!(
-                self.assignment,
-                Assignment::Stratified | Assignment::MatchedPairs
-            )
+            && self.assignment != Assignment::Complete
+            && self.assignment != Assignment::Bernoulli
         {
-            return bad("stratified and matched-pairs assignment need unit = \"cluster\"".into());
+            return key(
+                "assignment",
+                if self.assignment == Assignment::Saturation {
+                    "saturation designs need unit = \"cluster\""
+                } else {
+                    "stratified and matched-pairs assignment need unit = \"cluster\""
+                },
+            );
         }
-        if self.assignment == Assignment::Saturation {
-            if self.unit != Unit::Cluster {
-                return bad("saturation designs need unit = \"cluster\"".into());
-            }
-            let Some(levels) = &self.saturations else {
-                return bad("a saturation design needs `saturations`, e.g. [0.0, 0.5, 1.0]".into());
-            };
-            if levels.len() < 2 || levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
-                return bad(format!(
-                    "saturations = {levels:?}: expected two or more levels in [0, 1]"
-                ));
-            }
-            if levels.len() > MAX_SATURATION_LEVELS {
-                return Err(Error::too_large(
-                    "number of saturation levels",
-                    levels.len() as u64,
-                    MAX_SATURATION_LEVELS as u64,
-                    "",
+        match (self.assignment, &self.saturations) {
+            (Assignment::Saturation, None) => {
+                return key(
+                    "saturations",
+                    "a saturation design needs `saturations`, e.g. [0.0, 0.5, 1.0]",
                 )
-                .context(format!("design {:?}", self.name)));
             }
-            if let Some(shares) = &self.saturation_shares {
-                let sum: f64 = shares.iter().sum();
-                if shares.len() != levels.len()
-                    || shares.iter().any(|&x| x <= 0.0)
-                    || (sum - 1.0).abs() > 1e-9
-                {
-                    return bad(format!(
-                        "saturation_shares = {shares:?}: expected one positive share per level, summing to 1"
-                    ));
+            (Assignment::Saturation, Some(levels)) => {
+                if levels.len() < 2 || levels.iter().any(|l| !(0.0..=1.0).contains(l)) {
+                    return param(
+                        "saturations",
+                        format!("{levels:?}"),
+                        "two or more levels in [0, 1]",
+                    );
+                }
+                if levels.len() > MAX_SATURATION_LEVELS {
+                    return Err(Error::too_large(
+                        "number of saturation levels",
+                        levels.len() as u64,
+                        MAX_SATURATION_LEVELS as u64,
+                        "",
+                    )
+                    .context(ctx()));
+                }
+                if let Some(shares) = &self.saturation_shares {
+                    let sum: f64 = shares.iter().sum();
+                    if shares.len() != levels.len()
+                        || shares.iter().any(|&x| x <= 0.0)
+                        || (sum - 1.0).abs() > 1e-9
+                    {
+                        return param(
+                            "saturation_shares",
+                            format!("{shares:?}"),
+                            "one positive share per level, summing to 1",
+                        );
+                    }
                 }
             }
-        } else if self.saturations.is_some() || self.saturation_shares.is_some() {
-            return bad("`saturations` belong to assignment = \"saturation\"".into());
+            _ if self.saturations.is_some() || self.saturation_shares.is_some() => {
+                return key(
+                    "saturations",
+                    "`saturations` belong to assignment = \"saturation\"",
+                )
+            }
+            _ => {}
         }
         if self.assignment == Assignment::MatchedPairs && self.treated_share != 0.5 {
-            return bad(
-                "matched-pairs assignment treats one cluster per pair: treated_share must be 0.5"
-                    .into(),
+            return key(
+                "treated_share",
+                "matched-pairs assignment treats one cluster per pair: treated_share must be 0.5",
             );
         }
         if self.strata < 1 {
-            return bad("strata must be at least 1".into());
+            return param("strata", self.strata.to_string(), "at least 1");
         }
         if let Some(p) = &self.partition {
-            if !(p.resolution > 0.0 && p.resolution.is_finite()) {
-                return bad(format!(
-                    "partition resolution = {}: expected > 0",
-                    p.resolution
-                ));
-            }
-            if p.max_size == Some(0) {
-                return bad("partition max_size must be at least 1".into());
-            }
-            if let (Some(min), Some(max)) = (p.min_size, p.max_size) {
-                if min > max {
-                    return bad(format!(
-                        "partition min_size = {min} cannot be reached with max_size = {max}: expected min_size ≤ max_size"
-                    ));
-                }
-            }
-            let needs_parts = matches!(
-                p.method,
-                PartitionMethod::Balanced | PartitionMethod::Ldg | PartitionMethod::Random
-            );
-            if needs_parts && p.parts.is_none() {
-                return bad("this partition method needs `parts`".into());
-            }
-            if p.method == PartitionMethod::File && p.path.is_none() {
-                return bad("partition method \"file\" needs `path`".into());
-            }
-            if p.redraw {
-                if !matches!(p.method, PartitionMethod::Louvain | PartitionMethod::Leiden) {
-                    return bad("`redraw` needs partition method louvain or leiden".into());
-                }
-                if !matches!(
+            p.validate().map_err(|e| e.context(ctx()))?;
+            if p.redraw
+                && !matches!(
                     self.assignment,
                     Assignment::Complete | Assignment::Bernoulli
-                ) {
-                    return bad("`redraw` works with complete or bernoulli assignment".into());
-                }
-            } else if p.resolution_range.is_some() {
-                return bad("`resolution_range` goes with `redraw = true`".into());
-            }
-            if let Some([lo, hi]) = p.resolution_range {
-                if !(lo > 0.0 && lo <= hi && hi.is_finite()) {
-                    return bad(format!(
-                        "resolution_range = [{lo}, {hi}]: expected 0 < low ≤ high"
-                    ));
-                }
+                )
+            {
+                return key(
+                    "partition redraw",
+                    "`redraw` works with complete or bernoulli assignment",
+                );
             }
         }
         Ok(())
@@ -375,20 +427,79 @@ pub struct Design {
     pub spec: DesignSpec,
     /// Randomization units: a cluster per node (each user its own for user designs).
     pub clusters: Partition,
-    /// Stratum of each cluster (all 0 without strata).
+    /// How units are assigned, with what that assignment kind needs.
+    pub scheme: Scheme,
+}
+
+/// How a resolved design assigns its units: one variant per assignment kind,
+/// each holding only what that kind needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scheme {
+    /// Exactly round(p·units) units treated.
+    Complete,
+    /// Each unit treated independently with probability p.
+    Bernoulli,
+    /// Complete randomization within strata of clusters.
+    Stratified(Strata),
+    /// One cluster of each pair treated.
+    MatchedPairs(Pairs),
+    /// Clusters randomized to saturation levels, then users within clusters.
+    Saturation(Levels),
+}
+
+/// The strata of a stratified design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strata {
+    /// Stratum of each cluster.
     pub stratum: Vec<u32>,
     /// Number of strata.
-    pub strata: usize,
-    /// Pairs of clusters for matched-pairs designs (and a leftover cluster, if odd).
+    pub count: usize,
+}
+
+/// The pairs of a matched-pairs design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pairs {
+    /// Pairs of clusters, matched by size and covariate.
     pub pairs: Vec<(u32, u32)>,
-    /// Leftover cluster of an odd matched-pairs design.
+    /// Leftover cluster of an odd number of clusters (treated with probability 1/2).
     pub leftover: Option<u32>,
-    /// Saturation levels (saturation designs).
+}
+
+/// The levels of a saturation design.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Levels {
+    /// Saturation levels in [0, 1].
     pub levels: Vec<f64>,
-    /// Clusters at each level (saturation designs).
-    pub level_counts: Vec<usize>,
-    /// Members of each cluster (saturation designs).
+    /// Clusters at each level.
+    pub counts: Vec<usize>,
+    /// Members of each cluster.
     pub members: Vec<Vec<u32>>,
+}
+
+impl Design {
+    /// The strata (stratified designs).
+    pub fn strata(&self) -> Option<&Strata> {
+        match &self.scheme {
+            Scheme::Stratified(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The pairs (matched-pairs designs).
+    pub fn pairs(&self) -> Option<&Pairs> {
+        match &self.scheme {
+            Scheme::MatchedPairs(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The saturation levels (saturation designs).
+    pub fn levels(&self) -> Option<&Levels> {
+        match &self.scheme {
+            Scheme::Saturation(l) => Some(l),
+            _ => None,
+        }
+    }
 }
 
 impl Design {
@@ -496,7 +607,8 @@ pub fn make_partition(
         PartitionMethod::Planted => match planted {
             Some(c) => Partition::from_labels(c),
             None => {
-                return Err(Error::input(
+                return Err(Error::key(
+                    "partition method",
                     "partition method \"planted\": this graph has no planted communities (use a generator that plants them, or another method)",
                 ))
             }
@@ -510,6 +622,104 @@ pub fn make_partition(
         p = partition::merge_small(&g.symmetrized(), &p, min, spec.max_size);
     }
     Ok(p)
+}
+
+/// Strata of clusters from quantile groups of size and/or covariate.
+fn stratify(spec: &DesignSpec, sizes: &[f64], xmean: &[f64]) -> Result<Strata> {
+    let k = sizes.len();
+    if spec.strata > k {
+        return Err(Error::parameter(
+            "strata",
+            spec.strata,
+            format!(
+                "at most one stratum per cluster: the partition has {k} clusters (lower strata)"
+            ),
+        )
+        .context(format!("design {:?}", spec.name)));
+    }
+    let g = spec.strata;
+    let (stratum, count) = match spec.strata_by {
+        StrataBy::Size => (quantile_groups(sizes, g), g),
+        StrataBy::Covariate => (quantile_groups(xmean, g), g),
+        StrataBy::SizeAndCovariate => {
+            let s = quantile_groups(sizes, g);
+            let mut out = vec![0u32; k];
+            for sg in 0..g as u32 {
+                let members: Vec<usize> = (0..k).filter(|&c| s[c] == sg).collect();
+                let vals: Vec<f64> = members.iter().map(|&c| xmean[c]).collect();
+                let q = quantile_groups(&vals, g.min(members.len().max(1)));
+                for (j, &c) in members.iter().enumerate() {
+                    out[c] = sg * g as u32 + q[j];
+                }
+            }
+            let p = Partition::from_labels(&out);
+            let count = p.count();
+            (p.labels().to_vec(), count)
+        }
+    };
+    Ok(Strata { stratum, count })
+}
+
+/// Clusters paired in order of size, then covariate mean.
+fn match_pairs(sizes: &[f64], xmean: &[f64]) -> Pairs {
+    let k = sizes.len();
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| {
+        sizes[a]
+            .total_cmp(&sizes[b])
+            .then(xmean[a].total_cmp(&xmean[b]))
+            .then(a.cmp(&b))
+    });
+    let (mut pairs, mut leftover) = (Vec::new(), None);
+    for w in order.chunks(2) {
+        match w {
+            [a, b] => pairs.push((*a as u32, *b as u32)),
+            [a] => leftover = Some(*a as u32),
+            _ => {}
+        }
+    }
+    Pairs { pairs, leftover }
+}
+
+/// Saturation levels with cluster counts by largest remainder.
+fn saturation_levels(spec: &DesignSpec, clusters: &Partition) -> Result<Levels> {
+    let k = clusters.count();
+    let levels = spec.saturations.clone().unwrap_or_default();
+    if levels.len() > k {
+        return Err(Error::too_large(
+            "number of saturation levels",
+            levels.len() as u64,
+            k as u64,
+            " (one level per cluster: the partition has that many clusters)",
+        )
+        .context(format!("design {:?}", spec.name)));
+    }
+    let shares = spec
+        .saturation_shares
+        .clone()
+        .unwrap_or_else(|| vec![1.0 / levels.len() as f64; levels.len()]);
+    // Largest remainder: counts summing to k.
+    let raw: Vec<f64> = shares.iter().map(|s| s * k as f64).collect();
+    let mut counts: Vec<usize> = raw.iter().map(|x| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..raw.len()).collect();
+    order.sort_by(|&a, &b| {
+        (raw[b] - raw[b].floor())
+            .total_cmp(&(raw[a] - raw[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let missing = k - counts.iter().sum::<usize>();
+    for &l in order.iter().take(missing) {
+        counts[l] += 1;
+    }
+    let mut members = vec![Vec::new(); k];
+    for (i, &c) in clusters.labels().iter().enumerate() {
+        members[c as usize].push(i as u32);
+    }
+    Ok(Levels {
+        levels,
+        counts,
+        members,
+    })
 }
 
 /// Quantile group (0..groups) of each value, ties broken by index.
@@ -538,10 +748,12 @@ impl Design {
         };
         let k = clusters.count();
         if spec.unit == Unit::Cluster && k < 2 {
-            return Err(Error::input(format!(
-                "design {:?}: the partition has {k} cluster; a cluster design needs at least 2",
-                spec.name
-            )));
+            return Err(Error::parameter(
+                "number of clusters",
+                k,
+                "at least 2 for a cluster design",
+            )
+            .context(format!("design {:?}", spec.name)));
         }
         let sizes: Vec<f64> = clusters.sizes().into_iter().map(|s| s as f64).collect();
         let mut xsum = vec![0.0; k];
@@ -549,97 +761,17 @@ impl Design {
             xsum[c as usize] += x[i];
         }
         let xmean: Vec<f64> = xsum.iter().zip(&sizes).map(|(s, n)| s / n).collect();
-        let (stratum, strata) = if spec.assignment == Assignment::Stratified {
-            if spec.strata > k {
-                return Err(Error::input(format!(
-                    "design {:?}: strata = {} but the partition has {k} clusters: \
-                     expected at most one stratum per cluster (lower strata)",
-                    spec.name, spec.strata
-                )));
-            }
-            let g = spec.strata;
-            match spec.strata_by {
-                StrataBy::Size => (quantile_groups(&sizes, g), g),
-                StrataBy::Covariate => (quantile_groups(&xmean, g), g),
-                StrataBy::SizeAndCovariate => {
-                    let s = quantile_groups(&sizes, g);
-                    let mut out = vec![0u32; k];
-                    for sg in 0..g as u32 {
-                        let members: Vec<usize> = (0..k).filter(|&c| s[c] == sg).collect();
-                        let vals: Vec<f64> = members.iter().map(|&c| xmean[c]).collect();
-                        let q = quantile_groups(&vals, g.min(members.len().max(1)));
-                        for (j, &c) in members.iter().enumerate() {
-                            out[c] = sg * g as u32 + q[j];
-                        }
-                    }
-                    let p = Partition::from_labels(&out);
-                    let count = p.count();
-                    (p.labels().to_vec(), count)
-                }
-            }
-        } else {
-            (vec![0; k], 1)
+        let scheme = match spec.assignment {
+            Assignment::Complete => Scheme::Complete,
+            Assignment::Bernoulli => Scheme::Bernoulli,
+            Assignment::Stratified => Scheme::Stratified(stratify(&spec, &sizes, &xmean)?),
+            Assignment::MatchedPairs => Scheme::MatchedPairs(match_pairs(&sizes, &xmean)),
+            Assignment::Saturation => Scheme::Saturation(saturation_levels(&spec, &clusters)?),
         };
-        let (mut pairs, mut leftover) = (Vec::new(), None);
-        if spec.assignment == Assignment::MatchedPairs {
-            let mut order: Vec<usize> = (0..k).collect();
-            order.sort_by(|&a, &b| {
-                sizes[a]
-                    .total_cmp(&sizes[b])
-                    .then(xmean[a].total_cmp(&xmean[b]))
-                    .then(a.cmp(&b))
-            });
-            for w in order.chunks(2) {
-                match w {
-                    [a, b] => pairs.push((*a as u32, *b as u32)),
-                    [a] => leftover = Some(*a as u32),
-                    _ => {}
-                }
-            }
-        }
-        let (mut levels, mut level_counts, mut members) = (Vec::new(), Vec::new(), Vec::new());
-        if spec.assignment == Assignment::Saturation {
-            levels = spec.saturations.clone().unwrap_or_default();
-            if levels.len() > k {
-                return Err(Error::input(format!(
-                    "design {:?}: saturations has {} levels but the partition has {k} clusters: \
-                     expected at most one level per cluster",
-                    spec.name,
-                    levels.len()
-                )));
-            }
-            let shares = spec
-                .saturation_shares
-                .clone()
-                .unwrap_or_else(|| vec![1.0 / levels.len() as f64; levels.len()]);
-            // Largest remainder: counts summing to k.
-            let raw: Vec<f64> = shares.iter().map(|s| s * k as f64).collect();
-            level_counts = raw.iter().map(|x| x.floor() as usize).collect();
-            let mut order: Vec<usize> = (0..raw.len()).collect();
-            order.sort_by(|&a, &b| {
-                (raw[b] - raw[b].floor())
-                    .total_cmp(&(raw[a] - raw[a].floor()))
-                    .then(a.cmp(&b))
-            });
-            let missing = k - level_counts.iter().sum::<usize>();
-            for &l in order.iter().take(missing) {
-                level_counts[l] += 1;
-            }
-            members = vec![Vec::new(); k];
-            for (i, &c) in clusters.labels().iter().enumerate() {
-                members[c as usize].push(i as u32);
-            }
-        }
         Ok(Design {
             spec,
             clusters,
-            stratum,
-            strata,
-            pairs,
-            leftover,
-            levels,
-            level_counts,
-            members,
+            scheme,
         })
     }
 
@@ -655,10 +787,10 @@ impl Design {
         let p = self.spec.treated_share;
         zc.clear();
         zc.resize(k, 0);
-        if self.spec.assignment == Assignment::Saturation {
+        if let Scheme::Saturation(sat) = &self.scheme {
             let order = crate::rng::permutation(k, r);
             let mut at = 0;
-            for (l, &count) in self.level_counts.iter().enumerate() {
+            for (l, &count) in sat.counts.iter().enumerate() {
                 for &c in &order[at..at + count] {
                     zc[c as usize] = l as u8;
                 }
@@ -666,8 +798,8 @@ impl Design {
             }
             z.fill(0);
             let mut scratch = Vec::new();
-            for (c, m) in self.members.iter().enumerate() {
-                let t = (self.levels[zc[c] as usize] * m.len() as f64).round() as usize;
+            for (c, m) in sat.members.iter().enumerate() {
+                let t = (sat.levels[zc[c] as usize] * m.len() as f64).round() as usize;
                 scratch.clear();
                 scratch.extend_from_slice(m);
                 for i in 0..t.min(scratch.len()) {
@@ -678,16 +810,16 @@ impl Design {
             }
             return;
         }
-        match self.spec.assignment {
-            Assignment::Bernoulli => {
+        match &self.scheme {
+            Scheme::Bernoulli => {
                 for v in zc.iter_mut() {
                     *v = u8::from(r.random_bool(p));
                 }
             }
-            Assignment::Complete => complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc),
-            Assignment::Stratified => {
-                let mut members: Vec<Vec<u32>> = vec![Vec::new(); self.strata];
-                for (c, &s) in self.stratum.iter().enumerate() {
+            Scheme::Complete => complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc),
+            Scheme::Stratified(strata) => {
+                let mut members: Vec<Vec<u32>> = vec![Vec::new(); strata.count];
+                for (c, &s) in strata.stratum.iter().enumerate() {
                     members[s as usize].push(c as u32);
                 }
                 // floor(p·K_s) in each stratum; the remaining round(p·K) − Σ floor
@@ -710,14 +842,14 @@ impl Design {
                     choose(r, m, c, zc);
                 }
             }
-            Assignment::Saturation => {}
-            Assignment::MatchedPairs => {
-                for &(a, b) in &self.pairs {
+            Scheme::Saturation(_) => {}
+            Scheme::MatchedPairs(pairs) => {
+                for &(a, b) in &pairs.pairs {
                     let first = r.random_bool(0.5);
                     zc[a as usize] = u8::from(first);
                     zc[b as usize] = u8::from(!first);
                 }
-                if let Some(c) = self.leftover {
+                if let Some(c) = pairs.leftover {
                     zc[c as usize] = u8::from(r.random_bool(0.5));
                 }
             }
@@ -800,10 +932,9 @@ impl Design {
                 })
             }
             Assignment::Complete | Assignment::Stratified => {
-                let (strata, count) = if self.spec.assignment == Assignment::Stratified {
-                    (self.stratum.clone(), self.strata)
-                } else {
-                    (vec![0; k], 1)
+                let (strata, count) = match self.strata() {
+                    Some(s) => (s.stratum.clone(), s.count),
+                    None => (vec![0; k], 1),
                 };
                 let mut members: Vec<Vec<f64>> = vec![Vec::new(); count];
                 for (c, &s) in strata.iter().enumerate() {
@@ -869,16 +1000,17 @@ impl Design {
                 })
             }
             Assignment::MatchedPairs => {
+                let pairs = self.pairs()?;
                 let phi = |t: f64| -> f64 {
                     let mut log = 0.0;
-                    for &(a, b) in &self.pairs {
+                    for &(a, b) in &pairs.pairs {
                         let (wa, wb) = (
                             (-t * sizes[a as usize]).exp(),
                             (-t * sizes[b as usize]).exp(),
                         );
                         log += ((wa + wb) / 2.0).ln();
                     }
-                    if let Some(c) = self.leftover {
+                    if let Some(c) = pairs.leftover {
                         log += ((1.0 + (-t * sizes[c as usize]).exp()) / 2.0).ln();
                     }
                     log.exp()
@@ -1067,7 +1199,7 @@ mod tests {
                 assert_eq!(zc.iter().map(|&v| v as usize).sum::<usize>(), 5, "{a:?}");
                 assert_eq!(z.iter().map(|&v| v as usize).sum::<usize>(), 20);
                 if a == Assignment::MatchedPairs {
-                    for &(p, q) in &d.pairs {
+                    for &(p, q) in &d.pairs().unwrap().pairs {
                         assert_ne!(zc[p as usize], zc[q as usize]);
                     }
                 }
@@ -1102,8 +1234,12 @@ mod tests {
         let n: f64 = sizes.iter().sum();
         let p = d.spec.treated_share;
         let total = (p * k as f64).round() as usize;
-        let mut strata_members = vec![0usize; d.strata];
-        for &s in &d.stratum {
+        let (stratum, strata) = match d.strata() {
+            Some(s) => (s.stratum.clone(), s.count),
+            None => (vec![0; k], 1),
+        };
+        let mut strata_members = vec![0usize; strata];
+        for &s in &stratum {
             strata_members[s as usize] += 1;
         }
         let base: Vec<usize> = strata_members
@@ -1129,13 +1265,13 @@ mod tests {
                     }
                 }
                 Assignment::Stratified => {
-                    let mut per = vec![0usize; d.strata];
+                    let mut per = vec![0usize; strata];
                     for c in 0..k {
-                        per[d.stratum[c] as usize] += zc[c] as usize;
+                        per[stratum[c] as usize] += zc[c] as usize;
                     }
                     let mut extras = 0;
                     let mut prob = 1.0 / binom(fracs, extra);
-                    for s in 0..d.strata {
+                    for s in 0..strata {
                         let fr = (p * strata_members[s] as f64).fract() > 0.0;
                         if per[s] == base[s] + 1 && fr {
                             extras += 1;
@@ -1151,11 +1287,13 @@ mod tests {
                     }
                 }
                 Assignment::MatchedPairs => {
-                    if d.pairs
+                    let pp = d.pairs().unwrap();
+                    if pp
+                        .pairs
                         .iter()
                         .all(|&(a, b)| zc[a as usize] != zc[b as usize])
                     {
-                        0.5f64.powi(d.pairs.len() as i32 + i32::from(d.leftover.is_some()))
+                        0.5f64.powi(pp.pairs.len() as i32 + i32::from(pp.leftover.is_some()))
                     } else {
                         0.0
                     }

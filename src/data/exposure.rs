@@ -57,11 +57,13 @@ impl Mapping {
     /// Check parameters.
     pub fn validate(&self) -> crate::error::Result<()> {
         match *self {
-            Mapping::Fractional { q } if !(q > 0.0 && q <= 1.0) => Err(crate::error::Error::input(
-                format!("exposure fractional q = {q}: expected a number in (0, 1]"),
-            )),
-            Mapping::KNeighbours { k: 0 } => Err(crate::error::Error::input(
-                "exposure k-neighbours k = 0: expected at least 1",
+            Mapping::Fractional { q } if !(q > 0.0 && q <= 1.0) => Err(
+                crate::error::Error::parameter("exposure fractional q", q, "a number in (0, 1]"),
+            ),
+            Mapping::KNeighbours { k: 0 } => Err(crate::error::Error::parameter(
+                "exposure k-neighbours k",
+                0,
+                "at least 1",
             )),
             _ => Ok(()),
         }
@@ -72,21 +74,8 @@ impl Mapping {
 /// node arms `z` (weights from the in-adjacency; unweighted counts for k-neighbours).
 pub fn conditions(g: &Graph, m: &Mapping, z: &[u8], i: u32) -> (bool, bool) {
     let zi = z[i as usize] == 1;
-    let nb = g.in_neighbors(i);
-    let w = g.in_weights(i);
-    let (mut wt, mut wall, mut ct) = (0.0f64, 0.0f64, 0u32);
-    for (k, &j) in nb.iter().enumerate() {
-        if j == i {
-            continue;
-        }
-        let wj = w.map_or(1.0, |w| w[k]);
-        wall += wj;
-        if z[j as usize] == 1 {
-            wt += wj;
-            ct += 1;
-        }
-    }
-    let deg = nb.iter().filter(|&&j| j != i).count() as u32;
+    let a = crate::model::exposure::neighbour_arms(g, z, i);
+    let (wt, wall, ct, deg) = (a.treated_weight, a.weight, a.treated, a.count);
     match *m {
         Mapping::Full => (zi && wt == wall, !zi && wt == 0.0),
         Mapping::Fractional { q } => {
@@ -658,13 +647,27 @@ impl SharedSets {
             }
         }
         if s_max > MAX_TOUCHED_CLUSTERS || pairs_total > MAX_SHARED_ENTRIES {
-            return Err(crate::error::Error::input(format!(
-                "ht/hajek variance: included users' neighbourhoods touch up to {s_max} clusters \
-                 (user {s_node}) and {pairs_total} cluster pairs; the aggregated variance allows at \
-                 most {MAX_TOUCHED_CLUSTERS} clusters per user and {MAX_SHARED_ENTRIES} pairs: raise \
-                 probability_floor (users touching many clusters have tiny exposure probabilities) \
-                 or use larger clusters"
-            )));
+            let advice = format!(
+                " ({MAX_TOUCHED_CLUSTERS} clusters per user, {MAX_SHARED_ENTRIES} cluster pairs): \
+                 raise probability_floor (users touching many clusters have tiny exposure \
+                 probabilities) or use larger clusters"
+            );
+            let e = if s_max > MAX_TOUCHED_CLUSTERS {
+                crate::error::Error::too_large(
+                    format!("clusters touched by an included user's neighbourhood (user {s_node})"),
+                    s_max as u64,
+                    MAX_TOUCHED_CLUSTERS as u64,
+                    advice,
+                )
+            } else {
+                crate::error::Error::too_large(
+                    "cluster pairs shared by included users",
+                    pairs_total,
+                    MAX_SHARED_ENTRIES,
+                    advice,
+                )
+            };
+            return Err(e.context("ht/hajek variance"));
         }
         // Level 1: clusters touched by at least two included nodes.
         let k = ov.cl_off.len() - 1;
@@ -1297,13 +1300,7 @@ impl PairProbabilities {
                     if !(a || b) {
                         return (a, b, 0.0);
                     }
-                    let (w, tot) = g
-                        .in_edges(i as u32)
-                        .filter(|&(j, _)| j as usize != i)
-                        .fold((0.0, 0.0), |(w, tot), (j, wj)| {
-                            (w + wj * f64::from(z[j as usize]), tot + wj)
-                        });
-                    let e = if tot > 0.0 { w / tot } else { 0.0 };
+                    let e = crate::model::exposure::neighbour_arms(g, &z, i as u32).share();
                     (a, b, mean_outcome(i, a, e))
                 })
                 .collect_into_vec(&mut node_draw);
@@ -1419,15 +1416,19 @@ pub fn as_variance(
 }
 
 /// How a replicate computes every user's exposure e_i, the treated share of
-/// its in-neighbours' weight (what the outcome model reads), built once per
-/// design.
+/// its other in-neighbours' weight (what the outcome model reads, defined by
+/// [`crate::model::exposure::neighbour_arms`]; tested equal to it), built
+/// once per design.
 ///
 /// # Complexity
 /// Building: O(arcs). Applying: O(arcs) by node, or O(Σ_i clusters touching
 /// i) by cluster.
 pub enum ExposureOp {
     /// One pass over the in-adjacency, reading each neighbour's arm.
-    ByNode,
+    ByNode {
+        /// Whether the graph stores self-loops (then skipped, on a slower path).
+        self_loops: bool,
+    },
     /// For cluster designs with good clusters: each node's in-neighbour
     /// weight pre-aggregated by the neighbour's cluster (and normalized), so a
     /// replicate reads a few (cluster, weight) pairs per node and the tiny
@@ -1447,11 +1448,14 @@ impl ExposureOp {
     /// The operator for `design`: by cluster when that is at most half the
     /// size of the adjacency, else by node.
     pub fn new(g: &Graph, pop: &crate::model::Population, design: &Design) -> ExposureOp {
+        let by_node = ExposureOp::ByNode {
+            self_loops: g.self_loop_count() > 0,
+        };
         if design.spec.unit != crate::data::design::Unit::Cluster
             || design.spec.assignment == crate::data::design::Assignment::Saturation
             || design.is_redrawn()
         {
-            return ExposureOp::ByNode;
+            return by_node;
         }
         let (off, src, w) = g.in_csr();
         let labels = design.clusters.labels();
@@ -1463,6 +1467,9 @@ impl ExposureOp {
         let (mut clusters, mut shares) = (Vec::new(), Vec::new());
         for i in 0..g.node_count() {
             for e in off[i]..off[i + 1] {
+                if src[e] as usize == i {
+                    continue;
+                }
                 let c = labels[src[e] as usize];
                 if acc[c as usize] == 0.0 {
                     touched.push(c);
@@ -1478,7 +1485,7 @@ impl ExposureOp {
             }
             touched.clear();
             if clusters.len() > src.len() / 2 || clusters.len() >= u32::MAX as usize {
-                return ExposureOp::ByNode;
+                return by_node;
             }
             offsets.push(clusters.len() as u32);
         }
@@ -1499,7 +1506,13 @@ impl ExposureOp {
         e: &mut [f64],
     ) {
         match self {
-            ExposureOp::ByNode => {
+            ExposureOp::ByNode { self_loops: true } => {
+                for (i, ei) in e.iter_mut().enumerate() {
+                    *ei = crate::model::exposure::neighbour_arms(g, z, i as u32).treated_weight
+                        * pop.inv_in_strength[i];
+                }
+            }
+            ExposureOp::ByNode { self_loops: false } => {
                 let (off, src, w) = g.in_csr();
                 let inv = &pop.inv_in_strength;
                 match w {

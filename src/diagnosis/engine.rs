@@ -133,11 +133,18 @@ pub struct Saturation {
     pub names: Vec<String>,
     /// Their estimands (linear-in-means continuous models; NaN otherwise).
     pub truths: Vec<f64>,
+    /// The design's saturation levels.
+    levels: Vec<f64>,
 }
 
 impl Saturation {
-    fn new(g: &Graph, pop: &Population, design: &Design) -> Saturation {
-        let lv = &design.levels;
+    fn new(
+        g: &Graph,
+        pop: &Population,
+        design: &Design,
+        sat: &crate::data::design::Levels,
+    ) -> Saturation {
+        let lv = &sat.levels;
         let zero = lv.iter().position(|&s| s == 0.0);
         let full = lv.iter().position(|&s| s == 1.0);
         let mut slots = Vec::new();
@@ -167,7 +174,7 @@ impl Saturation {
         let exact = pop.kind == crate::model::Kind::Continuous
             && pop.exposure == crate::model::ExposureFn::Linear;
         let truths = if exact {
-            let ee = expected_exposure(g, pop, design);
+            let ee = expected_exposure(g, pop, design, sat);
             let n = pop.len() as f64;
             let tau = pop.tau.iter().sum::<f64>() / n;
             let mean = |f: &dyn Fn(usize) -> f64| (0..pop.len()).map(f).sum::<f64>() / n;
@@ -192,6 +199,7 @@ impl Saturation {
             slots,
             names,
             truths,
+            levels: lv.clone(),
         }
     }
 
@@ -205,7 +213,7 @@ impl Saturation {
         alpha: f64,
     ) -> Vec<Outcome> {
         let labels = design.clusters.labels();
-        let lv = &design.levels;
+        let lv = &self.levels;
         let zero = lv.iter().position(|&s| s == 0.0);
         let full = lv.iter().position(|&s| s == 1.0);
         self.slots
@@ -263,14 +271,19 @@ impl Saturation {
 /// same cluster is treated with probability (t_a − z_i)/(m − 1); one in another
 /// cluster c' with Σ_l P(c' at l | own at a)·t_l(c')/m(c'), where
 /// P(c' at l | own at a) = (K_l − [l = a])/(K − 1).
-fn expected_exposure(g: &Graph, pop: &Population, design: &Design) -> Vec<Vec<(f64, f64)>> {
-    let lv = &design.levels;
+fn expected_exposure(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    sat: &crate::data::design::Levels,
+) -> Vec<Vec<(f64, f64)>> {
+    let lv = &sat.levels;
     let nl = lv.len();
     let k = design.units();
-    let sizes: Vec<f64> = design.members.iter().map(|m| m.len() as f64).collect();
+    let sizes: Vec<f64> = sat.members.iter().map(|m| m.len() as f64).collect();
     let t = |l: usize, c: usize| (lv[l] * sizes[c]).round();
     let labels = design.clusters.labels();
-    let kl: Vec<f64> = design.level_counts.iter().map(|&x| x as f64).collect();
+    let kl: Vec<f64> = sat.counts.iter().map(|&x| x as f64).collect();
     (0..g.node_count())
         .map(|i| {
             let c = labels[i] as usize;
@@ -282,6 +295,9 @@ fn expected_exposure(g: &Graph, pop: &Population, design: &Design) -> Vec<Vec<(f
                     }
                     let (mut e0, mut e1) = (0.0, 0.0);
                     for (j, w) in g.in_edges(i as u32) {
+                        if j as usize == i {
+                            continue; // not an exposure (crate::model::exposure)
+                        }
                         let cj = labels[j as usize] as usize;
                         if cj == c {
                             let m = sizes[c];
@@ -648,8 +664,9 @@ impl<'a> Engine<'a> {
             true => Some(HtSetup::new(g, pop, design, cfg, design_index)?),
             false => None,
         };
-        let saturation = (design.spec.assignment == crate::data::design::Assignment::Saturation)
-            .then(|| Saturation::new(g, pop, design));
+        let saturation = design
+            .levels()
+            .map(|sat| Saturation::new(g, pop, design, sat));
         let ht = if saturation.is_some() { None } else { ht };
         Ok(Engine {
             connected_share: pop.connected_share(),
@@ -833,11 +850,10 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
 /// How `design` restricted the randomization, for the analysis to follow it.
 /// Redrawn partitions are analysed per replicate without blocking.
 pub fn blocking(design: &Design) -> estimate::Blocking<'_> {
-    match design.spec.assignment {
-        crate::data::design::Assignment::Stratified if design.strata > 1 => {
-            estimate::Blocking::Strata(&design.stratum)
-        }
-        crate::data::design::Assignment::MatchedPairs => estimate::Blocking::Pairs(&design.pairs),
+    use crate::data::design::Scheme;
+    match &design.scheme {
+        Scheme::Stratified(s) if s.count > 1 => estimate::Blocking::Strata(&s.stratum),
+        Scheme::MatchedPairs(p) => estimate::Blocking::Pairs(&p.pairs),
         _ => estimate::Blocking::None,
     }
 }

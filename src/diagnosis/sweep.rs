@@ -47,10 +47,11 @@ impl SweepSpec {
     /// Check the number of steps (2 to [`MAX_STEPS`]).
     pub fn validate(&self) -> Result<()> {
         if !(2..=MAX_STEPS).contains(&self.steps) {
-            return Err(Error::input(format!(
-                "--steps {}: expected between 2 and {MAX_STEPS}",
-                self.steps
-            )));
+            return Err(Error::parameter(
+                "--steps",
+                self.steps,
+                format!("between 2 and {MAX_STEPS}"),
+            ));
         }
         Ok(())
     }

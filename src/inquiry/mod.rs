@@ -98,9 +98,7 @@ fn global_effect_scaled(pop: &Population, scale: f64) -> f64 {
 pub fn effect_scale(pop: &Population, effect: f64) -> Result<f64> {
     let base = global_effect_scaled(pop, 1.0);
     if !effect.is_finite() {
-        return Err(Error::input(format!(
-            "effects: {effect} is not a finite effect"
-        )));
+        return Err(Error::parameter("effects", effect, "finite effects"));
     }
     if effect == 0.0 {
         return Ok(0.0);

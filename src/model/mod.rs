@@ -12,6 +12,8 @@
 //! linear or a threshold `1[e ≥ θ]`, and ε_i per-replicate noise. Binary
 //! outcomes: `Y_i ~ Bernoulli(logistic(logit(base_rate) + α_i + τ_i·z_i + γ·f(e_i)))`.
 
+pub mod exposure;
+
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::partition::Partition;
@@ -225,7 +227,8 @@ pub struct Population {
     pub threshold: f64,
     /// logit(base_rate), binary.
     pub logit_base: f64,
-    /// 1 / (weighted in-degree), 0 for nodes without in-neighbours.
+    /// 1 / (in-strength without self-loops, [`exposure::in_strength`]), 0
+    /// for users without other in-neighbours.
     pub inv_in_strength: Vec<f64>,
     /// The groups carrying the ICC.
     pub groups: Partition,
@@ -283,10 +286,7 @@ impl Population {
             .collect();
         let inv_in_strength = (0..n as u32)
             .map(|i| {
-                let s: f64 = match graph.in_weights(i) {
-                    Some(w) => w.iter().sum(),
-                    None => graph.in_degree(i) as f64,
-                };
+                let s = exposure::in_strength(graph, i);
                 if s > 0.0 {
                     1.0 / s
                 } else {
