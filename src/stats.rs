@@ -1,5 +1,30 @@
-//! Small statistics shared by every layer: running moments and the ANOVA
-//! intraclass correlation.
+//! Small statistics shared by every layer: running moments, quantiles and
+//! the ANOVA intraclass correlation.
+//!
+//! Quantiles have one convention, the nearest rank: the p-quantile of n
+//! sorted values is the ⌈p·n⌉-th (at least the first). The one exception is
+//! [`median`] of degree and size summaries, the midpoint of the two middle
+//! values for even n, as graph tools report it.
+
+/// The nearest-rank p-quantile of `sorted` (ascending, non-empty).
+///
+/// ```
+/// assert_eq!(spillover::stats::quantile(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.0);
+/// assert_eq!(spillover::stats::quantile(&[1.0, 2.0, 3.0, 4.0], 0.9), 4.0);
+/// ```
+pub fn quantile<T: Copy>(sorted: &[T], p: f64) -> T {
+    sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// The midpoint median of `sorted` (ascending, non-empty).
+pub fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
 
 /// Count, mean and unbiased variance.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

@@ -42,17 +42,12 @@ impl DegreeSummary {
         }
         d.sort_unstable();
         let n = d.len();
-        let median = if n % 2 == 1 {
-            d[n / 2] as f64
-        } else {
-            (d[n / 2 - 1] + d[n / 2]) as f64 / 2.0
-        };
-        let rank = ((0.99 * n as f64).ceil() as usize).clamp(1, n);
+        let median = crate::stats::median(&d.iter().map(|&x| x as f64).collect::<Vec<_>>());
         DegreeSummary {
             min: d[0],
             median,
             mean: d.iter().sum::<usize>() as f64 / n as f64,
-            p99: d[rank - 1],
+            p99: crate::stats::quantile(&d, 0.99),
             max: d[n - 1],
         }
     }

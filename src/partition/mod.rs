@@ -298,7 +298,7 @@ impl Spread {
             };
         }
         v.sort_by(f64::total_cmp);
-        let q = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        let q = |p: f64| crate::stats::quantile(&v, p);
         Spread {
             mean: v.iter().sum::<f64>() / v.len() as f64,
             p10: q(0.1),
