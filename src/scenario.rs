@@ -49,6 +49,7 @@ struct ScenarioFile {
     design: Vec<toml::Spanned<DesignSpec>>,
     analysis: Option<toml::Spanned<AnalysisSpec>>,
     power_curve: Option<toml::Spanned<PowerCurveSpec>>,
+    population: Option<toml::Spanned<crate::model::file::PopulationSpec>>,
 }
 
 fn d_floor() -> f64 {
@@ -150,6 +151,9 @@ pub struct Scenario {
     pub analysis: AnalysisSpec,
     /// Power against effect size, if asked for.
     pub power_curve: Option<PowerCurveSpec>,
+    /// The user's own population file, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub population: Option<crate::model::file::PopulationSpec>,
     /// Folder of the scenario file (relative paths start here).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -508,6 +512,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         designs,
         analysis,
         power_curve,
+        population: file.population.map(|p| p.into_inner()),
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     })
 }
@@ -573,6 +578,24 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             graph.node_count()
         )));
     }
+    // The user's own population: match it to the graph (isolated users
+    // added, missing ones dropped or refused) before anything else uses it.
+    let matched = match &s.population {
+        Some(spec) => {
+            let table = crate::model::file::UserTable::read(spec, &s.dir)?;
+            let m = crate::model::file::match_graph(&graph, &table, spec, &s.dir.join(&spec.path))?;
+            Some(m)
+        }
+        None => None,
+    };
+    let (graph, planted) = match &matched {
+        Some(m) => {
+            // Planted communities are only known for the generator's nodes, in its order.
+            let planted = planted.filter(|c| c.len() == m.graph.node_count() && m.dropped == 0);
+            (m.graph.clone(), planted)
+        }
+        None => (graph, planted),
+    };
     use crate::model::IccGroups;
     let louvain = || {
         crate::partition::Method::Louvain(crate::partition::louvain::Params {
@@ -592,7 +615,10 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
         }
         _ => louvain()?,
     };
-    let population = Population::draw(&s.outcome, &graph, groups, s.seed)?;
+    let population = match &matched {
+        Some(m) => Population::from_table(&s.outcome, &graph, m, groups)?,
+        None => Population::draw(&s.outcome, &graph, groups, s.seed)?,
+    };
     // A power curve that cannot be drawn is refused before anything is simulated.
     if let Some(pc) = &s.power_curve {
         for &e in &pc.effects {

@@ -445,8 +445,8 @@ impl HtSetup {
             .then(|| {
                 let (v1, v0): (Vec<f64>, Vec<f64>) = match pop.kind {
                     crate::model::Kind::Continuous => {
-                        let v = pop.noise_sd * pop.noise_sd;
-                        (vec![v; n], vec![v; n])
+                        let v: Vec<f64> = (0..n).map(|i| pop.noise_var(i)).collect();
+                        (v.clone(), v)
                     }
                     crate::model::Kind::Binary => (
                         y1.iter().map(|p| p * (1.0 - p)).collect(),
@@ -727,8 +727,8 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
     for i in 0..n {
         let noise = pop.noise(&mut r);
         let treated = z[i] == 1;
-        y[i] = pop.observe(pop.mean_outcome(i, treated, e[i]), noise);
-        y0[i] = pop.observe(pop.null_mean_outcome(i), noise);
+        y[i] = pop.observe_user(i, pop.mean_outcome(i, treated, e[i]), noise);
+        y0[i] = pop.observe_user(i, pop.null_mean_outcome(i), noise);
         let inv = pop.inv_in_strength[i];
         if inv > 0.0 {
             let s = 1.0 / inv;

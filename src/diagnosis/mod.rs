@@ -89,6 +89,20 @@ pub struct Report {
     pub recommendation: Recommendation,
     /// Power against effect size (when the scenario has a `[power_curve]`).
     pub power_curves: Vec<crate::diagnosis::PowerCurve>,
+    /// The user's own metric (when the scenario has a `[population]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub population: Option<PopulationInfo>,
+}
+
+/// The real metric of a population file, measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PopulationInfo {
+    /// Mean, SD, skew, isolated and dropped users, and how the metric drives the simulation.
+    #[serde(flatten)]
+    pub metric: crate::model::MetricSummary,
+    /// The metric's ANOVA ICC over each design's clusters (in design order;
+    /// `None` for user designs and where it cannot be computed).
+    pub icc_by_design: Vec<Option<f64>>,
 }
 
 impl Prepared {
@@ -209,6 +223,24 @@ pub fn build(
         estimand: p.estimand,
         recommendation: recommend::recommend(&designs, runs, p.config.alpha, p.estimand.value),
         power_curves: Vec::new(),
+        population: p.population.metric.clone().map(|metric| PopulationInfo {
+            metric,
+            icc_by_design: p
+                .designs
+                .iter()
+                .map(|d| {
+                    (d.spec.unit == crate::data::design::Unit::Cluster)
+                        .then(|| {
+                            crate::stats::anova_icc(
+                                &p.population.x,
+                                d.clusters.labels(),
+                                d.clusters.count(),
+                            )
+                        })
+                        .flatten()
+                })
+                .collect(),
+        }),
         designs,
     }
 }

@@ -310,6 +310,27 @@ impl Graph {
         }
     }
 
+    /// The graph on `n` nodes where old node `u` becomes `new_id[u]` (or is
+    /// dropped with its edges when `None`), named by `labels`: how a
+    /// population file adds users without edges and drops users it lacks.
+    ///
+    /// # Complexity
+    /// O(n + edges).
+    pub fn remapped(&self, new_id: &[Option<u32>], n: usize, labels: NodeLabels) -> Result<Graph> {
+        let mut b = GraphBuilder::new(n, self.directed, self.is_weighted());
+        for (u, v, w) in self.edges() {
+            if let (Some(a), Some(c)) = (new_id[u as usize], new_id[v as usize]) {
+                b.add_edge(a, c, w);
+            }
+        }
+        let opts = BuildOptions {
+            self_loops: SelfLoops::Keep,
+            duplicates: Duplicates::Sum,
+        };
+        let (g, _) = b.build(&opts)?;
+        g.with_labels(labels)
+    }
+
     /// A petgraph copy (node index = dense id, edge weight = weight), for
     /// petgraph's algorithms where they fit; the hot paths use the CSR itself.
     pub fn to_petgraph(&self) -> petgraph::Graph<(), f64, petgraph::Directed, u32> {

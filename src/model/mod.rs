@@ -13,6 +13,7 @@
 //! outcomes: `Y_i ~ Bernoulli(logistic(logit(base_rate) + α_i + τ_i·z_i + γ·f(e_i)))`.
 
 pub mod exposure;
+pub mod file;
 
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -232,6 +233,38 @@ pub struct Population {
     pub inv_in_strength: Vec<f64>,
     /// The groups carrying the ICC.
     pub groups: Partition,
+    /// Per-user noise SD (a population file with `metric_next`); empty: `noise_sd` for all.
+    pub noise_scale: Vec<f64>,
+    /// Pre-period variables whose balance between arms is reported (the
+    /// metric and the covariates of a population file; empty otherwise).
+    pub balance: Vec<(String, Vec<f64>)>,
+    /// The categorical column of a population file: (name, categories, each user's).
+    pub categories: Option<(String, Vec<String>, Vec<u32>)>,
+    /// What the population file's metric looks like (None for synthetic populations).
+    pub metric: Option<MetricSummary>,
+}
+
+/// The real metric of a population file, as measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricSummary {
+    /// Column name.
+    pub name: String,
+    /// Users.
+    pub users: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Standard deviation (population).
+    pub sd: f64,
+    /// Skewness (population moment ratio).
+    pub skew: f64,
+    /// Whether the metric is 0/1 (a rate: logistic model).
+    pub binary: bool,
+    /// Users of the file without edges (isolated).
+    pub isolated: usize,
+    /// Users of the edge list the file lacked (dropped).
+    pub dropped: usize,
+    /// How the metric drives the simulation.
+    pub model: String,
 }
 
 impl Population {
@@ -306,7 +339,173 @@ impl Population {
             logit_base: (spec.base_rate / (1.0 - spec.base_rate)).ln(),
             inv_in_strength,
             groups,
+            noise_scale: Vec::new(),
+            balance: Vec::new(),
+            categories: None,
+            metric: None,
         })
+    }
+
+    /// The population of a population file matched to `graph`: the real
+    /// metric is each user's baseline, the effect model of `spec` applies on
+    /// top (τ, heterogeneity, γ, exposure function).
+    ///
+    /// Continuous metric m: without `metric_next`, α_i = m̄ + √(1 − s)(m_i − m̄)
+    /// and per-replicate noise N(0, s·Var m) with s = `noise_share`, so Y(0)
+    /// keeps the metric's mean and variance, and the metric's skew and
+    /// network correlation drive the simulation; with `metric_next` m′,
+    /// α_i = m_i and user i's noise is N(0, (m′_i − m_i)²/2), the
+    /// period-to-period change. A 0/1 metric is a rate: each user's
+    /// propensity is their ICC group's rate, smoothed toward the overall
+    /// rate r̄ as (S_g + r̄)/(n_g + 1) (a single 0/1 observation says little
+    /// about one user), entering the logistic model as
+    /// logit(p_i) = logit(r̄) + α_i. The CUPED/regression covariate is the
+    /// metric itself (the pre-period value of the outcome).
+    pub fn from_table(
+        spec: &OutcomeSpec,
+        graph: &Graph,
+        matched: &file::Matched,
+        groups: Partition,
+    ) -> Result<Self> {
+        spec.validate()?;
+        let t = &matched.table;
+        let n = graph.node_count();
+        let m = &t.metric;
+        let mom = crate::stats::Moments::of(m);
+        let mean = mom.mean;
+        let var = if mom.n > 0.0 { mom.m2 / mom.n } else { 0.0 };
+        let sd = var.sqrt();
+        let skew = if sd > 0.0 {
+            m.iter().map(|x| ((x - mean) / sd).powi(3)).sum::<f64>() / mom.n
+        } else {
+            0.0
+        };
+        let binary = m.iter().all(|&x| x == 0.0 || x == 1.0);
+        let degree: Vec<f64> = (0..n as u32).map(|i| graph.in_degree(i) as f64).collect();
+        let mean_degree = degree.iter().sum::<f64>() / n.max(1) as f64;
+        let tau: Vec<f64> = match spec.heterogeneity {
+            Heterogeneity::Degree if mean_degree > 0.0 => degree
+                .iter()
+                .map(|d| spec.direct_effect * d / mean_degree)
+                .collect(),
+            _ => vec![spec.direct_effect; n],
+        };
+        let inv_in_strength = (0..n as u32)
+            .map(|i| {
+                let s = exposure::in_strength(graph, i);
+                if s > 0.0 {
+                    1.0 / s
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let (kind, alpha, noise_sd, noise_scale, logit_base, model) = if binary {
+            let rate = mean;
+            if rate <= 0.0 || rate >= 1.0 {
+                return Err(Error::input(format!(
+                    "[population] metric {:?} is 0/1 with rate {rate}: expected both values \
+                     to occur (a rate strictly between 0 and 1)",
+                    matched.metric_name
+                )));
+            }
+            let k = groups.count();
+            let (mut sum, mut count) = (vec![0.0; k], vec![0.0; k]);
+            for (i, &g) in groups.labels().iter().enumerate() {
+                sum[g as usize] += m[i];
+                count[g as usize] += 1.0;
+            }
+            let logit = |p: f64| (p / (1.0 - p)).ln();
+            let base = logit(rate);
+            let alpha = groups
+                .labels()
+                .iter()
+                .map(|&g| logit((sum[g as usize] + rate) / (count[g as usize] + 1.0)) - base)
+                .collect();
+            (
+                Kind::Binary,
+                alpha,
+                0.0,
+                Vec::new(),
+                base,
+                "a rate: logistic model around each user's ICC-group rate, smoothed toward the \
+                 overall rate"
+                    .to_string(),
+            )
+        } else if let Some(next) = &t.metric_next {
+            let scale = m
+                .iter()
+                .zip(next)
+                .map(|(a, b)| (b - a).abs() / std::f64::consts::SQRT_2)
+                .collect();
+            (
+                Kind::Continuous,
+                m.clone(),
+                0.0,
+                scale,
+                0.0,
+                "baseline = metric; per-replicate noise from the period-to-period change \
+                 N(0, (next − metric)²/2)"
+                    .to_string(),
+            )
+        } else {
+            let s = spec.noise_share;
+            let shrink = (1.0 - s).sqrt();
+            (
+                Kind::Continuous,
+                m.iter().map(|x| mean + shrink * (x - mean)).collect(),
+                (s * var).sqrt(),
+                Vec::new(),
+                0.0,
+                format!(
+                    "baseline = mean + √(1 − {s})·(metric − mean); per-replicate noise \
+                     N(0, {s}·Var metric)"
+                ),
+            )
+        };
+        let mut balance = vec![(matched.metric_name.clone(), m.clone())];
+        balance.extend(t.covariates.iter().cloned());
+        Ok(Population {
+            kind,
+            alpha,
+            tau,
+            x: m.clone(),
+            noise_sd,
+            gamma: spec.spillover,
+            exposure: spec.exposure,
+            threshold: spec.threshold,
+            logit_base,
+            inv_in_strength,
+            groups,
+            noise_scale,
+            balance,
+            categories: t.strata.clone(),
+            metric: Some(MetricSummary {
+                name: matched.metric_name.clone(),
+                users: n,
+                mean,
+                sd,
+                skew,
+                binary,
+                isolated: matched.isolated,
+                dropped: matched.dropped,
+                model,
+            }),
+        })
+    }
+
+    /// Per-replicate noise variance of user `i` (continuous metrics).
+    pub fn noise_var(&self, i: usize) -> f64 {
+        let s = self.noise_scale.get(i).copied().unwrap_or(self.noise_sd);
+        s * s
+    }
+
+    /// [`Population::observe`] with user `i`'s own noise scale.
+    pub fn observe_user(&self, i: usize, mean: f64, draw: f64) -> f64 {
+        match (self.kind, self.noise_scale.get(i)) {
+            (Kind::Continuous, Some(s)) => mean + s * draw,
+            _ => self.observe(mean, draw),
+        }
     }
 
     /// Number of units.
@@ -370,7 +569,7 @@ impl Population {
         let means: Vec<f64> = (0..n).map(|i| self.mean_outcome(i, false, 0.0)).collect();
         let m = crate::stats::Moments::of(&means);
         let noise = match self.kind {
-            Kind::Continuous => self.noise_sd * self.noise_sd,
+            Kind::Continuous => (0..n).map(|i| self.noise_var(i)).sum::<f64>() / n.max(1) as f64,
             Kind::Binary => means.iter().map(|p| p * (1.0 - p)).sum::<f64>() / n.max(1) as f64,
         };
         (noise, m.var())

@@ -35,6 +35,35 @@ pub fn table(r: &Report) -> String {
         "estimand: global average treatment effect (everyone treated vs no one) = {:.4}  (direct {:.4} + spillover {:.4})\n\n",
         e.value, e.direct, e.spillover
     );
+    if let Some(p) = &r.population {
+        let m = &p.metric;
+        let icc: Vec<String> = r
+            .designs
+            .iter()
+            .zip(&p.icc_by_design)
+            .filter_map(|(d, icc)| icc.map(|v| format!("{} {v:.3}", d.name)))
+            .collect();
+        t += &format!(
+            "population: metric {:?} over {} users: mean {:.4}, sd {:.4}, skew {:.2}{}; \
+             {} without edges added, {} dropped\n  model: {}\n",
+            m.name,
+            m.users,
+            m.mean,
+            m.sd,
+            m.skew,
+            if m.binary { " (a 0/1 rate)" } else { "" },
+            m.isolated,
+            m.dropped,
+            m.model
+        );
+        if !icc.is_empty() {
+            t += &format!(
+                "  metric ICC over each design's clusters: {}\n",
+                icc.join(", ")
+            );
+        }
+        t += "\n";
+    }
     let ri = has_ri(r);
     t += &format!(
         "{:<16} {:>8} {:>7} {:>9} {:>7}  {:<14} {:>9} {:>8} {:>8} {:>7} {:>8} {:>7} {:>7} {:>6}{}\n",

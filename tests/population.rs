@@ -1,0 +1,289 @@
+//! Bring your own users (issue 12): a `[population]` file drives the
+//! simulation. Checked against closed forms: the metric's ICC over planted
+//! clusters, the design effect it implies, isolated users in the node count
+//! and in the exact global effect; and every bad input refused with its line.
+
+mod common;
+
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+use std::fmt::Write as _;
+use std::path::Path;
+
+const BLOCKS: usize = 40;
+const SIZE: usize = 50;
+const ISOLATED: usize = 30;
+const ICC: f64 = 0.2;
+
+/// An SBM edge list (planted blocks of 50), its clusters file and a
+/// population CSV whose metric is a block effect plus noise (ICC 0.2), with
+/// 30 users who have no edges; written to `dir`.
+fn write_inputs(dir: &Path) {
+    use spillover::graph::generate::{Model, Sbm};
+    let g = Model::Sbm(Sbm {
+        n: Some(BLOCKS * SIZE),
+        blocks: Some(BLOCKS),
+        mean_degree: Some(10.0),
+        mu: Some(0.05),
+        ..Default::default()
+    })
+    .generate(3)
+    .unwrap();
+    let blocks = g.communities.unwrap();
+    let mut edges = String::from("source,target\n");
+    for (u, v, _) in g.graph.edges() {
+        writeln!(edges, "u{u},u{v}").unwrap();
+    }
+    std::fs::write(dir.join("edges.csv"), edges).unwrap();
+    let mut clusters = String::new();
+    for (u, b) in blocks.iter().enumerate() {
+        writeln!(clusters, "u{u} {b}").unwrap();
+    }
+    let mut r = spillover::rng::stream(9, &[1]);
+    let effect: Vec<f64> = (0..BLOCKS)
+        .map(|_| {
+            let x: f64 = StandardNormal.sample(&mut r);
+            ICC.sqrt() * x
+        })
+        .collect();
+    // A byte-order mark, as spreadsheet exports write it.
+    let mut pop = String::from("\u{feff}user_id,messages,country,tenure\n");
+    let countries = ["br", "in", "us"];
+    for (u, &b) in blocks.iter().enumerate() {
+        let noise: f64 = StandardNormal.sample(&mut r);
+        let m = 10.0 + effect[b as usize] + (1.0 - ICC).sqrt() * noise;
+        let c = countries[r.random_range(0..3)];
+        writeln!(pop, "u{u},{m},{c},{}", r.random_range(1..100)).unwrap();
+    }
+    for i in 0..ISOLATED {
+        writeln!(clusters, "lonely{i} lonely").unwrap();
+        writeln!(pop, "lonely{i},{},us,5", 10.0 + f64::from(i as u32) / 100.0).unwrap();
+    }
+    std::fs::write(dir.join("users.csv"), pop).unwrap();
+    std::fs::write(dir.join("clusters.txt"), clusters).unwrap();
+}
+
+fn scenario(population: &str) -> String {
+    format!(
+        r#"
+seed = 5
+replicates = 600
+[graph]
+path = "edges.csv"
+[population]
+{population}
+[outcome]
+noise_share = 0.5
+direct_effect = 0.1
+spillover = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "blocks"
+unit = "cluster"
+partition = {{ method = "file", path = "clusters.txt" }}
+[analysis]
+estimators = ["dm-cr2"]
+"#
+    )
+}
+
+const GOOD: &str = r#"path = "users.csv"
+id = "user_id"
+metric = "messages"
+covariates = ["tenure"]
+strata = "country""#;
+
+#[test]
+fn a_planted_cluster_metric_gives_its_icc_and_design_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let text = scenario(GOOD);
+    let s = spillover::scenario::parse(&text, &dir.path().join("s.toml")).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
+    let runs = spillover::diagnosis::simulate(&p, &|| {}).unwrap();
+    let r = spillover::diagnosis::build("pop", &p, &runs, &[None, None]);
+    let n = BLOCKS * SIZE + ISOLATED;
+    // Isolated users of the file are users: in the node count and the estimand.
+    assert_eq!(r.graph.nodes, n);
+    let info = r.population.as_ref().expect("population info");
+    assert_eq!((info.metric.isolated, info.metric.dropped), (ISOLATED, 0));
+    let connected = (0..p.graph.node_count())
+        .filter(|&i| p.population.inv_in_strength[i] > 0.0)
+        .count();
+    assert!(connected <= BLOCKS * SIZE);
+    let expect = 0.1 + 0.2 * connected as f64 / n as f64;
+    assert!(
+        (r.estimand.value - expect).abs() < 1e-12,
+        "{} vs {expect}",
+        r.estimand.value
+    );
+    // The metric's ICC over the planted blocks: the ANOVA estimate's
+    // sampling SD for k groups of m is ≈ sqrt(2(1−ρ)²(1+(m−1)ρ)²/(m(m−1)(k−1))).
+    let icc = info.icc_by_design[1].expect("icc over blocks");
+    let (m, k) = (SIZE as f64, BLOCKS as f64);
+    let sd = (2.0 * (1.0 - ICC).powi(2) * (1.0 + (m - 1.0) * ICC).powi(2)
+        / (m * (m - 1.0) * (k - 1.0)))
+        .sqrt();
+    common::within_4sd("metric ICC over blocks", icc, ICC, sd);
+    // Y(0) = shrunk metric + noise: its ICC is (1 − noise_share)·ICC(metric),
+    // so the design effect is ≈ 1 + (m − 1)·0.5·icc (the isolated users form
+    // one more cluster of 30).
+    let d = &r.designs[1].design_effect;
+    let closed = 1.0 + (m - 1.0) * 0.5 * icc;
+    common::within_4sd("design effect", d.simulated, closed, d.simulated_mc_se);
+    let table = spillover::report::table(&r);
+    assert!(table.contains("population: metric \"messages\""), "{table}");
+}
+
+/// Run the binary in `dir`: (exit code, stderr). Never a panic.
+fn spill(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spillover"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn bad_population_files_exit_2_with_file_line_and_what_was_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    let good = std::fs::read_to_string(d.join("users.csv")).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    // (name, file text, scenario [population] text, needles)
+    let with_line = |k: usize, text: &str| {
+        let mut l = lines.clone();
+        l[k] = text;
+        l.join("\n") + "\n"
+    };
+    let cases: Vec<(&str, String, String, Vec<&str>)> = vec![
+        (
+            "duplicate id",
+            with_line(5, "u0,3.0,us,4"),
+            GOOD.replace("users.csv", "bad.csv"),
+            vec!["bad.csv:6:", "\"u0\" repeats line 2"],
+        ),
+        (
+            "not a number",
+            with_line(3, "u2,lots,us,4"),
+            GOOD.replace("users.csv", "bad.csv"),
+            vec![
+                "bad.csv:4:",
+                "\"messages\" = \"lots\": expected a finite number",
+            ],
+        ),
+        (
+            "not finite",
+            with_line(3, "u2,inf,us,4"),
+            GOOD.replace("users.csv", "bad.csv"),
+            vec!["bad.csv:4:", "expected a finite number"],
+        ),
+        (
+            "a covariate that is not a number",
+            with_line(7, "u6,1.0,us,"),
+            GOOD.replace("users.csv", "bad.csv"),
+            vec!["bad.csv:8:", "\"tenure\" = \"\""],
+        ),
+        (
+            "wrong field count",
+            with_line(2, "u1,1.0,us"),
+            GOOD.replace("users.csv", "bad.csv"),
+            vec!["bad.csv:3:", "3 fields: expected 4"],
+        ),
+        (
+            "unknown column",
+            good.clone(),
+            GOOD.replace("users.csv", "bad.csv")
+                .replace("\"tenure\"", "\"age\""),
+            vec!["bad.csv:1:", "no column \"age\"", "tenure"],
+        ),
+        (
+            "users missing from the file",
+            lines[..lines.len() - ISOLATED - 10].join("\n") + "\n",
+            GOOD.replace("users.csv", "bad.csv"),
+            vec![
+                "10 users of the edge list are not in the population file",
+                "missing = \"drop\"",
+            ],
+        ),
+        (
+            "an empty file",
+            lines[0].to_string() + "\n",
+            GOOD.replace("users.csv", "bad.csv"),
+            vec!["bad.csv: no rows after the header"],
+        ),
+    ];
+    for (what, file, population, needles) in cases {
+        std::fs::write(d.join("bad.csv"), file).unwrap();
+        std::fs::write(d.join("s.toml"), scenario(&population)).unwrap();
+        let (code, stderr) = spill(d, &["run", "s.toml", "--quiet", "--replicates", "4"]);
+        assert_eq!(code, 2, "{what}: {stderr}");
+        for n in needles {
+            assert!(stderr.contains(n), "{what}: expected {n:?} in {stderr}");
+        }
+        assert!(
+            !d.join("output").join("s").exists(),
+            "{what}: output written"
+        );
+    }
+    // missing = "drop": the users and their edges go, and the report counts them.
+    std::fs::write(
+        d.join("bad.csv"),
+        lines[..lines.len() - ISOLATED - 10].join("\n") + "\n",
+    )
+    .unwrap();
+    let population = GOOD.replace("users.csv", "bad.csv") + "\nmissing = \"drop\"";
+    let text = scenario(&population).replace(
+        "path = \"clusters.txt\"",
+        "path = \"clusters.txt\", min_size = 1",
+    );
+    let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
+    // The clusters file names the dropped users too: a clusters file must
+    // name the users of the run, so the run is refused there, with a clear message.
+    let err = spillover::scenario::prepare(&s)
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("is not in the graph")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn dropped_users_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    let good = std::fs::read_to_string(d.join("users.csv")).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    // The last 10 graph users (u1990..u1999) and every isolated user are gone.
+    std::fs::write(
+        d.join("some.csv"),
+        lines[..lines.len() - ISOLATED - 10].join("\n") + "\n",
+    )
+    .unwrap();
+    let population = GOOD.replace("users.csv", "some.csv") + "\nmissing = \"drop\"";
+    let text = scenario(&population).replace(
+        "partition = { method = \"file\", path = \"clusters.txt\" }",
+        "partition = { method = \"louvain\" }",
+    );
+    let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
+    assert_eq!(p.graph.node_count(), BLOCKS * SIZE - 10);
+    let m = p.population.metric.as_ref().unwrap();
+    assert_eq!((m.isolated, m.dropped), (0, 10));
+    // Every remaining edge joins two remaining users.
+    for (u, v, _) in p.graph.edges() {
+        for x in [u, v] {
+            let l = p.graph.label(x);
+            let k: usize = l.trim_start_matches('u').parse().unwrap();
+            assert!(k < BLOCKS * SIZE - 10, "edge to dropped user {l}");
+        }
+    }
+}
