@@ -569,6 +569,7 @@ impl Population {
         let means: Vec<f64> = (0..n).map(|i| self.mean_outcome(i, false, 0.0)).collect();
         let m = crate::stats::Moments::of(&means);
         let noise = match self.kind {
+            Kind::Continuous if self.noise_scale.is_empty() => self.noise_sd * self.noise_sd,
             Kind::Continuous => (0..n).map(|i| self.noise_var(i)).sum::<f64>() / n.max(1) as f64,
             Kind::Binary => means.iter().map(|p| p * (1.0 - p)).sum::<f64>() / n.max(1) as f64,
         };
