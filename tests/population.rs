@@ -132,7 +132,34 @@ fn a_planted_cluster_metric_gives_its_icc_and_design_effect() {
     let d = &r.designs[1].design_effect;
     let closed = 1.0 + (m - 1.0) * 0.5 * icc;
     common::within_4sd("design effect", d.simulated, closed, d.simulated_mc_se);
+    // Balance: under complete randomization of n users |SMD| is about
+    // half-normal with scale √(1/n₁ + 1/n₀), so its mean is √(2/π) times that.
+    let (n1, n0) = ((n / 2) as f64, (n - n / 2) as f64);
+    let expect = (2.0 / std::f64::consts::PI).sqrt() * (1.0 / n1 + 1.0 / n0).sqrt();
+    let user = r.designs[0].balance.as_ref().expect("balance");
+    assert_eq!(user.variables.len(), 2, "metric and the covariate");
+    assert_eq!(user.variables[1].variable, "tenure");
+    for v in &user.variables {
+        common::within_4sd(
+            &format!(
+                "mean |SMD| of {} under complete user randomization",
+                v.variable
+            ),
+            v.mean_abs_smd,
+            expect,
+            v.mean_abs_smd_mc_se,
+        );
+    }
+    // Clustered on the metric's ICC, cluster randomization balances it worse.
+    let blocks = &r.designs[1].balance.as_ref().unwrap().variables[0];
+    assert!(
+        blocks.mean_abs_smd - 4.0 * blocks.mean_abs_smd_mc_se > user.variables[0].mean_abs_smd,
+        "cluster {} vs user {}",
+        blocks.mean_abs_smd,
+        user.variables[0].mean_abs_smd
+    );
     let table = spillover::report::table(&r);
+    assert!(table.contains("balance between arms"), "{table}");
     assert!(table.contains("population: metric \"messages\""), "{table}");
 }
 

@@ -252,6 +252,9 @@ pub struct DesignDiagnosis {
     pub exposure: Option<ExposureDiagnosis>,
     /// Per estimator (HT and Hájek against the exposure contrast, the others against the global effect).
     pub estimators: Vec<EstimatorDiagnosis>,
+    /// Balance of the population file's metric and covariates between arms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Balance>,
 }
 
 /// Diagnose a design from its run.
@@ -346,5 +349,81 @@ pub fn diagnose_design(
         clusters_file,
         exposure: run.exposure.clone(),
         estimators,
+        balance: balance(pop, reps),
     }
+}
+
+/// Balance of one pre-period variable between arms, over replicates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BalanceDiagnosis {
+    /// The variable (the population file's metric or a covariate).
+    pub variable: String,
+    /// Mean over replicates of |SMD|.
+    pub mean_abs_smd: f64,
+    /// Its Monte Carlo SE.
+    pub mean_abs_smd_mc_se: f64,
+    /// 95th percentile of |SMD| (nearest rank).
+    pub p95_abs_smd: f64,
+    /// Share of replicates with |SMD| > 0.1.
+    pub over_0_1: Rate,
+}
+
+/// Balance of every variable, and the share of replicates where any is off.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Balance {
+    /// Per variable.
+    pub variables: Vec<BalanceDiagnosis>,
+    /// Share of replicates with any variable's |SMD| > 0.1.
+    pub any_over_0_1: Rate,
+    /// Replicates where a variable's SMD could not be computed (an arm empty or constant).
+    pub undefined: usize,
+}
+
+fn balance(pop: &Population, reps: &[Replicate]) -> Option<Balance> {
+    if pop.balance.is_empty() {
+        return None;
+    }
+    let rate = |hits: usize, total: usize| {
+        let r = hits as f64 / total.max(1) as f64;
+        Rate {
+            value: r,
+            mc_se: (r * (1.0 - r) / total.max(1) as f64).sqrt(),
+        }
+    };
+    let mut undefined = 0;
+    let variables = pop
+        .balance
+        .iter()
+        .enumerate()
+        .map(|(j, (name, _))| {
+            let mut a: Vec<f64> = reps
+                .iter()
+                .map(|r| r.balance[j].abs())
+                .filter(|v| v.is_finite())
+                .collect();
+            undefined += reps.len() - a.len();
+            let m = Moments::of(&a);
+            a.sort_by(f64::total_cmp);
+            BalanceDiagnosis {
+                variable: name.clone(),
+                mean_abs_smd: m.mean,
+                mean_abs_smd_mc_se: (m.var() / m.n.max(1.0)).sqrt(),
+                p95_abs_smd: if a.is_empty() {
+                    f64::NAN
+                } else {
+                    crate::stats::quantile(&a, 0.95)
+                },
+                over_0_1: rate(a.iter().filter(|&&v| v > 0.1).count(), a.len()),
+            }
+        })
+        .collect();
+    let any = reps
+        .iter()
+        .filter(|r| r.balance.iter().any(|v| v.abs() > 0.1))
+        .count();
+    Some(Balance {
+        variables,
+        any_over_0_1: rate(any, reps.len()),
+        undefined,
+    })
 }

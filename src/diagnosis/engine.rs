@@ -92,6 +92,34 @@ pub struct Replicate {
     pub ri_effect: Vec<Option<f64>>,
     /// The same in the null run.
     pub ri_null: Vec<Option<f64>>,
+    /// Standardized mean difference between arms of each of the
+    /// population's balance variables (NaN where an arm is empty or has no
+    /// variance); empty without a population file.
+    pub balance: Vec<f64>,
+}
+
+/// The standardized mean difference between arms of `x` under node arms `z`:
+/// (x̄₁ − x̄₀)/√((s₁² + s₀²)/2), sample variances within arms.
+///
+/// # Complexity
+/// O(n).
+pub fn smd(x: &[f64], z: &[u8]) -> f64 {
+    let (mut t, mut c) = (
+        crate::stats::Moments::default(),
+        crate::stats::Moments::default(),
+    );
+    for (&v, &zi) in x.iter().zip(z) {
+        if zi == 1 {
+            t.push(v);
+        } else {
+            c.push(v);
+        }
+    }
+    let pooled = ((t.var() + c.var()) / 2.0).sqrt();
+    if t.n < 2.0 || c.n < 2.0 || !(pooled > 0.0) {
+        return f64::NAN;
+    }
+    (t.mean - c.mean) / pooled
 }
 
 /// Replicates computed together before their per-cluster sums are reduced.
@@ -831,7 +859,9 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
     } else {
         randomization_p_values(en, r_index, &y, &y0, &effect, &null)
     };
+    let balance = pop.balance.iter().map(|(_, x)| smd(x, &z)).collect();
     Ok(Replicate {
+        balance,
         effect,
         null,
         dm_null,

@@ -160,6 +160,31 @@ pub fn table(r: &Report) -> String {
             }
         }
     }
+    if r.designs.iter().any(|d| d.balance.is_some()) {
+        t += &format!(
+            "\n\nbalance between arms (|standardized mean difference| over replicates)\n{:<16} {:<18} {:>10} {:>10} {:>9} {:>9}\n",
+            "design", "variable", "mean|SMD|", "p95|SMD|", "|SMD|>.1", "any>.1"
+        );
+        for d in &r.designs {
+            let Some(b) = &d.balance else { continue };
+            for (k, v) in b.variables.iter().enumerate() {
+                t += &format!(
+                    "{:<16} {:<18} {:>10.4} {:>10.4} {:>8.1}% {:>9}\n",
+                    if k == 0 { d.name.as_str() } else { "" },
+                    v.variable,
+                    v.mean_abs_smd,
+                    v.p95_abs_smd,
+                    100.0 * v.over_0_1.value,
+                    if k == 0 {
+                        format!("{:.1}%", 100.0 * b.any_over_0_1.value)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        t += "An experimentation review asks for |SMD| ≤ 0.1 on every pre-period variable; cluster designs balance worse (fewer units).";
+    }
     t += "\ncut: share of edge weight between randomization units; contam.: share of a unit's exposure from the other arm.\n";
     t += "The difference in means is biased by about −spillover × contamination: fewer cut edges, less bias, but fewer units (deff).\n";
     if ri {
@@ -329,6 +354,79 @@ fn write_summary(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
     out.flush()
 }
 
+/// `summary.csv` with the balance columns appended when the run has a
+/// population file (the columns of runs without one are unchanged).
+fn write_summary_with_balance(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    if r.designs.iter().all(|d| d.balance.is_none()) {
+        return write_summary(r, w);
+    }
+    let mut plain = Vec::new();
+    write_summary(r, &mut plain)?;
+    let mut rd = csv::Reader::from_reader(plain.as_slice());
+    let mut out = csv::Writer::from_writer(w);
+    let mut header = rd.headers().map_err(csv_error)?.clone();
+    for h in [
+        "balance_metric_mean_abs_smd",
+        "balance_metric_p95_abs_smd",
+        "balance_share_any_over_0_1",
+    ] {
+        header.push_field(h);
+    }
+    out.write_record(&header).map_err(csv_error)?;
+    let rows_per_design = r.designs.iter().map(|d| d.estimators.len());
+    let mut records = rd.records();
+    for (d, k) in r.designs.iter().zip(rows_per_design) {
+        for _ in 0..k {
+            let mut rec = records
+                .next()
+                .ok_or_else(|| std::io::Error::other("summary rows out of step"))?
+                .map_err(csv_error)?;
+            match &d.balance {
+                Some(b) => {
+                    let m = &b.variables[0];
+                    rec.push_field(&m.mean_abs_smd.to_string());
+                    rec.push_field(&m.p95_abs_smd.to_string());
+                    rec.push_field(&b.any_over_0_1.value.to_string());
+                }
+                None => (0..3).for_each(|_| rec.push_field("")),
+            }
+            out.write_record(&rec).map_err(csv_error)?;
+        }
+    }
+    out.flush()
+}
+
+/// One row of `balance.csv`: a design × pre-period variable.
+#[derive(Serialize)]
+struct BalanceRow<'a> {
+    design: &'a str,
+    variable: &'a str,
+    mean_abs_smd: Num,
+    mean_abs_smd_mc_se: Num,
+    p95_abs_smd: Num,
+    share_over_0_1: Num,
+    share_over_0_1_mc_se: Num,
+}
+
+fn write_balance(r: &Report, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    for d in &r.designs {
+        for v in d.balance.iter().flat_map(|b| &b.variables) {
+            out.serialize(BalanceRow {
+                design: &d.name,
+                variable: &v.variable,
+                mean_abs_smd: Num(v.mean_abs_smd),
+                mean_abs_smd_mc_se: Num(v.mean_abs_smd_mc_se),
+                p95_abs_smd: Num(v.p95_abs_smd),
+                share_over_0_1: Num(v.over_0_1.value),
+                share_over_0_1_mc_se: Num(v.over_0_1.mc_se),
+            })
+            .map_err(csv_error)?;
+        }
+    }
+    out.flush()
+}
+
 fn write_replicates(p: &Prepared, runs: &[DesignRun], w: &mut dyn Write) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     for (d, run) in p.designs.iter().zip(runs) {
@@ -413,8 +511,13 @@ pub fn write_all(
     crate::fsutil::write_atomic(&path, |w| writeln!(w, "{json}"))?;
     written.push(path);
     let path = dir.join("summary.csv");
-    crate::fsutil::write_atomic(&path, |w| write_summary(r, w))?;
+    crate::fsutil::write_atomic(&path, |w| write_summary_with_balance(r, w))?;
     written.push(path);
+    if r.designs.iter().any(|d| d.balance.is_some()) {
+        let path = dir.join("balance.csv");
+        crate::fsutil::write_atomic(&path, |w| write_balance(r, w))?;
+        written.push(path);
+    }
     let path = dir.join("replicates.csv");
     crate::fsutil::write_atomic(&path, |w| write_replicates(p, runs, w))?;
     written.push(path);
@@ -652,6 +755,62 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
             panels,
             cols: 3,
             size: (1200, 60 + 280 * rows),
+        });
+    }
+    // Balance of the population file's metric and covariates.
+    let balance: Vec<(
+        usize,
+        String,
+        &crate::diagnosis::diagnosands::BalanceDiagnosis,
+    )> = r
+        .designs
+        .iter()
+        .enumerate()
+        .flat_map(|(di, d)| {
+            d.balance.iter().flat_map(move |b| {
+                b.variables
+                    .iter()
+                    .map(move |v| (di, format!("{} / {}", d.name, v.variable), v))
+            })
+        })
+        .collect();
+    if !balance.is_empty() {
+        let dots =
+            |f: &dyn Fn(&crate::diagnosis::diagnosands::BalanceDiagnosis) -> (f64, Option<f64>)| {
+                balance
+                    .iter()
+                    .map(|(di, label, v)| {
+                        let (value, err) = f(v);
+                        Dot {
+                            label: label.clone(),
+                            value,
+                            err,
+                            colour: *di,
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            };
+        figs.push(Figure {
+            name: "balance".into(),
+            title: "Balance between arms of the pre-period metric and covariates (|standardized mean difference|)".into(),
+            panels: vec![
+                Panel::Dots {
+                    title: "mean |SMD|".into(),
+                    x_label: "mean over replicates (bars: ±2 Monte Carlo SE)".into(),
+                    dots: dots(&|v| (v.mean_abs_smd, Some(2.0 * v.mean_abs_smd_mc_se))),
+                    reference: Some((0.1, "0.1".into())),
+                    from_zero: true,
+                },
+                Panel::Dots {
+                    title: "95th percentile |SMD|".into(),
+                    x_label: "95% of randomizations are better balanced than this".into(),
+                    dots: dots(&|v| (v.p95_abs_smd, None)),
+                    reference: Some((0.1, "0.1".into())),
+                    from_zero: true,
+                },
+            ],
+            cols: 2,
+            size: (1200, (140 + 26 * balance.len() as u32).max(320)),
         });
     }
     figs
