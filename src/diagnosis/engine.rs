@@ -116,7 +116,7 @@ pub fn smd(x: &[f64], z: &[u8]) -> f64 {
         }
     }
     let pooled = ((t.var() + c.var()) / 2.0).sqrt();
-    if t.n < 2.0 || c.n < 2.0 || !(pooled > 0.0) {
+    if t.n < 2.0 || c.n < 2.0 || pooled.is_nan() || pooled <= 0.0 {
         return f64::NAN;
     }
     (t.mean - c.mean) / pooled
