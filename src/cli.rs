@@ -31,6 +31,9 @@ enum Command {
     Partition(PartitionArgs),
     /// Run a scenario: simulate every design × estimator and report bias, coverage and power.
     Run(RunArgs),
+    /// Draw the assignment to deploy for one design: replicate 0 of that design,
+    /// exactly as `run` draws it, as user_id,arm,unit[,stratum].
+    Assign(AssignArgs),
     /// Design effect of cluster randomization: 1 + ICC·[(m − 1) + m·CV²].
     Deff(DeffArgs),
     /// Power to detect an effect with a given number of users per arm.
@@ -218,6 +221,27 @@ struct RunArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct AssignArgs {
+    /// Scenario file (TOML).
+    scenario: PathBuf,
+    /// The design to draw (a [[design]] name).
+    #[arg(long)]
+    design: String,
+    /// Seed, overriding the scenario's (the draw is replicate 0 of a run with this seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output file.
+    #[arg(long, default_value = "assignment.csv")]
+    out: PathBuf,
+    /// Worker threads [default: all cores]. The assignment does not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
 struct PartitionArgs {
     /// Edge list of the graph (directed graphs are partitioned on symmetrized weights).
     graph: PathBuf,
@@ -352,6 +376,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect(a),
         Command::Partition(a) => partition(a),
         Command::Run(a) => run_scenario(a),
+        Command::Assign(a) => assign(a),
         Command::Deff(a) => deff(a),
         Command::Power(a) => power_cmd(a),
         Command::Mde(a) => mde(a),
@@ -573,6 +598,53 @@ fn read_lines(r: &ReadReport) -> String {
         ),
     );
     t
+}
+
+fn assign(a: AssignArgs) -> Result<()> {
+    if let Some(t) = a.threads {
+        if t == 0 {
+            return Err(Error::input("--threads must be at least 1"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    let mut scenario = spillover::scenario::load(&a.scenario)?;
+    let Some(index) = scenario.designs.iter().position(|d| d.name == a.design) else {
+        let names: Vec<&str> = scenario.designs.iter().map(|d| d.name.as_str()).collect();
+        return Err(Error::key(
+            "--design",
+            format!(
+                "--design {:?}: no such design in {}: expected one of {}",
+                a.design,
+                a.scenario.display(),
+                names.join(", ")
+            ),
+        ));
+    };
+    if let Some(seed) = a.seed {
+        scenario.seed = seed;
+    }
+    // Every design is built, so the chosen one keeps its index (its stream).
+    let prepared = spillover::scenario::prepare(&scenario)
+        .map_err(|e| e.context(a.scenario.display().to_string()))?;
+    let drawn = spillover::diagnosis::draw_assignment(
+        &prepared.graph,
+        &prepared.designs[index],
+        prepared.config.seed,
+        index,
+        0,
+    )?;
+    spillover::report::assign::write_assignment(&prepared, index, &drawn, &a.out)?;
+    if !a.quiet {
+        out(&format!(
+            "{}wrote {}\n",
+            spillover::report::assign::summary(&prepared, index, &drawn),
+            a.out.display()
+        ))?;
+    }
+    Ok(())
 }
 
 fn run_scenario(a: RunArgs) -> Result<()> {

@@ -314,3 +314,137 @@ fn dropped_users_are_counted() {
         }
     }
 }
+
+#[test]
+fn assign_deploys_replicate_0_as_the_simulation_draws_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    let text = scenario(GOOD).replace("replicates = 600", "replicates = 3")
+        + r#"
+[[design]]
+name = "strat"
+unit = "cluster"
+assignment = "stratified"
+strata_by = "covariate"
+strata = 4
+partition = { method = "file", path = "clusters.txt" }
+[[design]]
+name = "pairs"
+unit = "cluster"
+assignment = "matched-pairs"
+partition = { method = "file", path = "clusters.txt" }
+"#;
+    std::fs::write(d.join("s.toml"), &text).unwrap();
+    let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
+    let runs = spillover::diagnosis::simulate(&p, &|| {}).unwrap();
+    let n = p.graph.node_count();
+    for (k, name) in ["user", "blocks", "strat", "pairs"].iter().enumerate() {
+        // The library's draw, continued into the replicate's noise, gives the
+        // simulation's null-run difference in means of replicate 0: the same
+        // assignment and the same stream.
+        let mut drawn =
+            spillover::diagnosis::draw_assignment(&p.graph, &p.designs[k], s.seed, k, 0).unwrap();
+        let pop = &p.population;
+        let y0: Vec<f64> = (0..n)
+            .map(|i| {
+                let e = pop.noise(&mut drawn.rng);
+                pop.observe_user(i, pop.null_mean_outcome(i), e)
+            })
+            .collect();
+        let arm = |t: u8| {
+            let v: Vec<f64> = (0..n).filter(|&i| drawn.z[i] == t).map(|i| y0[i]).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let dm = arm(1) - arm(0);
+        let sim = runs[k].replicates[0].dm_null.unwrap();
+        assert!(
+            (dm - sim).abs() < 1e-12,
+            "{name}: {dm} vs the simulation's {sim}"
+        );
+        // The command writes that draw, byte-identical on 1 and 2 threads.
+        let mut files = Vec::new();
+        for threads in ["1", "2"] {
+            let out = format!("{name}-{threads}.csv");
+            let (code, stderr) = spill(
+                d,
+                &[
+                    "assign",
+                    "s.toml",
+                    "--design",
+                    name,
+                    "--out",
+                    &out,
+                    "--threads",
+                    threads,
+                ],
+            );
+            assert_eq!(code, 0, "{stderr}");
+            files.push(std::fs::read_to_string(d.join(&out)).unwrap());
+        }
+        assert_eq!(files[0], files[1], "{name}: thread count changed the file");
+        let mut rows = files[0].lines();
+        let header = rows.next().unwrap();
+        let rows: Vec<Vec<&str>> = rows.map(|l| l.split(',').collect()).collect();
+        assert_eq!(rows.len(), n);
+        for (i, r) in rows.iter().enumerate() {
+            assert_eq!(r[0], p.graph.label(i as u32));
+            assert_eq!(
+                r[1] == "treatment",
+                drawn.z[i] == 1,
+                "{name}: user {}",
+                r[0]
+            );
+        }
+        let treated = rows.iter().filter(|r| r[1] == "treatment").count();
+        match *name {
+            "user" => {
+                assert_eq!(header, "user_id,arm,unit");
+                assert_eq!(treated, n / 2, "complete randomization: exact arm sizes");
+            }
+            "blocks" => assert_eq!(header, "user_id,arm,unit"),
+            "strat" => {
+                assert_eq!(header, "user_id,arm,unit,stratum");
+                // Within each stratum, half of the clusters (±1 leftover) are treated.
+                let mut per: std::collections::BTreeMap<
+                    &str,
+                    std::collections::BTreeMap<&str, &str>,
+                > = Default::default();
+                for r in &rows {
+                    per.entry(r[3]).or_default().insert(r[2], r[1]);
+                }
+                for (stratum, clusters) in per {
+                    let t = clusters.values().filter(|&&a| a == "treatment").count() as i64;
+                    let c = clusters.len() as i64 - t;
+                    assert!(
+                        (t - c).abs() <= 1,
+                        "stratum {stratum}: {t} treated, {c} control clusters"
+                    );
+                }
+            }
+            _ => {
+                assert_eq!(header, "user_id,arm,unit,stratum");
+                let mut per: std::collections::BTreeMap<
+                    &str,
+                    std::collections::BTreeSet<(&str, &str)>,
+                > = Default::default();
+                for r in &rows {
+                    per.entry(r[3]).or_default().insert((r[2], r[1]));
+                }
+                for (pair, units) in per {
+                    let arms: std::collections::BTreeSet<&str> =
+                        units.iter().map(|u| u.1).collect();
+                    assert!(
+                        units.len() == 1 || arms.len() == 2,
+                        "pair {pair}: {units:?}"
+                    );
+                }
+            }
+        }
+    }
+    // An unknown design lists the designs.
+    let (code, stderr) = spill(d, &["assign", "s.toml", "--design", "nope"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("user, blocks, strat, pairs"), "{stderr}");
+}

@@ -730,18 +730,58 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// One replicate's assignment, drawn exactly as the simulation draws it,
+/// with the random stream positioned where the replicate's noise starts.
+pub struct DrawnAssignment {
+    /// The replicate's stream after the draw (its noise comes next).
+    pub rng: rng::Rng,
+    /// Each unit's arm (saturation designs: each cluster's level index).
+    pub zc: Vec<u8>,
+    /// Each user's arm (1 = treated).
+    pub z: Vec<u8>,
+    /// The partition drawn for this replicate (redrawn designs only).
+    pub redrawn: Option<crate::partition::Partition>,
+}
+
+/// Draw replicate `r_index` of design number `design_index` under `seed`:
+/// the assignment `spillover assign` deploys for replicate 0.
+///
+/// # Complexity
+/// O(users + units); a partition for redrawn designs.
+pub fn draw_assignment(
+    g: &Graph,
+    design: &Design,
+    seed: u64,
+    design_index: usize,
+    r_index: usize,
+) -> Result<DrawnAssignment> {
+    let mut rng = rng::stream(
+        seed,
+        &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
+    );
+    let mut zc = Vec::new();
+    let mut z = vec![0u8; g.node_count()];
+    let redrawn = design.draw_full(g, &mut rng, &mut zc, &mut z)?;
+    Ok(DrawnAssignment {
+        rng,
+        zc,
+        z,
+        redrawn,
+    })
+}
+
 fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<Replicate> {
     let (g, pop, design, op, cfg, design_index) =
         (en.g, en.pop, en.design, &en.op, en.cfg, en.design_index);
     let n = pop.len();
-    let mut r = rng::stream(
-        cfg.seed,
-        &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
-    );
-    let mut zc = Vec::new();
-    let mut z = vec![0u8; n];
     // Randomized graph cluster randomization redraws the partition here.
-    let redrawn = design.draw_full(g, &mut r, &mut zc, &mut z)?;
+    let DrawnAssignment {
+        rng,
+        zc,
+        z,
+        redrawn,
+    } = draw_assignment(g, design, cfg.seed, design_index, r_index)?;
+    let mut r = rng;
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
     let mut e = vec![0.0f64; n];

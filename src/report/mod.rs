@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod assign;
 #[cfg(feature = "plots")]
 pub mod plots;
 pub mod sweep;
