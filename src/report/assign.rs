@@ -48,9 +48,8 @@ pub fn write_assignment(
     }
     crate::fsutil::write_atomic(path, |w| {
         let mut out = csv::Writer::from_writer(w);
-        for i in 0..p.graph.node_count() {
+        for (i, &c) in labels.iter().enumerate() {
             let id = p.graph.label(i as u32);
-            let c = labels[i];
             let unit = match d.spec.unit {
                 Unit::User => id.clone(),
                 Unit::Cluster => c.to_string().into(),
