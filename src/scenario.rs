@@ -344,6 +344,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
         }
         None => (None, 1),
     };
+    let file_population_strata: Option<String> = file
+        .population
+        .as_ref()
+        .and_then(|p| p.get_ref().strata.clone());
     let design_lines: Vec<usize> = file
         .design
         .iter()
@@ -412,6 +416,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
     for (i, d) in designs.iter().enumerate() {
         let line = design_lines[i];
         d.validate().map_err(|e| at(line, e.to_string()))?;
+        if let crate::data::design::StrataBy::Column(c) = &d.strata_by {
+            let have = file_population_strata.as_deref();
+            if have != Some(c.as_str()) {
+                return Err(at(
+                    line,
+                    format!(
+                        "design {:?}: strata_by = {c:?}: expected size, covariate, \
+                         size-and-covariate, or the [population] strata column{}",
+                        d.name,
+                        have.map_or(" (this scenario has none)".to_string(), |h| format!(
+                            " ({h:?})"
+                        ))
+                    ),
+                ));
+            }
+        }
         if designs[..i].iter().any(|o| o.name == d.name) {
             return Err(at(line, format!("design name {:?} is used twice", d.name)));
         }
@@ -634,7 +654,18 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             ),
             None => None,
         };
-        designs.push(Design::new(spec.clone(), clusters, &population.x)?);
+        let categories = match (&spec.strata_by, &population.categories) {
+            (crate::data::design::StrataBy::Column(c), Some((name, _, codes))) if c == name => {
+                Some(codes.as_slice())
+            }
+            _ => None,
+        };
+        designs.push(Design::with_categories(
+            spec.clone(),
+            clusters,
+            &population.x,
+            categories,
+        )?);
     }
     let estimand = crate::inquiry::global_effect(&population);
     Ok(Prepared {

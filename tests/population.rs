@@ -448,3 +448,63 @@ partition = { method = "file", path = "clusters.txt" }
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("user, blocks, strat, pairs"), "{stderr}");
 }
+
+#[test]
+fn designs_stratify_by_the_population_files_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    let text = scenario(GOOD).replace("replicates = 600", "replicates = 200")
+        + r#"
+[[design]]
+name = "by-country"
+assignment = "stratified"
+strata_by = "country"
+"#;
+    std::fs::write(d.join("s.toml"), &text).unwrap();
+    let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
+    let design = &p.designs[2];
+    let strata = design.strata().expect("stratified");
+    let (_, names, codes) = p.population.categories.as_ref().unwrap();
+    assert_eq!(strata.count, names.len(), "one stratum per country");
+    // Users of one country share a stratum, and each stratum is one country.
+    let mut of: std::collections::BTreeMap<u32, u32> = Default::default();
+    for (i, &c) in codes.iter().enumerate() {
+        assert_eq!(*of.entry(c).or_insert(strata.stratum[i]), strata.stratum[i]);
+    }
+    for r in 0..5 {
+        let drawn = spillover::diagnosis::draw_assignment(&p.graph, design, s.seed, 2, r).unwrap();
+        for s in 0..strata.count as u32 {
+            let members: Vec<usize> = (0..codes.len())
+                .filter(|&i| strata.stratum[i] == s)
+                .collect();
+            let t = members.iter().filter(|&&i| drawn.z[i] == 1).count() as i64;
+            assert!(
+                (2 * t - members.len() as i64).abs() <= 1,
+                "stratum {s}: {t} of {}",
+                members.len()
+            );
+        }
+    }
+    // Stratification does not change what a user design estimates (the
+    // direct effect: biased for the global one by the spillover).
+    let runs = spillover::diagnosis::simulate(&p, &|| {}).unwrap();
+    let r = spillover::diagnosis::build("pop", &p, &runs, &[None, None, None]);
+    let (e, u) = (&r.designs[2].estimators[0], &r.designs[0].estimators[0]);
+    common::within_4sd(
+        "bias of the country-stratified user design vs the plain one",
+        e.bias,
+        u.bias,
+        (e.bias_mc_se.powi(2) + u.bias_mc_se.powi(2)).sqrt(),
+    );
+    // A column the population file does not have is refused at its design's line.
+    let bad = text.replace("strata_by = \"country\"", "strata_by = \"region\"");
+    let err = spillover::scenario::parse(&bad, &d.join("s.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("strata_by = \"region\"") && err.contains("(\"country\")"),
+        "{err}"
+    );
+}

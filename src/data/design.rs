@@ -46,16 +46,47 @@ pub enum Assignment {
 }
 
 /// What strata are made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum StrataBy {
-    /// Cluster size quantiles.
+    /// Cluster size quantiles (`size`).
     #[default]
     Size,
-    /// Quantiles of the cluster mean of the pre-period covariate.
+    /// Quantiles of the cluster mean of the pre-period covariate (`covariate`).
     Covariate,
-    /// Size quantiles crossed with covariate quantiles.
+    /// Size quantiles crossed with covariate quantiles (`size-and-covariate`).
     SizeAndCovariate,
+    /// The population file's categorical column of this name (e.g. `country`):
+    /// a user's category, or a cluster's most common one.
+    Column(String),
+}
+
+impl StrataBy {
+    fn name(&self) -> &str {
+        match self {
+            StrataBy::Size => "size",
+            StrataBy::Covariate => "covariate",
+            StrataBy::SizeAndCovariate => "size-and-covariate",
+            StrataBy::Column(c) => c,
+        }
+    }
+}
+
+impl Serialize for StrataBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for StrataBy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.as_str() {
+            "size" => StrataBy::Size,
+            "covariate" => StrataBy::Covariate,
+            "size-and-covariate" => StrataBy::SizeAndCovariate,
+            _ => StrataBy::Column(text),
+        })
+    }
 }
 
 /// Partitioning methods a cluster design (or `spillover partition --method`)
@@ -331,18 +362,28 @@ impl DesignSpec {
             (Unit::User, Some(_)) => return key("partition", "a user design takes no partition"),
             _ => {}
         }
-        if self.unit == Unit::User
-            && self.assignment != Assignment::Complete
-            && self.assignment != Assignment::Bernoulli
-        {
-            return key(
-                "assignment",
-                if self.assignment == Assignment::Saturation {
-                    "saturation designs need unit = \"cluster\""
-                } else {
-                    "stratified and matched-pairs assignment need unit = \"cluster\""
-                },
-            );
+        if self.unit == Unit::User {
+            match self.assignment {
+                Assignment::MatchedPairs => {
+                    return key(
+                        "assignment",
+                        "stratified and matched-pairs assignment need unit = \"cluster\"",
+                    )
+                }
+                Assignment::Saturation => {
+                    return key("assignment", "saturation designs need unit = \"cluster\"")
+                }
+                Assignment::Stratified
+                    if matches!(self.strata_by, StrataBy::Size | StrataBy::SizeAndCovariate) =>
+                {
+                    return key(
+                        "strata_by",
+                        "a stratified user design cannot stratify by size (every user is one \
+                         unit): use strata_by = \"covariate\" or the [population] strata column",
+                    )
+                }
+                _ => {}
+            }
         }
         match (self.assignment, &self.saturations) {
             (Assignment::Saturation, None) => {
@@ -625,8 +666,45 @@ pub fn make_partition(
 }
 
 /// Strata of clusters from quantile groups of size and/or covariate.
-fn stratify(spec: &DesignSpec, sizes: &[f64], xmean: &[f64]) -> Result<Strata> {
+fn stratify(
+    spec: &DesignSpec,
+    clusters: &Partition,
+    sizes: &[f64],
+    xmean: &[f64],
+    categories: Option<&[u32]>,
+) -> Result<Strata> {
     let k = sizes.len();
+    if let StrataBy::Column(name) = &spec.strata_by {
+        let Some(cat) = categories else {
+            return Err(Error::key(
+                "strata_by",
+                format!(
+                    "strata_by = {name:?}: expected size, covariate, size-and-covariate, or the \
+                     [population] strata column"
+                ),
+            )
+            .context(format!("design {:?}", spec.name)));
+        };
+        // Each cluster's most common category (ties: the first category).
+        let ncat = cat.iter().max().map_or(0, |&m| m as usize + 1);
+        let mut counts: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+        for (i, &c) in clusters.labels().iter().enumerate() {
+            *counts.entry((c, cat[i])).or_insert(0) += 1;
+        }
+        let mut best = vec![(0usize, u32::MAX); k];
+        for (&(c, g), &m) in &counts {
+            let b = &mut best[c as usize];
+            if m > b.0 || (m == b.0 && g < b.1) {
+                *b = (m, g);
+            }
+        }
+        let modal: Vec<u32> = best.iter().map(|b| b.1.min(ncat as u32)).collect();
+        let p = Partition::from_labels(&modal);
+        return Ok(Strata {
+            stratum: p.labels().to_vec(),
+            count: p.count(),
+        });
+    }
     if spec.strata > k {
         return Err(Error::parameter(
             "strata",
@@ -638,7 +716,8 @@ fn stratify(spec: &DesignSpec, sizes: &[f64], xmean: &[f64]) -> Result<Strata> {
         .context(format!("design {:?}", spec.name)));
     }
     let g = spec.strata;
-    let (stratum, count) = match spec.strata_by {
+    let (stratum, count) = match &spec.strata_by {
+        StrataBy::Column(_) => unreachable!("handled above"),
         StrataBy::Size => (quantile_groups(sizes, g), g),
         StrataBy::Covariate => (quantile_groups(xmean, g), g),
         StrataBy::SizeAndCovariate => {
@@ -737,6 +816,17 @@ fn quantile_groups(values: &[f64], groups: usize) -> Vec<u32> {
 impl Design {
     /// Resolve a design on `clusters` (ignored for user designs) with covariate `x`.
     pub fn new(spec: DesignSpec, clusters: Option<Partition>, x: &[f64]) -> Result<Design> {
+        Design::with_categories(spec, clusters, x, None)
+    }
+
+    /// [`Design::new`] with each user's category of the population file's
+    /// strata column, for `strata_by = "<column>"`.
+    pub fn with_categories(
+        spec: DesignSpec,
+        clusters: Option<Partition>,
+        x: &[f64],
+        categories: Option<&[u32]>,
+    ) -> Result<Design> {
         spec.validate()?;
         let n = x.len();
         let clusters = match (spec.unit, clusters) {
@@ -764,7 +854,9 @@ impl Design {
         let scheme = match spec.assignment {
             Assignment::Complete => Scheme::Complete,
             Assignment::Bernoulli => Scheme::Bernoulli,
-            Assignment::Stratified => Scheme::Stratified(stratify(&spec, &sizes, &xmean)?),
+            Assignment::Stratified => {
+                Scheme::Stratified(stratify(&spec, &clusters, &sizes, &xmean, categories)?)
+            }
             Assignment::MatchedPairs => Scheme::MatchedPairs(match_pairs(&sizes, &xmean)),
             Assignment::Saturation => Scheme::Saturation(saturation_levels(&spec, &clusters)?),
         };
