@@ -162,15 +162,22 @@ pub fn table(r: &Report) -> String {
         }
     }
     if r.designs.iter().any(|d| d.balance.is_some()) {
+        let w = r
+            .designs
+            .iter()
+            .map(|d| d.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(16);
         t += &format!(
-            "\n\nbalance between arms (|standardized mean difference| over replicates)\n{:<16} {:<18} {:>10} {:>10} {:>9} {:>9}\n",
+            "\n\nbalance between arms (|standardized mean difference| over replicates)\n{:<w$} {:<18} {:>10} {:>10} {:>9} {:>9}\n",
             "design", "variable", "mean|SMD|", "p95|SMD|", "|SMD|>.1", "any>.1"
         );
         for d in &r.designs {
             let Some(b) = &d.balance else { continue };
             for (k, v) in b.variables.iter().enumerate() {
                 t += &format!(
-                    "{:<16} {:<18} {:>10.4} {:>10.4} {:>8.1}% {:>9}\n",
+                    "{:<w$} {:<18} {:>10.4} {:>10.4} {:>8.1}% {:>9}\n",
                     if k == 0 { d.name.as_str() } else { "" },
                     v.variable,
                     v.mean_abs_smd,
