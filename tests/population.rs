@@ -508,3 +508,109 @@ strata_by = "country"
         "{err}"
     );
 }
+
+/// users.csv as a Parquet file (snappy-compressed, as warehouses write it):
+/// user_id and country as UTF-8 strings, messages as DOUBLE, tenure as INT64.
+#[cfg(feature = "parquet")]
+fn write_parquet(csv: &str, path: &Path) {
+    use parquet::basic::Compression;
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    use std::sync::Arc;
+    let rows: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message users { REQUIRED BYTE_ARRAY user_id (UTF8); REQUIRED DOUBLE messages; \
+             REQUIRED BYTE_ARRAY country (UTF8); REQUIRED INT64 tenure; }",
+        )
+        .unwrap(),
+    );
+    let props = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = SerializedFileWriter::new(file, schema, props).unwrap();
+    let mut g = w.next_row_group().unwrap();
+    let text =
+        |k: usize| -> Vec<ByteArray> { rows.iter().map(|r| ByteArray::from(r[k])).collect() };
+    for k in 0..4 {
+        let mut c = g.next_column().unwrap().unwrap();
+        match k {
+            0 | 2 => {
+                c.typed::<ByteArrayType>()
+                    .write_batch(&text(k), None, None)
+                    .unwrap();
+            }
+            1 => {
+                let v: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+                c.typed::<DoubleType>().write_batch(&v, None, None).unwrap();
+            }
+            _ => {
+                let v: Vec<i64> = rows.iter().map(|r| r[3].parse().unwrap()).collect();
+                c.typed::<Int64Type>().write_batch(&v, None, None).unwrap();
+            }
+        }
+        c.close().unwrap();
+    }
+    g.close().unwrap();
+    w.close().unwrap();
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn csv_and_parquet_give_byte_identical_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    let csv = std::fs::read_to_string(d.join("users.csv")).unwrap();
+    write_parquet(csv.trim_start_matches('\u{feff}'), &d.join("users.parquet"));
+    let mut reports = Vec::new();
+    for (file, out) in [("users.csv", "out-csv"), ("users.parquet", "out-parquet")] {
+        let text = scenario(&GOOD.replace("users.csv", file))
+            .replace("replicates = 600", "replicates = 20");
+        std::fs::write(d.join("s.toml"), text).unwrap();
+        let (code, stderr) = spill(d, &["run", "s.toml", "--quiet", "--out", out]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        reports.push(std::fs::read(d.join(out).join("report.json")).unwrap());
+        reports.push(std::fs::read(d.join(out).join("summary.csv")).unwrap());
+    }
+    assert!(
+        reports[0] == reports[2],
+        "report.json differs between CSV and Parquet"
+    );
+    assert!(
+        reports[1] == reports[3],
+        "summary.csv differs between CSV and Parquet"
+    );
+    // A Parquet file without the named column: the file, and what it has.
+    let text = scenario(
+        &GOOD
+            .replace("users.csv", "users.parquet")
+            .replace("\"tenure\"", "\"age\""),
+    );
+    std::fs::write(d.join("s.toml"), text).unwrap();
+    let (code, stderr) = spill(d, &["run", "s.toml", "--quiet", "--out", "bad"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("users.parquet") && stderr.contains("no column \"age\""),
+        "{stderr}"
+    );
+    // Not a Parquet file at all.
+    std::fs::write(d.join("junk.parquet"), "not parquet").unwrap();
+    let text = scenario(&GOOD.replace("users.csv", "junk.parquet"));
+    std::fs::write(d.join("s.toml"), text).unwrap();
+    let (code, stderr) = spill(d, &["run", "s.toml", "--quiet", "--out", "bad"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("junk.parquet: not a readable Parquet file"),
+        "{stderr}"
+    );
+    assert!(!d.join("bad").exists());
+}

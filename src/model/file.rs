@@ -79,9 +79,11 @@ impl UserTable {
         let path = base.join(&spec.path);
         let file = std::fs::File::open(&path)
             .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
-        let tsv = path
-            .extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("tsv"));
+        let ext = |e: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
+        if ext("parquet") || ext("pq") {
+            return Self::from_parquet(file, &path, spec);
+        }
+        let tsv = ext("tsv");
         Self::from_reader(std::io::BufReader::new(file), &path, tsv, spec)
     }
 
@@ -126,10 +128,108 @@ impl UserTable {
                 }
             })
             .collect();
+        let mut record = csv::StringRecord::new();
+        let rows = std::iter::from_fn(move || match rd.read_record(&mut record) {
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line() as usize);
+                Some(Ok((line, record.iter().map(str::to_string).collect())))
+            }
+            Ok(false) => None,
+            Err(e) => Some(Err(csv_err(e))),
+        });
+        let at = |line: usize, msg: String| Error::parse(path, line, msg);
+        Self::from_rows(names, rows, path, spec, &at)
+    }
+
+    /// Read a Parquet file (feature `parquet`): columns of integers, floats,
+    /// strings or booleans; errors name the file, the row and the column.
+    #[cfg(feature = "parquet")]
+    pub fn from_parquet(
+        file: std::fs::File,
+        path: &Path,
+        spec: &PopulationSpec,
+    ) -> Result<UserTable> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        use parquet::record::Field;
+        let bad = |e: parquet::errors::ParquetError| {
+            Error::input(format!(
+                "{}: not a readable Parquet file: {e}",
+                path.display()
+            ))
+        };
+        let reader = SerializedFileReader::new(file).map_err(bad)?;
+        let names: Vec<String> = reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .columns()
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let width = names.len();
+        let col_names = names.clone();
+        let rows = reader.get_row_iter(None).map_err(bad)?;
+        let rows = rows.enumerate().map(move |(r, row)| {
+            let row = row.map_err(bad)?;
+            let mut fields = vec![String::new(); width];
+            for (k, (_, f)) in row.get_column_iter().enumerate().take(width) {
+                fields[k] = match f {
+                    Field::Null => String::new(),
+                    Field::Bool(b) => u8::from(*b).to_string(),
+                    Field::Byte(v) => v.to_string(),
+                    Field::Short(v) => v.to_string(),
+                    Field::Int(v) => v.to_string(),
+                    Field::Long(v) => v.to_string(),
+                    Field::UByte(v) => v.to_string(),
+                    Field::UShort(v) => v.to_string(),
+                    Field::UInt(v) => v.to_string(),
+                    Field::ULong(v) => v.to_string(),
+                    Field::Float(v) => f64::from(*v).to_string(),
+                    Field::Double(v) => v.to_string(),
+                    Field::Str(v) => v.clone(),
+                    other => {
+                        return Err(Error::input(format!(
+                            "{}: row {}: column {:?} holds {other:?}: expected numbers or text",
+                            path.display(),
+                            r + 1,
+                            col_names[k]
+                        )))
+                    }
+                };
+            }
+            Ok((r + 1, fields))
+        });
+        let at =
+            |row: usize, msg: String| Error::input(format!("{}: row {row}: {msg}", path.display()));
+        Self::from_rows(names, rows, path, spec, &at)
+    }
+
+    /// Without the `parquet` feature a Parquet file is refused.
+    #[cfg(not(feature = "parquet"))]
+    pub fn from_parquet(
+        _file: std::fs::File,
+        path: &Path,
+        _spec: &PopulationSpec,
+    ) -> Result<UserTable> {
+        Err(Error::input(format!(
+            "{}: reading Parquet needs spillover built with the `parquet` feature (on by default)",
+            path.display()
+        )))
+    }
+
+    /// The checks and columns shared by every format: `rows` gives each
+    /// row's location (a line, or a row number) and its fields as text;
+    /// `at` builds the error for a location.
+    fn from_rows(
+        names: Vec<String>,
+        rows: impl Iterator<Item = Result<(usize, Vec<String>)>>,
+        path: &Path,
+        spec: &PopulationSpec,
+        at: &dyn Fn(usize, String) -> Error,
+    ) -> Result<UserTable> {
         let column = |name: &str| -> Result<usize> {
             names.iter().position(|h| h == name).ok_or_else(|| {
-                Error::parse(
-                    path,
+                at(
                     1,
                     format!("no column {name:?} in the header: expected one of {names:?}"),
                 )
@@ -159,14 +259,8 @@ impl UserTable {
         let mut categories: HashMap<String, u32> = HashMap::new();
         let mut category_names: Vec<String> = Vec::new();
         let mut codes: Vec<u32> = Vec::new();
-        let mut record = csv::StringRecord::new();
-        loop {
-            match rd.read_record(&mut record) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => return Err(csv_err(e)),
-            }
-            let line = record.position().map_or(0, |p| p.line() as usize);
+        for row in rows {
+            let (line, record) = row?;
             if table.ids.len() >= MAX_ROWS {
                 return Err(Error::too_large(
                     format!("{}: rows", path.display()),
@@ -177,15 +271,10 @@ impl UserTable {
             }
             let id = record[id_col].trim();
             if id.is_empty() {
-                return Err(Error::parse(
-                    path,
-                    line,
-                    format!("empty {:?}: expected a user id", spec.id),
-                ));
+                return Err(at(line, format!("empty {:?}: expected a user id", spec.id)));
             }
             if let Some(first) = seen.insert(id.to_string(), line) {
-                return Err(Error::parse(
-                    path,
+                return Err(at(
                     line,
                     format!("user {id:?} repeats line {first}: expected one row per user"),
                 ));
@@ -194,8 +283,7 @@ impl UserTable {
                 let text = record[col].trim();
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(v),
-                    _ => Err(Error::parse(
-                        path,
+                    _ => Err(at(
                         line,
                         format!("column {name:?} = {text:?}: expected a finite number"),
                     )),
