@@ -118,6 +118,13 @@ pub struct FileGraph {
     /// Duplicates: sum (default), max, error.
     #[serde(default)]
     pub duplicates: Duplicates,
+    /// Clusters that age: a timestamp splitting a message log; clusters are
+    /// built on the events before it, the experiment runs on those after.
+    #[serde(default)]
+    pub split_at: Option<f64>,
+    /// The same as a share of the events in time order, in (0, 1).
+    #[serde(default)]
+    pub split_at_share: Option<f64>,
 }
 
 /// Where the network comes from.
@@ -376,7 +383,31 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
                     .into(),
             ));
         }
-        GraphSource::File(toml::Value::Table(table).try_into().map_err(graph_err)?)
+        let f: FileGraph = toml::Value::Table(table).try_into().map_err(graph_err)?;
+        let key = |k: &str| line_of_key(text, graph_line, k).unwrap_or(graph_line);
+        match (f.split_at, f.split_at_share) {
+            (Some(_), Some(_)) => {
+                return Err(at(
+                    key("split_at_share"),
+                    "[graph]: give either split_at (a timestamp) or split_at_share, not both"
+                        .into(),
+                ))
+            }
+            (Some(t), None) if !t.is_finite() => {
+                return Err(at(
+                    key("split_at"),
+                    format!("[graph] split_at = {t}: expected a finite timestamp"),
+                ))
+            }
+            (None, Some(q)) if !(q > 0.0 && q < 1.0) => {
+                return Err(at(
+                    key("split_at_share"),
+                    format!("[graph] split_at_share = {q}: expected a share in (0, 1)"),
+                ))
+            }
+            _ => {}
+        }
+        GraphSource::File(f)
     } else if table.contains_key("model") {
         GraphSource::Generated(toml::Value::Table(table).try_into().map_err(graph_err)?)
     } else {
@@ -567,6 +598,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
 /// ```
 pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
     use crate::scenario::GraphSource;
+    let mut before: Option<crate::graph::Graph> = None;
     let (graph, planted, graph_description) = match &s.graph {
         GraphSource::Generated(model) => {
             let g = model.generate(s.seed)?;
@@ -584,9 +616,25 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
                 },
                 ..Default::default()
             };
-            let (g, _) = crate::graph::io::read_edge_list(&path, &opts)?;
+            let opts = crate::graph::io::ReadOptions {
+                split: match (f.split_at, f.split_at_share) {
+                    (Some(t), _) => Some(crate::graph::io::TimeSplit::At(t)),
+                    (_, Some(q)) => Some(crate::graph::io::TimeSplit::Share(q)),
+                    _ => None,
+                },
+                ..opts
+            };
+            let (g, b, report) = crate::graph::io::read_edge_list_split(&path, &opts)?;
+            before = b;
             // The path as the scenario gives it (relative to the scenario file).
-            (g, None, format!("edge list {}", f.path.display()))
+            let mut description = format!("edge list {}", f.path.display());
+            if let Some(sp) = report.split {
+                description += &format!(
+                    " after time {} ({} events; clusters built on the {} before)",
+                    sp.time, sp.events_after, sp.events_before
+                );
+            }
+            (g, None, description)
         }
     };
     // Nothing spills over on a graph without edges, and no estimator that
@@ -608,6 +656,29 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
         }
         None => None,
     };
+    // The graph before a time split names the same users: map it the same way.
+    if let Some(m) = &matched {
+        if let Some(b) = before.take() {
+            let labels = m.graph.labels().clone();
+            before = Some(b.remapped(&m.new_id, m.graph.node_count(), labels)?);
+        }
+    }
+    if before.is_some() {
+        if let Some(d) = s
+            .designs
+            .iter()
+            .find(|d| d.partition.as_ref().is_some_and(|p| p.redraw))
+        {
+            return Err(crate::error::Error::key(
+                "redraw",
+                format!(
+                    "design {:?}: `redraw` cannot be combined with [graph] split_at (redrawn \
+                     partitions would be built on the interactions after the split)",
+                    d.name
+                ),
+            ));
+        }
+    }
     let (graph, planted) = match &matched {
         Some(m) => {
             // Planted communities are only known for the generator's nodes, in its order.
@@ -649,8 +720,14 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
     for spec in &s.designs {
         let clusters = match &spec.partition {
             Some(p) => Some(
-                crate::data::design::make_partition(p, &graph, planted.as_deref(), s.seed, &s.dir)
-                    .map_err(|e| e.context(format!("design {:?}", spec.name)))?,
+                crate::data::design::make_partition(
+                    p,
+                    before.as_ref().unwrap_or(&graph),
+                    planted.as_deref(),
+                    s.seed,
+                    &s.dir,
+                )
+                .map_err(|e| e.context(format!("design {:?}", spec.name)))?,
             ),
             None => None,
         };
@@ -687,6 +764,7 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             },
             randomization_inference: s.analysis.randomization_inference,
         },
+        before,
     })
 }
 

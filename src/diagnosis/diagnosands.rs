@@ -255,6 +255,9 @@ pub struct DesignDiagnosis {
     /// Balance of the population file's metric and covariates between arms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<Balance>,
+    /// How the clusters aged across a time split (`[graph] split_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aging: Option<super::aging::Aging>,
 }
 
 /// Diagnose a design from its run.
@@ -350,6 +353,7 @@ pub fn diagnose_design(
         exposure: run.exposure.clone(),
         estimators,
         balance: balance(pop, reps),
+        aging: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! (everything a diagnosis needs, built by `scenario::prepare` or by hand)
 //! and [`Report`], the assembled diagnosis that `report` renders.
 
+pub mod aging;
 pub mod calc;
 pub mod diagnosands;
 pub mod engine;
@@ -44,6 +45,9 @@ pub struct Prepared {
     pub estimand: crate::inquiry::Estimand,
     /// Monte Carlo settings.
     pub config: SimConfig,
+    /// The interactions before a time split (`[graph] split_at`): the
+    /// clusters were built on it, the experiment runs on `graph`.
+    pub before: Option<Graph>,
 }
 
 /// The scenario as run.
@@ -148,6 +152,7 @@ impl Prepared {
             designs,
             estimand,
             config,
+            before: None,
         }
     }
 }
@@ -194,8 +199,9 @@ pub fn build(
         .iter()
         .zip(runs)
         .zip(clusters_files)
-        .map(|((d, run), file)| {
-            crate::diagnosis::diagnose_design(
+        .enumerate()
+        .map(|(i, ((d, run), file))| {
+            let mut diagnosis = crate::diagnosis::diagnose_design(
                 &p.graph,
                 &p.population,
                 d,
@@ -203,7 +209,10 @@ pub fn build(
                 &p.config,
                 p.estimand.value,
                 file.clone(),
-            )
+            );
+            // Redrawn designs are refused with a time split, so the draws cannot fail.
+            diagnosis.aging = aging::aging(p, i).ok().flatten();
+            diagnosis
         })
         .collect();
     Report {

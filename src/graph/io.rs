@@ -50,7 +50,7 @@ pub enum Header {
 }
 
 /// Options of [`read_edge_list`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ReadOptions {
     /// Read `u v` as an arc u→v (otherwise as an undirected edge).
     pub directed: bool,
@@ -62,6 +62,28 @@ pub struct ReadOptions {
     pub build: BuildOptions,
     /// Most distinct nodes accepted (ids are `u32`). Lower only in tests.
     pub max_nodes: usize,
+    /// Split a timestamped edge list in time (see [`read_edge_list_split`]).
+    pub split: Option<TimeSplit>,
+}
+
+/// Where a message log is split in time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub enum TimeSplit {
+    /// Events with timestamp < t are before the split.
+    At(f64),
+    /// The first share (in (0, 1)) of the events in time order are before it.
+    Share(f64),
+}
+
+/// What a time split did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SplitReport {
+    /// The split time: events before it built the "before" graph.
+    pub time: f64,
+    /// Events (lines) before the split.
+    pub events_before: usize,
+    /// Events at or after it.
+    pub events_after: usize,
 }
 
 impl Default for ReadOptions {
@@ -72,6 +94,7 @@ impl Default for ReadOptions {
             header: Header::Auto,
             build: BuildOptions::default(),
             max_nodes: u32::MAX as usize,
+            split: None,
         }
     }
 }
@@ -103,6 +126,9 @@ pub struct ReadReport {
     pub third_column: ThirdColumnUse,
     /// Self-loops dropped and duplicates merged.
     pub build: BuildReport,
+    /// The time split, if one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitReport>,
 }
 
 const SOURCE_NAMES: &[&str] = &[
@@ -179,10 +205,34 @@ struct Pending {
 /// # Complexity
 /// O(lines + edges·log(max degree)) time, O(edges) memory.
 pub fn read_edge_list_from<R: BufRead>(
-    mut reader: R,
+    reader: R,
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<(Graph, ReadReport)> {
+    read_inner(reader, path, opts).map(|(g, _, r)| (g, r))
+}
+
+/// Read a timestamped edge list split in time by `opts.split`: the graph of
+/// the events at or after the split (where the experiment runs) and the graph
+/// of the events before it (what clusters are built from), on the same
+/// users and dense ids. Without a split the second graph is `None`.
+///
+/// # Complexity
+/// As [`read_edge_list_from`], plus sorting the timestamps for a share.
+pub fn read_edge_list_split(
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Graph, Option<Graph>, ReadReport)> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+    read_inner(BufReader::with_capacity(1 << 20, file), path, opts)
+}
+
+fn read_inner<R: BufRead>(
+    mut reader: R,
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<(Graph, Option<Graph>, ReadReport)> {
     let mut interner: HashMap<Box<str>, u32> = HashMap::new();
     let mut names: Vec<Box<str>> = Vec::new();
     let mut src: Vec<u32> = Vec::new();
@@ -448,30 +498,72 @@ pub fn read_edge_list_from<R: BufRead>(
     let sorted_names: Vec<&str> = order.iter().map(|&o| &*names[o as usize]).collect();
     let labels = NodeLabels::from_names(&sorted_names);
 
+    // A time split: events before it build the "before" graph.
+    let split = match opts.split {
+        None => None,
+        Some(_) if use_third != ThirdColumnUse::Timestamp => {
+            return Err(Error::input(format!(
+                "{}: split_at needs timestamps in column 3 (a message log), but the third column \
+                 was read as {}",
+                path.display(),
+                match use_third {
+                    ThirdColumnUse::Weight => "weights",
+                    _ => "absent",
+                }
+            )))
+        }
+        Some(TimeSplit::At(t)) => Some(t),
+        Some(TimeSplit::Share(q)) => {
+            let mut t: Vec<f64> = third.clone();
+            t.sort_by(f64::total_cmp);
+            let k = ((q * t.len() as f64).round() as usize).min(t.len().saturating_sub(1));
+            Some(t[k])
+        }
+    };
     let weighted = use_third != ThirdColumnUse::None;
-    let mut b = GraphBuilder::new(names.len(), opts.directed, weighted);
-    b.reserve(src.len());
-    for k in 0..src.len() {
-        let w = if use_third == ThirdColumnUse::Weight {
-            third[k]
-        } else {
-            1.0
-        };
-        b.add_edge(dense[src[k] as usize], dense[dst[k] as usize], w);
-    }
+    let build = |keep: &dyn Fn(usize) -> bool| {
+        let mut b = GraphBuilder::new(names.len(), opts.directed, weighted);
+        for k in (0..src.len()).filter(|&k| keep(k)) {
+            let w = if use_third == ThirdColumnUse::Weight {
+                third[k]
+            } else {
+                1.0
+            };
+            b.add_edge(dense[src[k] as usize], dense[dst[k] as usize], w);
+        }
+        b.build_or_duplicate(&opts.build).map_err(|d| {
+            Error::input(format!(
+                "{}: duplicate edge {} {} (--duplicates error)",
+                path.display(),
+                sorted_names[d.0 as usize],
+                sorted_names[d.1 as usize]
+            ))
+        })
+    };
     let edge_lines = src.len();
+    let (graph, before, build, split_report) = match split {
+        None => {
+            let (g, r) = build(&|_| true)?;
+            (g, None, r, None)
+        }
+        Some(t) => {
+            let (after, r) = build(&|k| third[k] >= t)?;
+            let (before, _) = build(&|k| third[k] < t)?;
+            let events_before = third.iter().filter(|&&x| x < t).count();
+            let report = SplitReport {
+                time: t,
+                events_before,
+                events_after: edge_lines - events_before,
+            };
+            let before = before.with_labels(labels.clone())?;
+            (after, Some(before), r, Some(report))
+        }
+    };
     drop((src, dst, third));
-    let (graph, build) = b.build_or_duplicate(&opts.build).map_err(|d| {
-        Error::input(format!(
-            "{}: duplicate edge {} {} (--duplicates error)",
-            path.display(),
-            sorted_names[d.0 as usize],
-            sorted_names[d.1 as usize]
-        ))
-    })?;
     let graph = graph.with_labels(labels)?;
     Ok((
         graph,
+        before,
         ReadReport {
             lines: report_lines,
             comment_lines,
@@ -479,6 +571,7 @@ pub fn read_edge_list_from<R: BufRead>(
             edge_lines,
             third_column: use_third,
             build,
+            split: split_report,
         },
     ))
 }

@@ -367,6 +367,9 @@ pub struct Matched {
     pub dropped: usize,
     /// The metric's column name.
     pub metric_name: String,
+    /// Each original node's id in `graph` (`None`: dropped); users of the
+    /// file without edges follow the graph's nodes.
+    pub new_id: Vec<Option<u32>>,
 }
 
 /// Match `table` to `graph` by node label.
@@ -429,11 +432,13 @@ pub fn match_graph(
     } else {
         graph.remapped(&new_id, order.len(), labels)?
     };
+
     Ok(Matched {
         graph,
         table: table.reordered(&order),
         isolated,
         dropped,
         metric_name: spec.metric.clone(),
+        new_id,
     })
 }

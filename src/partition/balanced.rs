@@ -144,12 +144,20 @@ fn metis_kway(g: &Graph, p: &Params) -> Result<Partition> {
     } else {
         graph
     };
+    // METIS draws from one process-wide random state (GKlib's): two
+    // partitions computed at once on different threads would interleave
+    // their draws and depend on timing. One at a time keeps the seed's promise.
+    let _one_at_a_time = METIS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     graph
         .part_kway(&mut part)
         .map_err(|e| Error::Internal(format!("METIS failed: {e}")))?;
     let labels: Vec<u32> = part.iter().map(|&x| x as u32).collect();
     verify(&labels, p.parts, capacity(n, p.parts, p.imbalance), "METIS")
 }
+
+/// Serializes METIS calls (see [`metis_kway`]'s body).
+#[cfg(feature = "metis")]
+static METIS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Restreaming linear deterministic greedy: nodes stream in a seeded random
 /// order; each goes to the part maximizing (neighbours already there) ×

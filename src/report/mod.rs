@@ -161,6 +161,35 @@ pub fn table(r: &Report) -> String {
             }
         }
     }
+    if r.designs.iter().any(|d| d.aging.is_some()) {
+        let w = r
+            .designs
+            .iter()
+            .map(|d| d.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(16);
+        t += &format!(
+            "\n\nclusters that age: built on the interactions before the split, run on those after\n{:<w$} {:>10} {:>10} {:>15} {:>15} {:>12} {:>12} {:>11}\n",
+            "design", "cut before", "cut after", "contam. before", "contam. after", "DM bias bef.", "DM bias aft.", "decay bias"
+        );
+        for d in &r.designs {
+            let Some(a) = &d.aging else { continue };
+            let c = |x: [f64; 2]| format!("{:.1}%/{:.1}%", 100.0 * x[0], 100.0 * x[1]);
+            t += &format!(
+                "{:<w$} {:>9.1}% {:>9.1}% {:>15} {:>15} {:>12.4} {:>12.4} {:>11.4}\n",
+                d.name,
+                100.0 * a.cut_edge_share_before,
+                100.0 * a.cut_edge_share_after,
+                c(a.contamination_before),
+                c(a.contamination_after),
+                a.implied_bias_before,
+                a.implied_bias_after,
+                a.decay_bias
+            );
+        }
+        t += "contam.: treated/control users' mean share of in-weight from the other arm; DM bias: γ·E[f_T − f − c̄_T − c̄_C], the difference-in-means bias that contamination implies (linear-in-means); decay bias: after − before.";
+    }
     if r.designs.iter().any(|d| d.balance.is_some()) {
         let w = r
             .designs
