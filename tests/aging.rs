@@ -66,6 +66,8 @@ fn clusters_built_before_the_split_decay_and_contamination_drives_the_bias() {
             );
         }
     }
+    let table = spillover::report::table(&r);
+    assert!(table.contains("clusters that age"), "{table}");
     // The non-temporal model: the same relation on the whole log.
     let (mut q, whole) = common::diagnose_toml(&scenario("", 300));
     q.before = Some(q.graph.clone());

@@ -614,3 +614,44 @@ fn csv_and_parquet_give_byte_identical_reports() {
     );
     assert!(!d.join("bad").exists());
 }
+
+#[test]
+fn a_zero_one_metric_is_a_rate_around_each_groups_smoothed_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_inputs(d);
+    // Replace the metric by a 0/1 "retained" flag: 1 for a third of the users.
+    let text = std::fs::read_to_string(d.join("users.csv")).unwrap();
+    let mut out = String::new();
+    for (k, line) in text.lines().enumerate() {
+        let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+        if k > 0 {
+            f[1] = if k % 3 == 0 { "1" } else { "0" }.into();
+        }
+        out += &(f.join(",") + "\n");
+    }
+    std::fs::write(d.join("rate.csv"), out).unwrap();
+    let text = scenario(&GOOD.replace("users.csv", "rate.csv"))
+        .replace("replicates = 600", "replicates = 10");
+    let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
+    let p = spillover::scenario::prepare(&s).unwrap();
+    let pop = &p.population;
+    let m = pop.metric.as_ref().unwrap();
+    assert!(m.binary && m.model.contains("rate"), "{m:?}");
+    assert_eq!(pop.kind, spillover::model::Kind::Binary);
+    // Each user's control probability is their ICC group's rate smoothed
+    // toward the overall rate: (S_g + r̄)/(n_g + 1).
+    let y = &pop.x;
+    let rate = y.iter().sum::<f64>() / y.len() as f64;
+    let k = pop.groups.count();
+    let (mut sum, mut count) = (vec![0.0; k], vec![0.0; k]);
+    for (i, &g) in pop.groups.labels().iter().enumerate() {
+        sum[g as usize] += y[i];
+        count[g as usize] += 1.0;
+    }
+    for (i, &g) in pop.groups.labels().iter().enumerate() {
+        let want = (sum[g as usize] + rate) / (count[g as usize] + 1.0);
+        let got = pop.null_mean_outcome(i);
+        assert!((got - want).abs() < 1e-12, "user {i}: {got} vs {want}");
+    }
+}

@@ -840,7 +840,7 @@ pub fn figures(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Vec<plots::Figur
                 },
                 Panel::Dots {
                     title: "95th percentile |SMD|".into(),
-                    x_label: "95% of randomizations are better balanced than this".into(),
+                    x_label: "95th percentile over replicates".into(),
                     dots: dots(&|v| (v.p95_abs_smd, None)),
                     reference: Some((0.1, "0.1".into())),
                     from_zero: true,
@@ -968,6 +968,67 @@ pub fn html(r: &Report, svgs: &[(String, String)], scenario_text: &str) -> Strin
                     @for d in &r.designs {
                         li { (d.name) (format!(": analytic design effect {:.2} = ", d.design_effect.analytic)) (d.design_effect.formula) }
                     }
+                }
+                @if let Some(pi) = &r.population {
+                    h2 { "Population" }
+                    p {
+                        "Metric " code { (pi.metric.name) } (format!(
+                            " over {} users: mean {:.4}, SD {:.4}, skew {:.2}{}; {} users without edges added, {} dropped. ",
+                            pi.metric.users, pi.metric.mean, pi.metric.sd, pi.metric.skew,
+                            if pi.metric.binary { " (a 0/1 rate)" } else { "" },
+                            pi.metric.isolated, pi.metric.dropped
+                        ))
+                        "Model: " (pi.metric.model) "."
+                    }
+                    ul {
+                        @for (d, icc) in r.designs.iter().zip(&pi.icc_by_design) {
+                            @if let Some(v) = icc {
+                                li { (d.name) (format!(": the metric's ICC over its clusters {v:.3}")) }
+                            }
+                        }
+                    }
+                }
+                @if r.designs.iter().any(|d| d.balance.is_some()) {
+                    h2 { "Balance" }
+                    table {
+                        tr { th { "design" } th { "variable" } th { "mean |SMD|" } th { "95th pct |SMD|" } th { "draws with |SMD| > 0.1" } th { "draws with any > 0.1" } }
+                        @for d in &r.designs {
+                            @if let Some(b) = &d.balance {
+                                @for (k, v) in b.variables.iter().enumerate() {
+                                    tr class=[(k == 0).then_some("first")] {
+                                        td class="l" { @if k == 0 { (d.name) } }
+                                        td class="l" { (v.variable) }
+                                        td { (format!("{:.4} ± {:.4}", v.mean_abs_smd, v.mean_abs_smd_mc_se)) }
+                                        td { (format!("{:.4}", v.p95_abs_smd)) }
+                                        td { (pct(v.over_0_1.value)) }
+                                        td { @if k == 0 { (pct(b.any_over_0_1.value)) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    p { "Standardized mean difference between arms, (x̄₁ − x̄₀)/√((s₁² + s₀²)/2), over the replicates' randomizations; an experimentation review asks for |SMD| ≤ 0.1 on every pre-period variable." }
+                }
+                @if r.designs.iter().any(|d| d.aging.is_some()) {
+                    h2 { "Clusters that age" }
+                    table {
+                        tr { th { "design" } th { "cut before" } th { "cut after" } th { "contamination before" br; "treated / control" } th { "contamination after" br; "treated / control" } th { "implied DM bias" br; "before" } th { "implied DM bias" br; "after" } th { "decay bias" } }
+                        @for d in &r.designs {
+                            @if let Some(a) = &d.aging {
+                                tr {
+                                    td class="l" { (d.name) }
+                                    td { (pct(a.cut_edge_share_before)) }
+                                    td { (pct(a.cut_edge_share_after)) }
+                                    td { (pct(a.contamination_before[0])) " / " (pct(a.contamination_before[1])) }
+                                    td { (pct(a.contamination_after[0])) " / " (pct(a.contamination_after[1])) }
+                                    td { (format!("{:.4}", a.implied_bias_before)) }
+                                    td { (format!("{:.4}", a.implied_bias_after)) }
+                                    td { (format!("{:.4}", a.decay_bias)) }
+                                }
+                            }
+                        }
+                    }
+                    p { "Clusters were built on the interactions before the split; the experiment runs on those after. Implied DM bias: γ·E[f_T − f − c̄_T − c̄_C], the difference-in-means bias the contamination implies under linear-in-means spillover; decay bias: after − before." }
                 }
                 h2 { "Plots" }
                 @for (name, svg) in svgs {
