@@ -447,9 +447,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
     for (i, d) in designs.iter().enumerate() {
         let line = design_lines[i];
         d.validate().map_err(|e| at(line, e.to_string()))?;
-        if let crate::data::design::StrataBy::Column(c) = &d.strata_by {
+        for c in d.strata_by.columns() {
             let have = file_population_strata.as_deref();
-            if have != Some(c.as_str()) {
+            if have != Some(c) {
                 return Err(at(
                     line,
                     format!(
@@ -731,8 +731,11 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             ),
             None => None,
         };
-        let categories = match (&spec.strata_by, &population.categories) {
-            (crate::data::design::StrataBy::Column(c), Some((name, _, codes))) if c == name => {
+        let categories = match &population.categories {
+            Some((name, _, codes))
+                if spec.strata_by.columns().iter().all(|c| c == name)
+                    && !spec.strata_by.columns().is_empty() =>
+            {
                 Some(codes.as_slice())
             }
             _ => None,

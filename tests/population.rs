@@ -137,8 +137,14 @@ fn a_planted_cluster_metric_gives_its_icc_and_design_effect() {
     let (n1, n0) = ((n / 2) as f64, (n - n / 2) as f64);
     let expect = (2.0 / std::f64::consts::PI).sqrt() * (1.0 / n1 + 1.0 / n0).sqrt();
     let user = r.designs[0].balance.as_ref().expect("balance");
-    assert_eq!(user.variables.len(), 2, "metric and the covariate");
-    assert_eq!(user.variables[1].variable, "tenure");
+    let names: Vec<&str> = user.variables.iter().map(|v| v.variable.as_str()).collect();
+    // The metric, the covariate, and the share of each country.
+    assert_eq!(names[..2], ["messages", "tenure"]);
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert!(
+        names[2..].iter().all(|n| n.starts_with("country=")),
+        "{names:?}"
+    );
     for v in &user.variables {
         common::within_4sd(
             &format!(
@@ -460,6 +466,19 @@ fn designs_stratify_by_the_population_files_column() {
 name = "by-country"
 assignment = "stratified"
 strata_by = "country"
+[[design]]
+name = "blocks-country"
+unit = "cluster"
+assignment = "stratified"
+strata_by = "country"
+partition = { method = "file", path = "clusters.txt" }
+[[design]]
+name = "blocks-country-size"
+unit = "cluster"
+assignment = "stratified"
+strata_by = ["country", "size"]
+strata = 2
+partition = { method = "file", path = "clusters.txt" }
 "#;
     std::fs::write(d.join("s.toml"), &text).unwrap();
     let s = spillover::scenario::parse(&text, &d.join("s.toml")).unwrap();
@@ -490,7 +509,26 @@ strata_by = "country"
     // Stratification does not change what a user design estimates (the
     // direct effect: biased for the global one by the spillover).
     let runs = spillover::diagnosis::simulate(&p, &|| {}).unwrap();
-    let r = spillover::diagnosis::build("pop", &p, &runs, &[None, None, None]);
+    let r = spillover::diagnosis::build("pop", &p, &runs, &vec![None; 5]);
+    // Crossed strata refine the column's: same modal country within each.
+    let (a, b) = (
+        p.designs[3].strata().unwrap(),
+        p.designs[4].strata().unwrap(),
+    );
+    assert!(
+        b.count > a.count,
+        "{} crossed strata vs {} countries",
+        b.count,
+        a.count
+    );
+    let mut country_of: std::collections::BTreeMap<u32, u32> = Default::default();
+    for c in 0..a.stratum.len() {
+        let want = *country_of.entry(b.stratum[c]).or_insert(a.stratum[c]);
+        assert_eq!(
+            want, a.stratum[c],
+            "cluster {c}: a crossed stratum spans two countries"
+        );
+    }
     let (e, u) = (&r.designs[2].estimators[0], &r.designs[0].estimators[0]);
     common::within_4sd(
         "bias of the country-stratified user design vs the plain one",

@@ -18,6 +18,9 @@ pub struct Experiment<'a> {
     pub e: &'a [f64],
     /// Pre-period covariate per user (CUPED).
     pub x: &'a [f64],
+    /// Further pre-period covariates (a population file's `covariates`):
+    /// CUPED adjusts for all of them with `x`. Empty for synthetic populations.
+    pub more: &'a [Vec<f64>],
     /// Randomization unit of each user (dense ids below `clusters`).
     pub cluster: &'a [u32],
     /// Number of randomization units.
@@ -114,10 +117,12 @@ impl Estimator for Cuped {
         EstimatorKind::Cuped
     }
     fn estimate(&self, x: &Experiment, alpha: f64) -> Outcome {
-        super::cuped(x.y, x.z, x.x, x.cluster, x.clusters, x.blocking, alpha)
+        super::cuped(
+            x.y, x.z, x.x, x.more, x.cluster, x.clusters, x.blocking, alpha,
+        )
     }
     fn point(&self, x: &Experiment) -> Option<f64> {
-        super::cuped_adjusted(x.y, x.x)
+        super::cuped_adjusted(x.y, x.x, x.more)
             .and_then(|adj| super::dm_point_in(&adj, x.z, x.cluster, x.clusters, x.blocking))
     }
 }
@@ -154,6 +159,7 @@ mod tests {
             z: &z,
             e: &e,
             x: &x,
+            more: &[],
             cluster: &cluster,
             clusters: 6,
             blocking: Blocking::None,

@@ -58,33 +58,64 @@ pub enum StrataBy {
     /// The population file's categorical column of this name (e.g. `country`):
     /// a user's category, or a cluster's most common one.
     Column(String),
+    /// Several of the above crossed, e.g. `["country", "size"]`.
+    Combined(Vec<StrataBy>),
 }
 
 impl StrataBy {
-    fn name(&self) -> &str {
+    fn from_name(text: String) -> StrataBy {
+        match text.as_str() {
+            "size" => StrataBy::Size,
+            "covariate" => StrataBy::Covariate,
+            "size-and-covariate" => StrataBy::SizeAndCovariate,
+            _ => StrataBy::Column(text),
+        }
+    }
+
+    /// The population columns this names.
+    pub fn columns(&self) -> Vec<&str> {
         match self {
-            StrataBy::Size => "size",
-            StrataBy::Covariate => "covariate",
-            StrataBy::SizeAndCovariate => "size-and-covariate",
-            StrataBy::Column(c) => c,
+            StrataBy::Column(c) => vec![c.as_str()],
+            StrataBy::Combined(list) => list.iter().flat_map(StrataBy::columns).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether cluster size enters the strata.
+    pub fn uses_size(&self) -> bool {
+        match self {
+            StrataBy::Size | StrataBy::SizeAndCovariate => true,
+            StrataBy::Combined(list) => list.iter().any(StrataBy::uses_size),
+            _ => false,
         }
     }
 }
 
 impl Serialize for StrataBy {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
+        match self {
+            StrataBy::Size => s.serialize_str("size"),
+            StrataBy::Covariate => s.serialize_str("covariate"),
+            StrataBy::SizeAndCovariate => s.serialize_str("size-and-covariate"),
+            StrataBy::Column(c) => s.serialize_str(c),
+            StrataBy::Combined(list) => list.serialize(s),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for StrataBy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Ok(match text.as_str() {
-            "size" => StrataBy::Size,
-            "covariate" => StrataBy::Covariate,
-            "size-and-covariate" => StrataBy::SizeAndCovariate,
-            _ => StrataBy::Column(text),
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Raw::deserialize(d)? {
+            Raw::One(text) => StrataBy::from_name(text),
+            Raw::Many(list) => {
+                StrataBy::Combined(list.into_iter().map(StrataBy::from_name).collect())
+            }
         })
     }
 }
@@ -373,9 +404,7 @@ impl DesignSpec {
                 Assignment::Saturation => {
                     return key("assignment", "saturation designs need unit = \"cluster\"")
                 }
-                Assignment::Stratified
-                    if matches!(self.strata_by, StrataBy::Size | StrataBy::SizeAndCovariate) =>
-                {
+                Assignment::Stratified if self.strata_by.uses_size() => {
                     return key(
                         "strata_by",
                         "a stratified user design cannot stratify by size (every user is one \
@@ -665,7 +694,8 @@ pub fn make_partition(
     Ok(p)
 }
 
-/// Strata of clusters from quantile groups of size and/or covariate.
+/// Strata of clusters from quantile groups of size and/or covariate, a
+/// population column, or several of them crossed.
 fn stratify(
     spec: &DesignSpec,
     clusters: &Partition,
@@ -674,50 +704,104 @@ fn stratify(
     categories: Option<&[u32]>,
 ) -> Result<Strata> {
     let k = sizes.len();
-    if let StrataBy::Column(name) = &spec.strata_by {
-        let Some(cat) = categories else {
-            return Err(Error::key(
-                "strata_by",
+    let simple = !matches!(spec.strata_by, StrataBy::Column(_) | StrataBy::Combined(_));
+    let quantiles = simple
+        || spec.strata_by.uses_size()
+        || matches!(&spec.strata_by, StrataBy::Combined(l) if l.contains(&StrataBy::Covariate));
+    {
+        if quantiles && spec.strata > k {
+            return Err(Error::parameter(
+                "strata",
+                spec.strata,
                 format!(
-                    "strata_by = {name:?}: expected size, covariate, size-and-covariate, or the \
-                     [population] strata column"
+                    "at most one stratum per cluster: the partition has {k} clusters (lower strata)"
                 ),
             )
             .context(format!("design {:?}", spec.name)));
-        };
-        // Each cluster's most common category (ties: the first category).
-        let ncat = cat.iter().max().map_or(0, |&m| m as usize + 1);
-        let mut counts: BTreeMap<(u32, u32), usize> = BTreeMap::new();
-        for (i, &c) in clusters.labels().iter().enumerate() {
-            *counts.entry((c, cat[i])).or_insert(0) += 1;
         }
-        let mut best = vec![(0usize, u32::MAX); k];
-        for (&(c, g), &m) in &counts {
-            let b = &mut best[c as usize];
-            if m > b.0 || (m == b.0 && g < b.1) {
-                *b = (m, g);
+    }
+    let (stratum, count) =
+        strata_groups(&spec.strata_by, spec, clusters, sizes, xmean, categories)?;
+    if simple {
+        return Ok(Strata { stratum, count });
+    }
+    // Column and crossed strata: dense ids in order of first appearance.
+    let p = Partition::from_labels(&stratum);
+    Ok(Strata {
+        stratum: p.labels().to_vec(),
+        count: p.count(),
+    })
+}
+
+/// Each cluster's group under `by`, and the number of group ids used.
+fn strata_groups(
+    by: &StrataBy,
+    spec: &DesignSpec,
+    clusters: &Partition,
+    sizes: &[f64],
+    xmean: &[f64],
+    categories: Option<&[u32]>,
+) -> Result<(Vec<u32>, usize)> {
+    let k = sizes.len();
+    match by {
+        StrataBy::Column(name) => {
+            let Some(cat) = categories else {
+                return Err(Error::key(
+                    "strata_by",
+                    format!(
+                        "strata_by = {name:?}: expected size, covariate, size-and-covariate, or the \
+                         [population] strata column"
+                    ),
+                )
+                .context(format!("design {:?}", spec.name)));
+            };
+            // Each cluster's most common category (ties: the first category).
+            let ncat = cat.iter().max().map_or(0, |&m| m as usize + 1);
+            let mut counts: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+            for (i, &c) in clusters.labels().iter().enumerate() {
+                *counts.entry((c, cat[i])).or_insert(0) += 1;
             }
+            let mut best = vec![(0usize, u32::MAX); k];
+            for (&(c, g), &m) in &counts {
+                let b = &mut best[c as usize];
+                if m > b.0 || (m == b.0 && g < b.1) {
+                    *b = (m, g);
+                }
+            }
+            Ok((best.iter().map(|b| b.1.min(ncat as u32)).collect(), ncat))
         }
-        let modal: Vec<u32> = best.iter().map(|b| b.1.min(ncat as u32)).collect();
-        let p = Partition::from_labels(&modal);
-        return Ok(Strata {
-            stratum: p.labels().to_vec(),
-            count: p.count(),
-        });
+        StrataBy::Combined(list) => {
+            let mut code = vec![0u64; k];
+            for part in list {
+                let (g, n) = strata_groups(part, spec, clusters, sizes, xmean, categories)?;
+                for (c, x) in code.iter_mut().enumerate() {
+                    *x = x
+                        .saturating_mul(n.max(1) as u64)
+                        .saturating_add(u64::from(g[c]));
+                }
+            }
+            let p = Partition::from_labels(&code);
+            Ok((p.labels().to_vec(), p.count()))
+        }
+        _ => simple_strata(by, spec.strata, sizes, xmean),
     }
-    if spec.strata > k {
-        return Err(Error::parameter(
-            "strata",
-            spec.strata,
-            format!(
-                "at most one stratum per cluster: the partition has {k} clusters (lower strata)"
-            ),
-        )
-        .context(format!("design {:?}", spec.name)));
-    }
-    let g = spec.strata;
-    let (stratum, count) = match &spec.strata_by {
-        StrataBy::Column(_) => unreachable!("handled above"),
+}
+
+/// Quantile strata by size and/or covariate (`groups` per variable).
+fn simple_strata(
+    by: &StrataBy,
+    groups: usize,
+    sizes: &[f64],
+    xmean: &[f64],
+) -> Result<(Vec<u32>, usize)> {
+    let k = sizes.len();
+    let g = groups;
+    Ok(match by {
+        StrataBy::Column(_) | StrataBy::Combined(_) => {
+            return Err(Error::Internal(
+                "column strata are not quantile strata".into(),
+            ))
+        }
         StrataBy::Size => (quantile_groups(sizes, g), g),
         StrataBy::Covariate => (quantile_groups(xmean, g), g),
         StrataBy::SizeAndCovariate => {
@@ -735,8 +819,7 @@ fn stratify(
             let count = p.count();
             (p.labels().to_vec(), count)
         }
-    };
-    Ok(Strata { stratum, count })
+    })
 }
 
 /// Clusters paired in order of size, then covariate mean.

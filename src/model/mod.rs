@@ -240,9 +240,14 @@ pub struct Population {
     pub balance: Vec<(String, Vec<f64>)>,
     /// The categorical column of a population file: (name, categories, each user's).
     pub categories: Option<(String, Vec<String>, Vec<u32>)>,
+    /// A population file's numeric covariates, which CUPED adjusts for with `x`.
+    pub covariates: Vec<Vec<f64>>,
     /// What the population file's metric looks like (None for synthetic populations).
     pub metric: Option<MetricSummary>,
 }
+
+/// Most categories of the strata column whose shares are balance-checked.
+pub const MAX_BALANCE_CATEGORIES: usize = 20;
 
 /// The real metric of a population file, as measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -342,6 +347,7 @@ impl Population {
             noise_scale: Vec::new(),
             balance: Vec::new(),
             categories: None,
+            covariates: Vec::new(),
             metric: None,
         })
     }
@@ -465,6 +471,27 @@ impl Population {
         };
         let mut balance = vec![(matched.metric_name.clone(), m.clone())];
         balance.extend(t.covariates.iter().cloned());
+        // A categorical column is balanced through its categories' shares:
+        // one 0/1 indicator per category (the 20 most common, in file order).
+        if let Some((name, cats, codes)) = &t.strata {
+            let mut freq = vec![0usize; cats.len()];
+            for &c in codes {
+                freq[c as usize] += 1;
+            }
+            let mut order: Vec<usize> = (0..cats.len()).collect();
+            order.sort_by(|&a, &b| freq[b].cmp(&freq[a]).then(a.cmp(&b)));
+            order.truncate(MAX_BALANCE_CATEGORIES);
+            order.sort_unstable();
+            for c in order {
+                balance.push((
+                    format!("{name}={}", cats[c]),
+                    codes
+                        .iter()
+                        .map(|&x| f64::from(u8::from(x as usize == c)))
+                        .collect(),
+                ));
+            }
+        }
         Ok(Population {
             kind,
             alpha,
@@ -480,6 +507,7 @@ impl Population {
             noise_scale,
             balance,
             categories: t.strata.clone(),
+            covariates: t.covariates.iter().map(|(_, v)| v.clone()).collect(),
             metric: Some(MetricSummary {
                 name: matched.metric_name.clone(),
                 users: n,
