@@ -600,8 +600,9 @@ fn read_lines(r: &ReadReport) -> String {
     t
 }
 
-fn assign(a: AssignArgs) -> Result<()> {
-    if let Some(t) = a.threads {
+/// `--threads N`: the global pool's size (results do not depend on it).
+fn set_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
         if t == 0 {
             return Err(Error::input("--threads must be at least 1"));
         }
@@ -610,6 +611,11 @@ fn assign(a: AssignArgs) -> Result<()> {
             .build_global()
             .map_err(|e| Error::Internal(e.to_string()))?;
     }
+    Ok(())
+}
+
+fn assign(a: AssignArgs) -> Result<()> {
+    set_threads(a.threads)?;
     let mut scenario = spillover::scenario::load(&a.scenario)?;
     let Some(index) = scenario.designs.iter().position(|d| d.name == a.design) else {
         let names: Vec<&str> = scenario.designs.iter().map(|d| d.name.as_str()).collect();
@@ -649,15 +655,7 @@ fn assign(a: AssignArgs) -> Result<()> {
 
 fn run_scenario(a: RunArgs) -> Result<()> {
     use std::io::IsTerminal;
-    if let Some(t) = a.threads {
-        if t == 0 {
-            return Err(Error::input("--threads must be at least 1"));
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build_global()
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    }
+    set_threads(a.threads)?;
     let mut scenario = spillover::scenario::load(&a.scenario)?;
     if let Some(r) = a.replicates {
         scenario.set_replicates(r)?;

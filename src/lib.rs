@@ -8,16 +8,19 @@
 //! diagnosis). Dependencies point one way, from the top of this list to the
 //! bottom; no module imports one that imports it back.
 //!
-//! - [`report`]: rendering only (table, JSON, CSV, plots, HTML).
+//! - [`report`]: rendering only (table, JSON, CSV, plots, HTML, the
+//!   assignment file of `spillover assign`).
 //! - [`scenario`]: scenario files ↔ types, and [`scenario::prepare`], which
 //!   turns a scenario into a [`diagnosis::Prepared`].
-//! - [`diagnosis`]: the Monte Carlo engine, diagnosands, the recommendation,
-//!   power curves, the sweep and the closed-form calculators.
+//! - [`diagnosis`]: the Monte Carlo engine, diagnosands (balance included),
+//!   the recommendation, power curves, the sweep, clusters that age and the
+//!   closed-form calculators.
 //! - [`answer`]: the estimators and their inference.
 //! - [`data`]: designs (assignment) and exposure mappings with their
 //!   probabilities.
 //! - [`inquiry`]: estimands (the global effect).
-//! - [`model`]: the population and its potential outcomes.
+//! - [`model`]: the population and its potential outcomes (synthetic, or
+//!   from the user's population file), and the one exposure definition.
 //! - [`partition`], [`graph`]: clusters and networks.
 //! - [`stats`], [`rng`], [`fsutil`], [`error`]: shared utilities.
 //!

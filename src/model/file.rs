@@ -1,5 +1,6 @@
-//! The user's own population: a `[population]` section naming a CSV/TSV
-//! file of per-user pre-period metrics, covariates and a categorical stratum.
+//! The user's own population: a `[population]` section naming a CSV, TSV or
+//! Parquet file of per-user pre-period metrics, covariates and a categorical
+//! stratum.
 //!
 //! This module owns [`PopulationSpec`] (the section) and [`UserTable`] (the
 //! file, read and checked: one row per user, ids unique, numbers finite).

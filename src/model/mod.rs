@@ -246,6 +246,20 @@ pub struct Population {
     pub metric: Option<MetricSummary>,
 }
 
+/// 1 / in-strength of every user without self-loops (0 without other in-neighbours).
+fn inverse_in_strengths(graph: &Graph) -> Vec<f64> {
+    (0..graph.node_count() as u32)
+        .map(|i| {
+            let s = exposure::in_strength(graph, i);
+            if s > 0.0 {
+                1.0 / s
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Most categories of the strata column whose shares are balance-checked.
 pub const MAX_BALANCE_CATEGORIES: usize = 20;
 
@@ -322,16 +336,7 @@ impl Population {
                 }
             })
             .collect();
-        let inv_in_strength = (0..n as u32)
-            .map(|i| {
-                let s = exposure::in_strength(graph, i);
-                if s > 0.0 {
-                    1.0 / s
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let inv_in_strength = inverse_in_strengths(graph);
         Ok(Population {
             kind: spec.kind,
             alpha,
@@ -396,16 +401,7 @@ impl Population {
                 .collect(),
             _ => vec![spec.direct_effect; n],
         };
-        let inv_in_strength = (0..n as u32)
-            .map(|i| {
-                let s = exposure::in_strength(graph, i);
-                if s > 0.0 {
-                    1.0 / s
-                } else {
-                    0.0
-                }
-            })
-            .collect();
+        let inv_in_strength = inverse_in_strengths(graph);
         let (kind, alpha, noise_sd, noise_scale, logit_base, model) = if binary {
             let rate = mean;
             if rate <= 0.0 || rate >= 1.0 {
