@@ -34,6 +34,9 @@ enum Command {
     /// Draw the assignment to deploy for one design: replicate 0 of that design,
     /// exactly as `run` draws it, as user_id,arm,unit[,stratum].
     Assign(AssignArgs),
+    /// Merge the shard files of `run --shard K/N` into the outputs of one run
+    /// (byte-identical to an unsharded run of the same scenario and seed).
+    Merge(MergeArgs),
     /// Design effect of cluster randomization: 1 + ICC·[(m − 1) + m·CV²].
     Deff(DeffArgs),
     /// Power to detect an effect with a given number of users per arm.
@@ -218,6 +221,24 @@ struct RunArgs {
     /// Print report.json to standard output instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run only the K-th of N slices of every design's replicates and write
+    /// one shard file to --out [default: output/<scenario name>-shards/];
+    /// `spillover merge` builds every output from the N shards.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// Shard files, or folders holding them (shard-K-of-N.spillover).
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// Output folder [default: output/<scenario name>/].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No table; only errors.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -377,6 +398,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Partition(a) => partition(a),
         Command::Run(a) => run_scenario(a),
         Command::Assign(a) => assign(a),
+        Command::Merge(a) => merge(a),
         Command::Deff(a) => deff(a),
         Command::Power(a) => power_cmd(a),
         Command::Mde(a) => mde(a),
@@ -653,12 +675,104 @@ fn assign(a: AssignArgs) -> Result<()> {
     Ok(())
 }
 
+fn run_shard(a: &RunArgs, scenario: spillover::scenario::Scenario, spec: &str) -> Result<()> {
+    let (k, n) = spillover::diagnosis::shard::parse_shard(spec)?;
+    if scenario.power_curve.is_some() {
+        return Err(Error::key(
+            "--shard",
+            "--shard: this scenario has a [power_curve], whose runs are not sharded yet: \
+             expected a scenario without one (run the power curve unsharded)",
+        ));
+    }
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-shards", scenario.name)));
+    let text = std::fs::read_to_string(&a.scenario)
+        .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
+    let prepared = spillover::scenario::prepare(&scenario)
+        .map_err(|e| e.context(a.scenario.display().to_string()))?;
+    let shard = spillover::diagnosis::shard::run(&prepared, &a.scenario, &text, k, n, &|| {})?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::input(format!("output folder {}: {e}", dir.display())))?;
+    let path = dir.join(format!("shard-{k}-of-{n}.spillover"));
+    spillover::diagnosis::shard::write(&shard, &path)?;
+    if !a.quiet {
+        let r = spillover::diagnosis::shard::slice(prepared.config.replicates, k, n);
+        out(&format!(
+            "shard {k}/{n}: replicates {}..{} of every design; wrote {}\n",
+            r.start,
+            r.end,
+            path.display()
+        ))?;
+    }
+    Ok(())
+}
+
+fn merge(a: MergeArgs) -> Result<()> {
+    let mut files = Vec::new();
+    for p in &a.shards {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::input(format!("{}: cannot read: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "spillover"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let shards: Vec<spillover::diagnosis::shard::Shard> = files
+        .iter()
+        .map(|f| spillover::diagnosis::shard::read(f))
+        .collect::<Result<_>>()?;
+    let Some(first) = shards.first() else {
+        return Err(Error::input("merge: no shard files (*.spillover) found"));
+    };
+    let scenario_path = first.scenario_path.clone();
+    let text = first.scenario_text.clone();
+    let mut scenario = spillover::scenario::parse(&text, &scenario_path)?;
+    if first.replicates != scenario.replicates {
+        scenario.set_replicates(first.replicates)?;
+    }
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
+    let staged = spillover::fsutil::Staged::begin(&dir)?;
+    let prepared = spillover::scenario::prepare(&scenario)
+        .map_err(|e| e.context(scenario_path.display().to_string()))?;
+    let runs = spillover::diagnosis::shard::merge(&prepared, shards)?;
+    let files: Vec<Option<String>> = prepared
+        .designs
+        .iter()
+        .map(spillover::report::clusters_file_name)
+        .collect();
+    let report = spillover::diagnosis::build(&scenario.name, &prepared, &runs, &files);
+    let written = spillover::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
+    staged.commit()?;
+    if !a.quiet {
+        out(&spillover::report::table(&report))?;
+        out(&format!(
+            "\nwrote {} files to {}\n",
+            written.len(),
+            dir.display()
+        ))?;
+    }
+    Ok(())
+}
+
 fn run_scenario(a: RunArgs) -> Result<()> {
     use std::io::IsTerminal;
     set_threads(a.threads)?;
     let mut scenario = spillover::scenario::load(&a.scenario)?;
     if let Some(r) = a.replicates {
         scenario.set_replicates(r)?;
+    }
+    if let Some(spec) = &a.shard {
+        return run_shard(&a, scenario, spec);
     }
     // The output folder is checked (and locked) before any work.
     let dir = a

@@ -101,7 +101,7 @@ impl EstimatorKind {
 }
 
 /// One estimate with its inference.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     /// Point estimate.
     pub value: f64,
@@ -118,7 +118,7 @@ pub struct Estimate {
 }
 
 /// Why an estimator could not be computed on a replicate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Failure {
     /// An arm has no units.

@@ -74,7 +74,7 @@ impl SimConfig {
 }
 
 /// One replicate of one design.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Replicate {
     /// Each estimator on the model's outcomes.
     pub effect: Vec<Outcome>,
@@ -1030,7 +1030,7 @@ pub struct DesignRun {
 }
 
 /// The exposure contrast of one design: what HT and Hájek target.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ExposureDiagnosis {
     /// Mapping name.
     pub mapping: String,
@@ -1053,6 +1053,34 @@ pub struct ExposureDiagnosis {
     pub warning: Option<String>,
 }
 
+/// Replicates per block: the unit of parallel work, of summation and of sharding.
+pub const BLOCK: usize = CHUNK;
+
+/// The replicates of a run of consecutive blocks of one design, with each
+/// block's per-cluster sums of other-arm in-weight (summed in replicate
+/// order within the block; blocks are summed in order when assembled, so a
+/// run split into shards at block boundaries adds up exactly as one run).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DesignPart {
+    /// First replicate (a multiple of [`BLOCK`]).
+    pub first: usize,
+    /// The replicates, in order.
+    pub replicates: Vec<Replicate>,
+    /// Per block: per cluster, the other-arm in-weight summed over its replicates.
+    pub block_sums: Vec<Vec<f64>>,
+}
+
+/// What a design's run reports besides its replicates (from its set-up).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DesignMeta {
+    /// The exposure contrast, when HT or Hájek ran.
+    pub exposure: Option<ExposureDiagnosis>,
+    /// Estimator names, in column order.
+    pub estimator_names: Vec<String>,
+    /// Per estimator: its own estimand when it is not the global effect.
+    pub own_truths: Vec<Option<f64>>,
+}
+
 /// Run every replicate of `design`; `tick` is called once per finished replicate.
 pub fn run_design(
     g: &Graph,
@@ -1062,6 +1090,20 @@ pub fn run_design(
     design_index: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<DesignRun> {
+    let (meta, part) = run_design_part(g, pop, design, cfg, design_index, 0..cfg.replicates, tick)?;
+    Ok(assemble(pop, design, cfg, meta, vec![part]))
+}
+
+/// Run replicates `range` of `design` (its start a multiple of [`BLOCK`]).
+pub fn run_design_part(
+    g: &Graph,
+    pop: &Population,
+    design: &Design,
+    cfg: &SimConfig,
+    design_index: usize,
+    range: std::ops::Range<usize>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(DesignMeta, DesignPart)> {
     let k = design.units();
     let cluster_design = design.spec.unit == Unit::Cluster;
     let width = if cluster_design && !design.is_redrawn() {
@@ -1069,11 +1111,11 @@ pub fn run_design(
     } else {
         0
     };
-    let mut replicates = Vec::with_capacity(cfg.replicates);
-    let mut other_sum = vec![0.0f64; width];
+    let mut replicates = Vec::with_capacity(range.len());
+    let mut block_sums = Vec::new();
     let engine = Engine::new(g, pop, design, cfg, design_index)?;
-    for start in (0..cfg.replicates).step_by(CHUNK) {
-        let end = (start + CHUNK).min(cfg.replicates);
+    for start in range.clone().step_by(CHUNK) {
+        let end = (start + CHUNK).min(range.end);
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
             .into_par_iter()
             .map(|ri| {
@@ -1083,12 +1125,50 @@ pub fn run_design(
                 Ok((rep, other))
             })
             .collect::<Result<_>>()?;
+        let mut sum = vec![0.0f64; width];
         for (rep, other) in chunk {
-            for (s, o) in other_sum.iter_mut().zip(&other) {
+            for (s, o) in sum.iter_mut().zip(&other) {
                 *s += o;
             }
             replicates.push(rep);
         }
+        block_sums.push(sum);
+    }
+    let meta = design_meta(&engine, pop, cfg);
+    Ok((
+        meta,
+        DesignPart {
+            first: range.start,
+            replicates,
+            block_sums,
+        },
+    ))
+}
+
+/// One design's run from its parts, in order of their first replicate.
+pub fn assemble(
+    pop: &Population,
+    design: &Design,
+    cfg: &SimConfig,
+    meta: DesignMeta,
+    parts: Vec<DesignPart>,
+) -> DesignRun {
+    let k = design.units();
+    let cluster_design = design.spec.unit == Unit::Cluster;
+    let width = if cluster_design && !design.is_redrawn() {
+        k
+    } else {
+        0
+    };
+    let mut other_sum = vec![0.0f64; width];
+    let mut replicates = Vec::with_capacity(cfg.replicates);
+    for part in parts {
+        for block in &part.block_sums {
+            for (s, o) in other_sum.iter_mut().zip(block) {
+                *s += o;
+            }
+        }
+        replicates.extend(part.replicates);
     }
     let cluster_contamination = (cluster_design && !design.is_redrawn()).then(|| {
         let mut total = vec![0.0f64; k];
@@ -1110,6 +1190,16 @@ pub fn run_design(
             })
             .collect()
     });
+    DesignRun {
+        replicates,
+        cluster_contamination,
+        exposure: meta.exposure,
+        estimator_names: meta.estimator_names,
+        own_truths: meta.own_truths,
+    }
+}
+
+fn design_meta(engine: &Engine, pop: &Population, cfg: &SimConfig) -> DesignMeta {
     let exposure = engine.ht.as_ref().map(|h| {
         let n = pop.len();
         let excluded = h.included.iter().filter(|&&b| !b).count();
@@ -1162,13 +1252,11 @@ pub fn run_design(
             })
             .collect(),
     };
-    Ok(DesignRun {
-        replicates,
-        cluster_contamination,
+    DesignMeta {
         exposure,
         estimator_names,
         own_truths,
-    })
+    }
 }
 
 /// Run every design of `p`; `tick` is called once per finished replicate.

@@ -14,6 +14,7 @@ pub mod diagnosands;
 pub mod engine;
 pub mod power;
 pub mod recommend;
+pub mod shard;
 pub mod sweep;
 
 pub use diagnosands::*;

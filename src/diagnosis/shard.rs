@@ -1,0 +1,247 @@
+//! Sharded runs with an exact merge: the K-th of N disjoint slices of every
+//! design's replicates, run anywhere, merged into the outputs of one run.
+//!
+//! A slice is a run of whole blocks of [`BLOCK`] replicates; per-replicate
+//! random streams make a replicate's results independent of where it runs,
+//! and per-block sums added in block order make the merged report
+//! byte-identical to an unsharded run's. A shard records the scenario's text
+//! and SHA-256, the program version and a SHA-256 of each design's
+//! partition; [`merge`] refuses shards that disagree, repeat or are missing.
+
+use super::engine::{assemble, run_design_part, DesignMeta, DesignPart, DesignRun, BLOCK};
+use super::Prepared;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// One shard's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    /// `spillover` version that ran it.
+    pub version: String,
+    /// The scenario file's path as given to `run`.
+    pub scenario_path: PathBuf,
+    /// The scenario file's text.
+    pub scenario_text: String,
+    /// SHA-256 of the text, hex.
+    pub scenario_sha256: String,
+    /// Replicates per design (after `--replicates`).
+    pub replicates: usize,
+    /// This shard's number, 1-based.
+    pub k: usize,
+    /// Number of shards.
+    pub n: usize,
+    /// SHA-256 of each design's partition (cluster of every user), hex.
+    pub partitions: Vec<String>,
+    /// Per design: its set-up's report and this slice of its replicates.
+    pub designs: Vec<(DesignMeta, DesignPart)>,
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// SHA-256 of every design's partition.
+pub fn partition_hashes(p: &Prepared) -> Vec<String> {
+    p.designs
+        .iter()
+        .map(|d| {
+            let bytes: Vec<u8> = d
+                .clusters
+                .labels()
+                .iter()
+                .flat_map(|c| c.to_le_bytes())
+                .collect();
+            sha256(&bytes)
+        })
+        .collect()
+}
+
+/// The replicates of shard `k` of `n` (1-based): whole blocks, contiguous.
+///
+/// ```
+/// use spillover::diagnosis::shard::slice;
+/// // 300 replicates are 5 blocks of 64 (the last one short).
+/// assert_eq!(slice(300, 1, 2), 0..128);
+/// assert_eq!(slice(300, 2, 2), 128..300);
+/// ```
+pub fn slice(replicates: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    let blocks = replicates.div_ceil(BLOCK);
+    let (a, b) = ((k - 1) * blocks / n, k * blocks / n);
+    (a * BLOCK).min(replicates)..(b * BLOCK).min(replicates)
+}
+
+/// Parse `K/N` (1 ≤ K ≤ N).
+pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
+    let bad = || Error::parameter("--shard", text, "K/N with 1 ≤ K ≤ N, e.g. 2/8");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
+}
+
+/// Run shard `k` of `n` of every design of `p`.
+///
+/// # Complexity
+/// Each design's set-up (as an unsharded run) plus its slice's replicates.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    p: &Prepared,
+    scenario_path: &Path,
+    scenario_text: &str,
+    k: usize,
+    n: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Shard> {
+    let range = slice(p.config.replicates, k, n);
+    let designs = p
+        .designs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            run_design_part(
+                &p.graph,
+                &p.population,
+                d,
+                &p.config,
+                i,
+                range.clone(),
+                tick,
+            )
+        })
+        .collect::<Result<_>>()?;
+    Ok(Shard {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario_path: scenario_path.to_path_buf(),
+        scenario_text: scenario_text.to_string(),
+        scenario_sha256: sha256(scenario_text.as_bytes()),
+        replicates: p.config.replicates,
+        k,
+        n,
+        partitions: partition_hashes(p),
+        designs,
+    })
+}
+
+/// Write a shard to `path`, atomically.
+pub fn write(shard: &Shard, path: &Path) -> Result<()> {
+    let bytes = rmp_serde::to_vec(shard).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::fsutil::write_atomic(path, |w| w.write_all(&bytes))
+}
+
+/// Read a shard file.
+pub fn read(path: &Path) -> Result<Shard> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+    rmp_serde::from_slice(&bytes).map_err(|e| {
+        Error::input(format!(
+            "{}: not a spillover shard file ({e}): expected the output of `spillover run --shard`",
+            path.display()
+        ))
+    })
+}
+
+/// Check that `shards` are the N slices of one run of the scenario `p` was
+/// prepared from, and assemble every design's run. Refused (exit 2): shards
+/// of different scenarios, versions, replicate counts or partitions, a
+/// repeated or missing slice, partitions that differ from `p`'s.
+pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Vec<DesignRun>> {
+    let Some(first) = shards.first() else {
+        return Err(Error::input("merge: no shard files given"));
+    };
+    let (n, version, sha, reps) = (
+        first.n,
+        first.version.clone(),
+        first.scenario_sha256.clone(),
+        first.replicates,
+    );
+    let parts = first.partitions.clone();
+    for s in &shards {
+        let what = |field: &str, a: &str, b: &str| {
+            Err(Error::input(format!(
+                "merge: shard {}/{} has {field} {b}, shard {}/{} has {a}: expected shards of one run",
+                first.k, first.n, s.k, s.n
+            )))
+        };
+        if s.version != version {
+            return what("spillover version", &s.version, &version);
+        }
+        if s.scenario_sha256 != sha {
+            return what("scenario SHA-256", &s.scenario_sha256, &sha);
+        }
+        if s.n != n {
+            return what("shard count", &s.n.to_string(), &n.to_string());
+        }
+        if s.replicates != reps {
+            return what("replicates", &s.replicates.to_string(), &reps.to_string());
+        }
+        if s.partitions != parts {
+            return what("partitions", "different partitions", "other partitions");
+        }
+    }
+    if parts != partition_hashes(p) {
+        return Err(Error::input(
+            "merge: the shards' partitions differ from the partitions of the scenario as \
+             prepared now (a partition file changed?)",
+        ));
+    }
+    shards.sort_by_key(|s| s.k);
+    for w in shards.windows(2) {
+        if w[0].k == w[1].k {
+            return Err(Error::input(format!(
+                "merge: shard {}/{n} is given twice",
+                w[0].k
+            )));
+        }
+    }
+    let have: Vec<usize> = shards.iter().map(|s| s.k).collect();
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !have.contains(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::input(format!(
+            "merge: missing shard{} {}: expected all {n}",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        )));
+    }
+    let mut per_design: Vec<(Option<DesignMeta>, Vec<DesignPart>)> =
+        (0..p.designs.len()).map(|_| (None, Vec::new())).collect();
+    for s in shards {
+        if s.designs.len() != p.designs.len() {
+            return Err(Error::input(format!(
+                "merge: shard {}/{n} has {} designs, the scenario {}",
+                s.k,
+                s.designs.len(),
+                p.designs.len()
+            )));
+        }
+        for (d, (meta, part)) in s.designs.into_iter().enumerate() {
+            per_design[d].0.get_or_insert(meta);
+            per_design[d].1.push(part);
+        }
+    }
+    Ok(per_design
+        .into_iter()
+        .enumerate()
+        .map(|(d, (meta, parts))| {
+            let meta = meta.unwrap_or(DesignMeta {
+                exposure: None,
+                estimator_names: Vec::new(),
+                own_truths: Vec::new(),
+            });
+            assemble(&p.population, &p.designs[d], &p.config, meta, parts)
+        })
+        .collect())
+}

@@ -1,0 +1,141 @@
+//! Sharded runs (issue 13): `run --shard K/N` on each of N slices and
+//! `merge` give the same report.json, summary.csv and replicates.csv, byte
+//! for byte, as one unsharded run; mismatched, repeated or missing shards
+//! are refused with exit 2.
+
+use std::path::Path;
+use std::process::Command;
+
+fn spill(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_spillover"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    (out.status.code().unwrap_or(-1), stderr)
+}
+
+const SCENARIO: &str = r#"
+seed = 9
+replicates = 200
+[graph]
+model = "sbm"
+n = 2000
+blocks = 40
+mean_degree = 8.0
+mu = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "blocks"
+unit = "cluster"
+partition = { method = "planted" }
+[[design]]
+name = "louvain-strat"
+unit = "cluster"
+assignment = "stratified"
+strata_by = "covariate"
+partition = { method = "louvain" }
+[analysis]
+estimators = ["dm-naive", "dm-cr2", "regression", "cuped", "ht", "hajek"]
+randomization_inference = 10
+"#;
+
+const FILES: [&str; 3] = ["report.json", "summary.csv", "replicates.csv"];
+
+#[test]
+fn merged_shards_are_byte_identical_to_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("s.toml"), SCENARIO).unwrap();
+    let (code, e) = spill(d, &["run", "s.toml", "--quiet", "--out", "single"]);
+    assert_eq!(code, 0, "{e}");
+    for n in [2usize, 3] {
+        let shards = format!("shards-{n}");
+        for k in 1..=n {
+            let spec = format!("{k}/{n}");
+            let threads = if k % 2 == 0 { "1" } else { "2" };
+            let (code, e) = spill(
+                d,
+                &[
+                    "run",
+                    "s.toml",
+                    "--quiet",
+                    "--shard",
+                    &spec,
+                    "--out",
+                    &shards,
+                    "--threads",
+                    threads,
+                ],
+            );
+            assert_eq!(code, 0, "{spec}: {e}");
+        }
+        let merged = format!("merged-{n}");
+        let (code, e) = spill(d, &["merge", &shards, "--quiet", "--out", &merged]);
+        assert_eq!(code, 0, "merge {n}: {e}");
+        for f in FILES {
+            let (a, b) = (
+                std::fs::read(d.join("single").join(f)).unwrap(),
+                std::fs::read(d.join(&merged).join(f)).unwrap(),
+            );
+            assert!(a == b, "{n} shards: {f} differs from the single run");
+        }
+    }
+}
+
+#[test]
+fn merge_refuses_missing_repeated_and_foreign_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("s.toml"),
+        SCENARIO.replace("replicates = 200", "replicates = 130"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("t.toml"),
+        SCENARIO
+            .replace("replicates = 200", "replicates = 130")
+            .replace("seed = 9", "seed = 10"),
+    )
+    .unwrap();
+    for (file, k, out) in [
+        ("s.toml", "1/3", "a"),
+        ("s.toml", "2/3", "a"),
+        ("s.toml", "3/3", "b"),
+        ("t.toml", "3/3", "c"),
+    ] {
+        let (code, e) = spill(d, &["run", file, "--quiet", "--shard", k, "--out", out]);
+        assert_eq!(code, 0, "{e}");
+    }
+    let refused = |args: &[&str], needle: &str| {
+        let (code, e) = spill(d, args);
+        assert_eq!(code, 2, "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: expected {needle:?} in {e}");
+        assert!(!d.join("out").exists(), "{args:?} wrote output");
+    };
+    refused(&["merge", "a", "--out", "out"], "missing shard 3/3");
+    refused(&["merge", "a", "c", "--out", "out"], "scenario SHA-256");
+    refused(
+        &[
+            "merge",
+            "a",
+            "b/shard-3-of-3.spillover",
+            "a/shard-1-of-3.spillover",
+            "--out",
+            "out",
+        ],
+        "shard 1/3 is given twice",
+    );
+    std::fs::write(d.join("junk.spillover"), "not a shard").unwrap();
+    refused(
+        &["merge", "junk.spillover", "--out", "out"],
+        "not a spillover shard file",
+    );
+    refused(&["run", "s.toml", "--shard", "4/3"], "--shard = 4/3");
+    let (code, e) = spill(d, &["merge", "a", "b", "--quiet", "--out", "out"]);
+    assert_eq!(code, 0, "{e}");
+}
