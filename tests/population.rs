@@ -171,14 +171,7 @@ fn a_planted_cluster_metric_gives_its_icc_and_design_effect() {
 
 /// Run the binary in `dir`: (exit code, stderr). Never a panic.
 fn spill(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spillover"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-    (out.status.code().unwrap_or(-1), stderr)
+    common::spill_in(env!("CARGO_BIN_EXE_spillover"), dir, args)
 }
 
 #[test]

@@ -3,18 +3,12 @@
 //! for byte, as one unsharded run; mismatched, repeated or missing shards
 //! are refused with exit 2.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn spill(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_spillover"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-    (out.status.code().unwrap_or(-1), stderr)
+    common::spill_in(env!("CARGO_BIN_EXE_spillover"), dir, args)
 }
 
 const SCENARIO: &str = r#"

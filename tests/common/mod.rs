@@ -65,3 +65,18 @@ pub fn diagnose_toml(toml: &str) -> (spillover::diagnosis::Prepared, spillover::
     let r = diagnosis::build(&s.name, &p, &runs, &files);
     (p, r)
 }
+
+/// Run the `spillover` binary (`bin`: `env!("CARGO_BIN_EXE_spillover")`) in
+/// `dir`: (exit code, stderr). Fails the test on a panic or a signal.
+pub fn spill_in(bin: &str, dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(code >= 0, "{args:?} was killed by a signal: {stderr}");
+    (code, stderr)
+}
