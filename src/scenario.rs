@@ -648,19 +648,20 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
     }
     // The user's own population: match it to the graph (isolated users
     // added, missing ones dropped or refused) before anything else uses it.
-    let matched = match &s.population {
+    let (graph, matched) = match &s.population {
         Some(spec) => {
             let table = crate::model::file::UserTable::read(spec, &s.dir)?;
-            let m = crate::model::file::match_graph(&graph, &table, spec, &s.dir.join(&spec.path))?;
-            Some(m)
+            let (g, m) =
+                crate::model::file::match_graph(graph, &table, spec, &s.dir.join(&spec.path))?;
+            (g, Some(m))
         }
-        None => None,
+        None => (graph, None),
     };
     // The graph before a time split names the same users: map it the same way.
     if let Some(m) = &matched {
         if let Some(b) = before.take() {
-            let labels = m.graph.labels().clone();
-            before = Some(b.remapped(&m.new_id, m.graph.node_count(), labels)?);
+            let labels = graph.labels().clone();
+            before = Some(b.remapped(&m.new_id, graph.node_count(), labels)?);
         }
     }
     if before.is_some() {
@@ -679,13 +680,10 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             ));
         }
     }
-    let (graph, planted) = match &matched {
-        Some(m) => {
-            // Planted communities are only known for the generator's nodes, in its order.
-            let planted = planted.filter(|c| c.len() == m.graph.node_count() && m.dropped == 0);
-            (m.graph.clone(), planted)
-        }
-        None => (graph, planted),
+    // Planted communities are only known for the generator's nodes, in its order.
+    let planted = match &matched {
+        Some(m) => planted.filter(|c| c.len() == graph.node_count() && m.dropped == 0),
+        None => planted,
     };
     use crate::model::IccGroups;
     let louvain = || {

@@ -358,8 +358,6 @@ impl UserTable {
 /// graph's order, then the file's users without edges.
 #[derive(Debug, Clone)]
 pub struct Matched {
-    /// The graph on the matched users (isolated users added, missing ones dropped).
-    pub graph: crate::graph::Graph,
     /// The table in the graph's node order.
     pub table: UserTable,
     /// Users of the file without edges (added as isolated users).
@@ -373,16 +371,18 @@ pub struct Matched {
     pub new_id: Vec<Option<u32>>,
 }
 
-/// Match `table` to `graph` by node label.
+/// Match `table` to `graph` by node label: the graph on the matched users
+/// (isolated users added, missing ones dropped; `graph` itself, relabelled,
+/// when nothing changes) and what the matching did.
 ///
 /// # Complexity
 /// O(nodes + rows + edges) time, a hash map of the file's ids.
 pub fn match_graph(
-    graph: &crate::graph::Graph,
+    graph: crate::graph::Graph,
     table: &UserTable,
     spec: &PopulationSpec,
     path: &Path,
-) -> Result<Matched> {
+) -> Result<(crate::graph::Graph, Matched)> {
     let n = graph.node_count();
     let row_of: HashMap<&str, usize> = table
         .ids
@@ -429,17 +429,16 @@ pub fn match_graph(
             .collect::<Vec<_>>(),
     );
     let graph = if dropped == 0 && isolated == 0 {
-        graph.clone().with_labels(labels)?
+        graph.with_labels(labels)?
     } else {
         graph.remapped(&new_id, order.len(), labels)?
     };
-
-    Ok(Matched {
-        graph,
+    let matched = Matched {
         table: table.reordered(&order),
         isolated,
         dropped,
         metric_name: spec.metric.clone(),
         new_id,
-    })
+    };
+    Ok((graph, matched))
 }
