@@ -4,12 +4,15 @@
 //! Exit codes: 0 success, 2 bad input (file, parameter or usage), 1 anything else.
 
 use clap::{Parser, Subcommand};
+use spillover::api;
 use spillover::data::design::PartitionMethod;
+use spillover::diagnosis::calc;
 use spillover::error::{Error, Result};
 use spillover::graph::generate::Model;
 use spillover::graph::io::{self, Header, ReadOptions, ReadReport, ThirdColumn};
 use spillover::graph::stats::{self, Summary};
 use spillover::graph::{BuildOptions, Duplicates, SelfLoops};
+use spillover::scenario::Scenario;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -125,13 +128,12 @@ struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    fn deff(&self, alpha: f64, power: Option<f64>) -> Result<f64> {
-        let m = self.mean_cluster_size.unwrap_or(1.0);
-        spillover::diagnosis::calc::check_inputs(alpha, power, self.icc, m, self.cv)?;
-        Ok(match self.mean_cluster_size {
-            Some(m) => spillover::diagnosis::calc::design_effect(m, self.icc, self.cv),
-            None => 1.0,
-        })
+    fn clustering(&self) -> calc::Clustering {
+        calc::Clustering {
+            mean_cluster_size: self.mean_cluster_size,
+            icc: self.icc,
+            cv: self.cv,
+        }
     }
 }
 
@@ -675,30 +677,25 @@ fn assign(a: AssignArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_shard(a: &RunArgs, scenario: spillover::scenario::Scenario, spec: &str) -> Result<()> {
+fn read_scenario(path: &Path, replicates: Option<usize>) -> Result<(String, Scenario)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+    let scenario = api::scenario(&text, path, replicates)?;
+    Ok((text, scenario))
+}
+
+fn run_shard(a: &RunArgs, text: &str, scenario: &Scenario, spec: &str) -> Result<()> {
     let (k, n) = spillover::diagnosis::shard::parse_shard(spec)?;
-    if scenario.power_curve.is_some() {
-        return Err(Error::key(
-            "--shard",
-            "--shard: this scenario has a [power_curve], whose runs are not sharded yet: \
-             expected a scenario without one (run the power curve unsharded)",
-        ));
-    }
     let dir = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-shards", scenario.name)));
-    let text = std::fs::read_to_string(&a.scenario)
-        .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
-    let prepared = spillover::scenario::prepare(&scenario)
-        .map_err(|e| e.context(a.scenario.display().to_string()))?;
-    let shard = spillover::diagnosis::shard::run(&prepared, &a.scenario, &text, k, n, &|| {})?;
+    let shard = api::run_shard(scenario, text, &a.scenario, k, n, &api::Hooks::default())?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::input(format!("output folder {}: {e}", dir.display())))?;
     let path = dir.join(format!("shard-{k}-of-{n}.spillover"));
     spillover::diagnosis::shard::write(&shard, &path)?;
     if !a.quiet {
-        let r = spillover::diagnosis::shard::slice(prepared.config.replicates, k, n);
+        let r = spillover::diagnosis::shard::slice(scenario.replicates, k, n);
         out(&format!(
             "shard {k}/{n}: replicates {}..{} of every design; wrote {}\n",
             r.start,
@@ -714,7 +711,7 @@ fn merge(a: MergeArgs) -> Result<()> {
     for p in &a.shards {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| Error::input(format!("{}: cannot read: {e}", p.display())))?
+                .map_err(|e| Error::read(p, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| f.extension().is_some_and(|x| x == "spillover"))
                 .collect();
@@ -731,33 +728,19 @@ fn merge(a: MergeArgs) -> Result<()> {
     let Some(first) = shards.first() else {
         return Err(Error::input("merge: no shard files (*.spillover) found"));
     };
-    let scenario_path = first.scenario_path.clone();
-    let text = first.scenario_text.clone();
-    let mut scenario = spillover::scenario::parse(&text, &scenario_path)?;
-    if first.replicates != scenario.replicates {
-        scenario.set_replicates(first.replicates)?;
-    }
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
-    let staged = spillover::fsutil::Staged::begin(&dir)?;
-    let prepared = spillover::scenario::prepare(&scenario)
-        .map_err(|e| e.context(scenario_path.display().to_string()))?;
-    let runs = spillover::diagnosis::shard::merge(&prepared, shards)?;
-    let files: Vec<Option<String>> = prepared
-        .designs
-        .iter()
-        .map(spillover::report::clusters_file_name)
-        .collect();
-    let report = spillover::diagnosis::build(&scenario.name, &prepared, &runs, &files);
-    let written = spillover::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
-    staged.commit()?;
+    let dir = match &a.out {
+        Some(d) => d.clone(),
+        None => {
+            let s = api::scenario(&first.scenario_text, &first.scenario_path, None)?;
+            PathBuf::from("output").join(&s.name)
+        }
+    };
+    let done = api::merge(shards, Some(&dir))?;
     if !a.quiet {
-        out(&spillover::report::table(&report))?;
+        out(&spillover::report::table(&done.report))?;
         out(&format!(
             "\nwrote {} files to {}\n",
-            written.len(),
+            done.written.len(),
             dir.display()
         ))?;
     }
@@ -767,34 +750,22 @@ fn merge(a: MergeArgs) -> Result<()> {
 fn run_scenario(a: RunArgs) -> Result<()> {
     use std::io::IsTerminal;
     set_threads(a.threads)?;
-    let mut scenario = spillover::scenario::load(&a.scenario)?;
-    if let Some(r) = a.replicates {
-        scenario.set_replicates(r)?;
-    }
+    let (text, scenario) = read_scenario(&a.scenario, a.replicates)?;
     if let Some(spec) = &a.shard {
-        return run_shard(&a, scenario, spec);
+        return run_shard(&a, &text, &scenario, spec);
     }
-    // The output folder is checked (and locked) before any work.
     let dir = a
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join(&scenario.name));
-    let staged = spillover::fsutil::Staged::begin(&dir)?;
     let started = std::time::Instant::now();
+    let (total, power_total) = api::replicate_counts(&scenario);
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
-        e @ (Error::Input(_)
-        | Error::Parameter { .. }
-        | Error::TooLarge { .. }
-        | Error::Context { .. }) => e.context(a.scenario.display().to_string()),
-        other => other,
-    })?;
-    spin.finish_and_clear();
-    let total = (prepared.designs.len() * scenario.replicates) as u64;
     let bar = if a.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
-        let b = indicatif::ProgressBar::new(total);
+        let b = indicatif::ProgressBar::hidden();
+        b.set_length(total);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
             "{spinner} replicates {bar:40} {pos}/{len} ({eta} left)",
         ) {
@@ -802,49 +773,41 @@ fn run_scenario(a: RunArgs) -> Result<()> {
         }
         b
     };
-    let files: Vec<Option<String>> = prepared
-        .designs
-        .iter()
-        .map(spillover::report::clusters_file_name)
-        .collect();
-    let power_bar = match &scenario.power_curve {
-        Some(pc) => progress(
-            a.quiet,
-            (pc.effects.len()
-                * prepared.designs.len()
-                * pc.replicates.unwrap_or(scenario.replicates)) as u64,
-            "power curve",
-        ),
-        None => indicatif::ProgressBar::hidden(),
+    let power_bar = match power_total {
+        0 => indicatif::ProgressBar::hidden(),
+        t => progress(a.quiet, t, "power curve"),
     };
-    let (report, runs) = spillover::diagnosis::diagnose(
-        &scenario.name,
-        &prepared,
-        scenario.power_curve.as_ref(),
-        &files,
-        &|| bar.inc(1),
-        &|| {
+    let visible = !a.quiet && std::io::stderr().is_terminal();
+    let hooks = api::Hooks {
+        prepared: &|| {
+            spin.finish_and_clear();
+            if visible {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.reset_elapsed();
+            }
+        },
+        tick: &|| bar.inc(1),
+        tick_power: &|| {
             if !bar.is_finished() {
                 bar.finish_and_clear();
             }
             power_bar.inc(1)
         },
-    )?;
+        ..Default::default()
+    };
+    // The output folder is checked (and locked) before any work.
+    let done = api::run(&scenario, &text, &a.scenario, Some(&dir), &hooks)?;
     bar.finish_and_clear();
     power_bar.finish_and_clear();
-    let text = std::fs::read_to_string(&a.scenario)
-        .map_err(|e| Error::input(format!("{}: cannot read: {e}", a.scenario.display())))?;
-    let written = spillover::report::write_all(staged.path(), &report, &prepared, &runs, &text)?;
-    staged.commit()?;
     if a.json {
-        let v = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+        let v = serde_json::to_value(&done.report).map_err(|e| Error::Internal(e.to_string()))?;
         return out(&format!("{}\n", pretty(&v)?));
     }
     if !a.quiet {
-        out(&spillover::report::table(&report))?;
+        out(&spillover::report::table(&done.report))?;
         out(&format!(
             "\nwrote {} files to {} in {:.1} s\n",
-            written.len(),
+            done.written.len(),
             dir.display(),
             started.elapsed().as_secs_f64()
         ))?;
@@ -911,13 +874,7 @@ fn sweep(a: SweepArgs) -> Result<()> {
             .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-sweep", scenario.name))),
     )?;
     let spin = spinner(a.quiet, "building the network, population and partitions");
-    let prepared = spillover::scenario::prepare(&scenario).map_err(|e| match e {
-        e @ (Error::Input(_)
-        | Error::Parameter { .. }
-        | Error::TooLarge { .. }
-        | Error::Context { .. }) => e.context(a.scenario.display().to_string()),
-        other => other,
-    })?;
+    let prepared = api::prepare(&scenario, &a.scenario)?;
     spin.finish_and_clear();
     let bar = progress(
         a.quiet,
@@ -963,151 +920,33 @@ fn print_json_or<T: serde::Serialize>(json: bool, v: T, text: String) -> Result<
 }
 
 fn deff(a: DeffArgs) -> Result<()> {
-    use spillover::diagnosis::calc;
-    calc::check_inputs(0.05, None, a.icc, a.mean_cluster_size, a.cv)?;
-    let d = calc::design_effect(a.mean_cluster_size, a.icc, a.cv);
-    let total = a.clusters.map(|k| k as f64 * a.mean_cluster_size);
-    let mut text = format!(
-        "design effect {d:.4} = 1 + {} × [({} − 1) + {} × {}²]\n",
-        a.icc, a.mean_cluster_size, a.mean_cluster_size, a.cv
-    );
-    if let Some(n) = total {
-        text += &format!("effective sample size {:.1} of {n:.0} users\n", n / d);
-    }
-    let warning =
-        total.and_then(|n| calc::collapse_warning(n, d, a.icc, a.clusters.map(|k| k as f64)));
-    if let Some(w) = &warning {
-        text += &format!("{w}\n");
-    }
-    let mut check = None;
-    if a.check {
-        let k = a.clusters.unwrap_or(100).max(4);
-        if (k as f64) * a.mean_cluster_size > 2e6 {
-            return Err(Error::input(
-                "--check simulates clusters × size users: keep it under 2,000,000",
-            ));
-        }
-        let (sim, se) = calc::check_deff(k, a.mean_cluster_size, a.cv, a.icc, 2000, 1);
-        text += &format!("simulated design effect {sim:.4} ± {se:.4} (Monte Carlo SE; {k} clusters, 2,000 replicates)\n");
-        check = Some(json::DeffCheck {
-            simulated: sim,
-            mc_se: se,
-            clusters: k,
-        });
-    }
-    let v = json::Deff {
-        design_effect: d,
-        effective_sample_size: total.map(|n| n / d),
-        warning,
-        check,
-    };
-    print_json_or(a.json, v, text)
+    let v = calc::deff(a.mean_cluster_size, a.icc, a.cv, a.clusters, a.check)?;
+    print_json_or(a.json, &v, v.text.clone())
 }
 
 fn power_cmd(a: PowerArgs) -> Result<()> {
-    let metric = a.metric.metric();
-    metric.check(Some(a.effect))?;
-    let d = a.cluster.deff(a.metric.alpha, None)?;
-    if a.n_per_arm.is_nan() || a.n_per_arm <= 1.0 {
-        return Err(Error::input("--n-per-arm: expected more than 1 user"));
-    }
-    let n_eff = a.n_per_arm / d;
-    let p = spillover::diagnosis::calc::power(metric, a.effect, n_eff, a.metric.alpha);
-    let mut text = format!(
-        "power {:.4} to detect {} with {} users per arm (effective {:.1} after design effect {:.4}), two-sided α = {}\n",
-        p, a.effect, a.n_per_arm, n_eff, d, a.metric.alpha
-    );
-    let warning =
-        spillover::diagnosis::calc::collapse_warning(2.0 * a.n_per_arm, d, a.cluster.icc, None);
-    if let Some(w) = &warning {
-        text += &format!("{w}\n");
-    }
-    let v = json::Power {
-        power: p,
-        design_effect: d,
-        effective_n_per_arm: n_eff,
-        warning,
-    };
-    print_json_or(a.metric.json, v, text)
+    let c = a.cluster.clustering();
+    let v = calc::power_answer(a.metric.metric(), a.effect, a.n_per_arm, a.metric.alpha, c)?;
+    print_json_or(a.metric.json, &v, v.text.clone())
 }
 
 fn mde(a: MdeArgs) -> Result<()> {
-    let metric = a.metric.metric();
-    metric.check(None)?;
-    let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
-    if !(a.treated_share > 0.0 && a.treated_share < 1.0 && a.n_total > 2.0) {
-        return Err(Error::input(
-            "--n-total must exceed 2 and --treated-share lie in (0, 1)",
-        ));
-    }
-    let (n1, n0) = (
-        a.n_total * a.treated_share / d,
-        a.n_total * (1.0 - a.treated_share) / d,
-    );
-    let m = match metric {
-        spillover::diagnosis::calc::Metric::Continuous { sd } => {
-            spillover::diagnosis::calc::mde_continuous(sd, n1, n0, a.metric.alpha, a.power)
-        }
-        spillover::diagnosis::calc::Metric::Binary { baseline } => {
-            spillover::diagnosis::calc::mde_binary(
-                baseline,
-                2.0 / (1.0 / n1 + 1.0 / n0),
-                a.metric.alpha,
-                a.power,
-            )
-        }
-    };
-    let mut text = format!(
-        "minimum detectable effect {m:.4} with {} users ({:.0}% treated), design effect {d:.4}, α = {}, power {}\n",
+    let c = a.cluster.clustering();
+    let v = calc::mde_answer(
+        a.metric.metric(),
         a.n_total,
-        100.0 * a.treated_share,
+        a.treated_share,
+        a.power,
         a.metric.alpha,
-        a.power
-    );
-    let warning = spillover::diagnosis::calc::collapse_warning(a.n_total, d, a.cluster.icc, None);
-    if let Some(w) = &warning {
-        text += &format!("{w}\n");
-    }
-    let v = json::Mde {
-        mde: m,
-        design_effect: d,
-        warning,
-    };
-    print_json_or(a.metric.json, v, text)
+        c,
+    )?;
+    print_json_or(a.metric.json, &v, v.text.clone())
 }
 
 fn clusters_needed(a: ClustersNeededArgs) -> Result<()> {
-    let metric = a.metric.metric();
-    metric.check(Some(a.effect))?;
-    if a.effect == 0.0 {
-        return Err(Error::input("--effect: expected a non-zero effect"));
-    }
-    let Some(m) = a.cluster.mean_cluster_size else {
-        return Err(Error::input("--mean-cluster-size is required"));
-    };
-    let d = a.cluster.deff(a.metric.alpha, Some(a.power))?;
-    let n = spillover::diagnosis::calc::n_per_arm(metric, a.effect, a.metric.alpha, a.power);
-    let users = n * d;
-    let clusters = (users / m).ceil();
-    let mut text = format!(
-        "{clusters:.0} clusters per arm ({:.0} users per arm at {m} per cluster): {:.0} users per arm under user randomization × design effect {d:.4}\n",
-        clusters * m,
-        n.ceil()
-    );
-    if a.cluster.icc > 0.0 && m * a.cluster.icc > 10.0 {
-        text += &format!(
-            "note: with ICC {} a cluster of {m} users is worth about {:.1} independent users; smaller clusters need far fewer users in total\n",
-            a.cluster.icc,
-            m / d
-        );
-    }
-    let v = json::ClustersNeeded {
-        clusters_per_arm: clusters,
-        users_per_arm: clusters * m,
-        n_per_arm_user_level: n,
-        design_effect: d,
-    };
-    print_json_or(a.metric.json, v, text)
+    let c = a.cluster.clustering();
+    let v = calc::clusters_needed(a.metric.metric(), a.effect, a.power, a.metric.alpha, c)?;
+    print_json_or(a.metric.json, &v, v.text.clone())
 }
 
 fn partition(a: PartitionArgs) -> Result<()> {
@@ -1274,48 +1113,5 @@ mod json {
         pub seconds: f64,
         pub out: Option<&'a Path>,
         pub quality: &'a spillover::partition::Quality,
-    }
-
-    /// The simulation check of `spillover deff --check`.
-    #[derive(Serialize)]
-    pub struct DeffCheck {
-        pub simulated: f64,
-        pub mc_se: f64,
-        pub clusters: usize,
-    }
-
-    /// `spillover deff --json`.
-    #[derive(Serialize)]
-    pub struct Deff {
-        pub design_effect: f64,
-        pub effective_sample_size: Option<f64>,
-        pub warning: Option<String>,
-        pub check: Option<DeffCheck>,
-    }
-
-    /// `spillover power --json`.
-    #[derive(Serialize)]
-    pub struct Power {
-        pub power: f64,
-        pub design_effect: f64,
-        pub effective_n_per_arm: f64,
-        pub warning: Option<String>,
-    }
-
-    /// `spillover mde --json`.
-    #[derive(Serialize)]
-    pub struct Mde {
-        pub mde: f64,
-        pub design_effect: f64,
-        pub warning: Option<String>,
-    }
-
-    /// `spillover clusters-needed --json`.
-    #[derive(Serialize)]
-    pub struct ClustersNeeded {
-        pub clusters_per_arm: f64,
-        pub users_per_arm: f64,
-        pub n_per_arm_user_level: f64,
-        pub design_effect: f64,
     }
 }

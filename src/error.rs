@@ -77,6 +77,20 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// An input file that cannot be opened or read (exit code 2): which file
+    /// and the operating system's reason.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The run was stopped by its caller (Ctrl-C in Python) before it
+    /// finished; nothing was written.
+    #[error("stopped before the end: nothing was written")]
+    Cancelled,
     /// An I/O failure outside the user's control (e.g. while writing output).
     #[error("{context}: {source}")]
     Io {
@@ -104,6 +118,14 @@ impl Error {
     /// Build an [`Error::Input`].
     pub fn input(message: impl Into<String>) -> Self {
         Error::Input(message.into())
+    }
+
+    /// Build an [`Error::Read`] for a file that cannot be opened or read.
+    pub fn read(path: &Path, source: std::io::Error) -> Self {
+        Error::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Build an [`Error::Io`] with a description of what was being done.
@@ -173,7 +195,9 @@ impl Error {
             | Error::Parameter { .. }
             | Error::Key { .. }
             | Error::TooLarge { .. }
+            | Error::Read { .. }
             | Error::PartitionFailed { .. } => 2,
+            Error::Cancelled => 130,
             Error::Context { source, .. } => source.exit_code(),
             Error::Io { .. } | Error::Internal(_) => 1,
         }

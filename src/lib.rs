@@ -8,6 +8,8 @@
 //! diagnosis). Dependencies point one way, from the top of this list to the
 //! bottom; no module imports one that imports it back.
 //!
+//! - [`api`]: the commands as library calls (run, shard, merge), shared by
+//!   the command line and the Python package.
 //! - [`report`]: rendering only (table, JSON, CSV, plots, HTML, the
 //!   assignment file of `spillover assign`).
 //! - [`scenario`]: scenario files ↔ types, and [`scenario::prepare`], which
@@ -31,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod answer;
+pub mod api;
 pub mod data;
 pub mod diagnosis;
 pub mod error;

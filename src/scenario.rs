@@ -316,8 +316,7 @@ impl Scenario {
 
 /// Read and validate a scenario file.
 pub fn load(path: &Path) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
     parse(&text, path)
 }
 
@@ -764,6 +763,7 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
                 draws: s.analysis.auxiliary_draws,
             },
             randomization_inference: s.analysis.randomization_inference,
+            cancel: Default::default(),
         },
         before,
     })

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Top to bottom; a module may depend on modules after it (never before).
-const LAYERS: [&str; 13] = [
+const LAYERS: [&str; 14] = [
+    "api",
     "report",
     "scenario",
     "diagnosis",

@@ -80,7 +80,7 @@ fn empty_file_and_comment_only_file() {
 
 #[test]
 fn missing_file() {
-    expect_error(None, &[], &["cannot open"]);
+    expect_error(None, &[], &["cannot read"]);
 }
 
 #[test]

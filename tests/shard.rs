@@ -1,6 +1,6 @@
 //! Sharded runs (issue 13): `run --shard K/N` on each of N slices and
-//! `merge` give the same report.json, summary.csv and replicates.csv, byte
-//! for byte, as one unsharded run; mismatched, repeated or missing shards
+//! `merge` give the same report.json (power curve included), summary.csv
+//! and replicates.csv, byte for byte, as one unsharded run; mismatched, repeated or missing shards
 //! are refused with exit 2.
 
 mod common;
@@ -35,6 +35,9 @@ partition = { method = "louvain" }
 [analysis]
 estimators = ["dm-naive", "dm-cr2", "regression", "cuped", "ht", "hajek"]
 randomization_inference = 10
+[power_curve]
+effects = [0.0, 0.05, 0.1]
+replicates = 150
 "#;
 
 const FILES: [&str; 3] = ["report.json", "summary.csv", "replicates.csv"];
@@ -77,6 +80,11 @@ fn merged_shards_are_byte_identical_to_one_run() {
             );
             assert!(a == b, "{n} shards: {f} differs from the single run");
         }
+        let report = std::fs::read_to_string(d.join(&merged).join("report.json")).unwrap();
+        assert!(
+            report.contains("\"power_curves\": [\n    {"),
+            "the merged report has no power curve"
+        );
     }
 }
 

@@ -303,3 +303,276 @@ mod tests {
         }
     }
 }
+
+/// The cluster part of a calculator question: mean users per cluster (`None`
+/// for user-level randomization), the metric's ICC and the cluster-size CV.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clustering {
+    /// Mean users per cluster (`None`: user randomization).
+    pub mean_cluster_size: Option<f64>,
+    /// Intra-cluster correlation of the metric.
+    pub icc: f64,
+    /// Coefficient of variation of cluster sizes.
+    pub cv: f64,
+}
+
+impl Clustering {
+    /// The design effect, after checking the inputs (1 for user randomization).
+    pub fn deff(&self, alpha: f64, power: Option<f64>) -> Result<f64> {
+        let m = self.mean_cluster_size.unwrap_or(1.0);
+        check_inputs(alpha, power, self.icc, m, self.cv)?;
+        Ok(match self.mean_cluster_size {
+            Some(m) => design_effect(m, self.icc, self.cv),
+            None => 1.0,
+        })
+    }
+}
+
+/// A simulated check of the design effect.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeffCheck {
+    /// Simulated design effect.
+    pub simulated: f64,
+    /// Its Monte Carlo SE.
+    pub mc_se: f64,
+    /// Clusters simulated.
+    pub clusters: usize,
+}
+
+/// The answer of `spillover deff` (its JSON), with the text it prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeffAnswer {
+    /// 1 + ICC·[(m − 1) + m·CV²].
+    pub design_effect: f64,
+    /// Users / design effect (with a number of clusters).
+    pub effective_sample_size: Option<f64>,
+    /// Advice when the effective sample collapses.
+    pub warning: Option<String>,
+    /// The simulated check, if asked for.
+    pub check: Option<DeffCheck>,
+    /// What the command line prints.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `spillover deff`: the design effect of `clusters` clusters of mean size
+/// `mean_cluster_size`, and with `check` a simulation of it.
+///
+/// ```
+/// let a = spillover::diagnosis::calc::deff(20.0, 0.05, 0.65, Some(100), false)?;
+/// assert!((a.design_effect - 2.3725).abs() < 1e-12);
+/// # Ok::<(), spillover::Error>(())
+/// ```
+pub fn deff(
+    mean_cluster_size: f64,
+    icc: f64,
+    cv: f64,
+    clusters: Option<usize>,
+    check: bool,
+) -> Result<DeffAnswer> {
+    check_inputs(0.05, None, icc, mean_cluster_size, cv)?;
+    let d = design_effect(mean_cluster_size, icc, cv);
+    let total = clusters.map(|k| k as f64 * mean_cluster_size);
+    let mut text = format!(
+        "design effect {d:.4} = 1 + {icc} × [({mean_cluster_size} − 1) + {mean_cluster_size} × {cv}²]\n"
+    );
+    if let Some(n) = total {
+        text += &format!("effective sample size {:.1} of {n:.0} users\n", n / d);
+    }
+    let warning = total.and_then(|n| collapse_warning(n, d, icc, clusters.map(|k| k as f64)));
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    let mut checked = None;
+    if check {
+        let k = clusters.unwrap_or(100).max(4);
+        if (k as f64) * mean_cluster_size > 2e6 {
+            return Err(Error::input(
+                "--check simulates clusters × size users: keep it under 2,000,000",
+            ));
+        }
+        let (sim, se) = check_deff(k, mean_cluster_size, cv, icc, 2000, 1);
+        text += &format!("simulated design effect {sim:.4} ± {se:.4} (Monte Carlo SE; {k} clusters, 2,000 replicates)\n");
+        checked = Some(DeffCheck {
+            simulated: sim,
+            mc_se: se,
+            clusters: k,
+        });
+    }
+    Ok(DeffAnswer {
+        design_effect: d,
+        effective_sample_size: total.map(|n| n / d),
+        warning,
+        check: checked,
+        text,
+    })
+}
+
+/// The answer of `spillover power`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PowerAnswer {
+    /// Power of the two-sided test.
+    pub power: f64,
+    /// The design effect used.
+    pub design_effect: f64,
+    /// Users per arm / design effect.
+    pub effective_n_per_arm: f64,
+    /// Advice when the effective sample collapses.
+    pub warning: Option<String>,
+    /// What the command line prints.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `spillover power`: power to detect `effect` with `n_per_arm` users per arm.
+///
+/// ```
+/// use spillover::diagnosis::calc::{power_answer, Clustering, Metric};
+/// let user = Clustering { mean_cluster_size: None, icc: 0.0, cv: 0.0 };
+/// let a = power_answer(Metric::Continuous { sd: 1.0 }, 0.1, 1571.0, 0.05, user)?;
+/// assert!((a.power - 0.8).abs() < 0.001);
+/// # Ok::<(), spillover::Error>(())
+/// ```
+pub fn power_answer(
+    metric: Metric,
+    effect: f64,
+    n_per_arm: f64,
+    alpha: f64,
+    cluster: Clustering,
+) -> Result<PowerAnswer> {
+    metric.check(Some(effect))?;
+    let d = cluster.deff(alpha, None)?;
+    if n_per_arm.is_nan() || n_per_arm <= 1.0 {
+        return Err(Error::input("--n-per-arm: expected more than 1 user"));
+    }
+    let n_eff = n_per_arm / d;
+    let p = power(metric, effect, n_eff, alpha);
+    let mut text = format!(
+        "power {p:.4} to detect {effect} with {n_per_arm} users per arm (effective {n_eff:.1} after design effect {d:.4}), two-sided α = {alpha}\n"
+    );
+    let warning = collapse_warning(2.0 * n_per_arm, d, cluster.icc, None);
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    Ok(PowerAnswer {
+        power: p,
+        design_effect: d,
+        effective_n_per_arm: n_eff,
+        warning,
+        text,
+    })
+}
+
+/// The answer of `spillover mde`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MdeAnswer {
+    /// The minimum detectable effect.
+    pub mde: f64,
+    /// The design effect used.
+    pub design_effect: f64,
+    /// Advice when the effective sample collapses.
+    pub warning: Option<String>,
+    /// What the command line prints.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `spillover mde`: the minimum detectable effect with `n_total` users, a
+/// share `treated_share` treated, at power `power_target`.
+pub fn mde_answer(
+    metric: Metric,
+    n_total: f64,
+    treated_share: f64,
+    power_target: f64,
+    alpha: f64,
+    cluster: Clustering,
+) -> Result<MdeAnswer> {
+    metric.check(None)?;
+    let d = cluster.deff(alpha, Some(power_target))?;
+    if !(treated_share > 0.0 && treated_share < 1.0 && n_total > 2.0) {
+        return Err(Error::input(
+            "--n-total must exceed 2 and --treated-share lie in (0, 1)",
+        ));
+    }
+    let (n1, n0) = (
+        n_total * treated_share / d,
+        n_total * (1.0 - treated_share) / d,
+    );
+    let m = match metric {
+        Metric::Continuous { sd } => mde_continuous(sd, n1, n0, alpha, power_target),
+        Metric::Binary { baseline } => {
+            mde_binary(baseline, 2.0 / (1.0 / n1 + 1.0 / n0), alpha, power_target)
+        }
+    };
+    let mut text = format!(
+        "minimum detectable effect {m:.4} with {n_total} users ({:.0}% treated), design effect {d:.4}, α = {alpha}, power {power_target}\n",
+        100.0 * treated_share,
+    );
+    let warning = collapse_warning(n_total, d, cluster.icc, None);
+    if let Some(w) = &warning {
+        text += &format!("{w}\n");
+    }
+    Ok(MdeAnswer {
+        mde: m,
+        design_effect: d,
+        warning,
+        text,
+    })
+}
+
+/// The answer of `spillover clusters-needed`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClustersNeededAnswer {
+    /// Clusters per arm.
+    pub clusters_per_arm: f64,
+    /// Users per arm in those clusters.
+    pub users_per_arm: f64,
+    /// Users per arm under user randomization.
+    pub n_per_arm_user_level: f64,
+    /// The design effect used.
+    pub design_effect: f64,
+    /// What the command line prints.
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// `spillover clusters-needed`: clusters per arm to detect `effect` at power
+/// `power_target` (needs `cluster.mean_cluster_size`).
+pub fn clusters_needed(
+    metric: Metric,
+    effect: f64,
+    power_target: f64,
+    alpha: f64,
+    cluster: Clustering,
+) -> Result<ClustersNeededAnswer> {
+    metric.check(Some(effect))?;
+    if effect == 0.0 {
+        return Err(Error::input("--effect: expected a non-zero effect"));
+    }
+    let Some(m) = cluster.mean_cluster_size else {
+        return Err(Error::input("--mean-cluster-size is required"));
+    };
+    let d = cluster.deff(alpha, Some(power_target))?;
+    let n = n_per_arm(metric, effect, alpha, power_target);
+    let users = n * d;
+    let clusters = (users / m).ceil();
+    let mut text = format!(
+        "{clusters:.0} clusters per arm ({:.0} users per arm at {m} per cluster): {:.0} users per arm under user randomization × design effect {d:.4}\n",
+        clusters * m,
+        n.ceil()
+    );
+    if cluster.icc > 0.0 && m * cluster.icc > 10.0 {
+        text += &format!(
+            "note: with ICC {} a cluster of {m} users is worth about {:.1} independent users; smaller clusters need far fewer users in total\n",
+            cluster.icc,
+            m / d
+        );
+    }
+    Ok(ClustersNeededAnswer {
+        clusters_per_arm: clusters,
+        users_per_arm: clusters * m,
+        n_per_arm_user_level: n,
+        design_effect: d,
+        text,
+    })
+}

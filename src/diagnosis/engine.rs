@@ -50,6 +50,33 @@ pub struct SimConfig {
     pub exposure: ExposureConfig,
     /// Re-randomizations per replicate for Fisher randomization p-values (0: off).
     pub randomization_inference: usize,
+    /// Set from another thread to stop the run (checked before each replicate).
+    #[serde(skip)]
+    pub cancel: Cancel,
+}
+
+/// A flag that stops a run from another thread: once [`Cancel::cancel`] is
+/// called, replicates not yet started return [`Error::Cancelled`](crate::Error::Cancelled).
+/// Clones share the flag; every token compares equal (it is not a setting).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Ask the run to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Cancel {
+    fn eq(&self, _: &Cancel) -> bool {
+        true
+    }
 }
 
 impl SimConfig {
@@ -69,6 +96,7 @@ impl SimConfig {
                 draws: 2000,
             },
             randomization_inference: 0,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -1119,6 +1147,9 @@ pub fn run_design_part(
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
             .into_par_iter()
             .map(|ri| {
+                if cfg.cancel.is_cancelled() {
+                    return Err(crate::Error::Cancelled);
+                }
                 let mut other = vec![0.0f64; width];
                 let rep = engine.replicate(ri, &mut other)?;
                 tick();

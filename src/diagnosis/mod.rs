@@ -174,14 +174,20 @@ pub fn diagnose(
     let runs = simulate(p, tick)?;
     let mut report = build(name, p, &runs, clusters_files);
     if let Some(pc) = power_curve {
-        let deffs: Vec<f64> = report
-            .designs
-            .iter()
-            .map(|d| d.design_effect.simulated)
-            .collect();
+        let deffs = simulated_deffs(&report);
         report.power_curves = power_curves(p, pc, &deffs, tick_power)?;
     }
     Ok((report, runs))
+}
+
+/// Each design's simulated design effect (what the power curve's analytic
+/// line uses).
+pub fn simulated_deffs(report: &Report) -> Vec<f64> {
+    report
+        .designs
+        .iter()
+        .map(|d| d.design_effect.simulated)
+        .collect()
 }
 
 /// Diagnose every design and assemble the report (see [`Prepared::new`] for

@@ -3,7 +3,7 @@
 //! design beside the textbook curve with the design's design effect.
 
 use super::diagnosands::Rate;
-use super::engine::{run_design, SimConfig};
+use super::engine::{run_design_part, SimConfig};
 use super::Prepared;
 use crate::answer::{self as estimate, EstimatorKind};
 use crate::error::Result;
@@ -34,16 +34,17 @@ pub struct PowerCurve {
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// Power against effect size for every design (saturation designs excluded):
-/// τ and γ are scaled together so the global effect takes each value, the
-/// population is otherwise unchanged. The analytic curve is the textbook
-/// power with the design's simulated design effect (no bias).
-pub fn power_curves(
-    p: &Prepared,
-    spec: &PowerCurveSpec,
-    deffs: &[f64],
-    tick: &(dyn Fn() + Sync),
-) -> Result<Vec<PowerCurve>> {
+/// Rejections and usable estimates of a power curve's estimator: per curve
+/// design (saturation designs have none), per effect. Integer counts, so
+/// the counts of disjoint replicate slices add up exactly.
+pub type PowerCounts = Vec<Vec<(usize, usize)>>;
+
+/// Replicates per point of a power curve.
+pub fn replicates(p: &Prepared, spec: &PowerCurveSpec) -> usize {
+    spec.replicates.unwrap_or(p.config.replicates)
+}
+
+fn estimator_index(p: &Prepared, spec: &PowerCurveSpec) -> (EstimatorKind, usize) {
     let kind = spec.estimator.unwrap_or(p.config.estimators[0]);
     let j = p
         .config
@@ -51,8 +52,32 @@ pub fn power_curves(
         .iter()
         .position(|&k| k == kind)
         .unwrap_or(0);
+    (kind, j)
+}
+
+fn curve_designs(p: &Prepared) -> impl Iterator<Item = (usize, &crate::data::design::Design)> {
+    p.designs
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.spec.assignment != crate::data::design::Assignment::Saturation)
+}
+
+/// Simulate replicates `range` (its start a multiple of
+/// [`BLOCK`](super::engine::BLOCK)) of every point of the power curve and
+/// count its rejections: τ and γ are scaled together so the global effect
+/// takes each value, the population is otherwise unchanged.
+///
+/// # Complexity
+/// Curve designs × effects × `range.len()` replicates.
+pub fn power_counts(
+    p: &Prepared,
+    spec: &PowerCurveSpec,
+    range: std::ops::Range<usize>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<PowerCounts> {
+    let (_, j) = estimator_index(p, spec);
     let cfg = SimConfig {
-        replicates: spec.replicates.unwrap_or(p.config.replicates),
+        replicates: replicates(p, spec),
         ..p.config.clone()
     };
     // τ and γ scaled so the exact global effect equals each requested value
@@ -62,48 +87,85 @@ pub fn power_curves(
         .iter()
         .map(|&e| crate::inquiry::effect_scale(&p.population, e))
         .collect::<Result<_>>()?;
-    let (noise, s2) = p.population.control_variance();
-    let n = p.population.len() as f64;
     let mut out = Vec::new();
-    for (di, d) in p.designs.iter().enumerate() {
-        if d.spec.assignment == crate::data::design::Assignment::Saturation {
-            continue;
-        }
-        let mut points = Vec::new();
-        for (&effect, &scale) in spec.effects.iter().zip(&scales) {
+    for (di, d) in curve_designs(p) {
+        let mut counts = Vec::new();
+        for &scale in &scales {
             let mut pop = p.population.clone();
             pop.tau.iter_mut().for_each(|t| *t *= scale);
             pop.gamma *= scale;
-            let run = run_design(&p.graph, &pop, d, &cfg, di, tick)?;
-            let ok: Vec<&estimate::Estimate> = run
+            let (_, part) = run_design_part(&p.graph, &pop, d, &cfg, di, range.clone(), tick)?;
+            let ok: Vec<&estimate::Estimate> = part
                 .replicates
                 .iter()
                 .filter_map(|r| r.effect[j].as_ref().ok())
                 .collect();
             let rej = ok.iter().filter(|e| e.p_value < cfg.alpha).count();
-            let r = Rate::of(rej, ok.len()).unwrap_or(Rate {
-                value: f64::NAN,
-                mc_se: f64::NAN,
-            });
-            let share = d.spec.treated_share;
-            let n_eff =
-                1.0 / (1.0 / (share * n) + 1.0 / ((1.0 - share) * n)) / deffs[di].max(1e-12);
-            // Equal-arms form with the harmonic per-arm size.
-            let analytic = crate::diagnosis::calc::power(
-                crate::diagnosis::calc::Metric::Continuous {
-                    sd: (noise + s2).sqrt(),
-                },
-                effect,
-                2.0 * n_eff,
-                cfg.alpha,
-            );
-            points.push((effect, r.value, r.mc_se, analytic));
+            counts.push((rej, ok.len()));
         }
-        out.push(PowerCurve {
-            design: d.spec.name.clone(),
-            estimator: kind.name().to_string(),
-            points,
-        });
+        out.push(counts);
     }
     Ok(out)
+}
+
+/// The power curves from their counts (summed over every replicate) and
+/// each design's simulated design effect (for the analytic curve: the
+/// textbook power with that design effect, no bias).
+pub fn curves_from_counts(
+    p: &Prepared,
+    spec: &PowerCurveSpec,
+    deffs: &[f64],
+    counts: &PowerCounts,
+) -> Vec<PowerCurve> {
+    let (kind, _) = estimator_index(p, spec);
+    let (noise, s2) = p.population.control_variance();
+    let n = p.population.len() as f64;
+    curve_designs(p)
+        .zip(counts)
+        .map(|((di, d), counts)| {
+            let points = spec
+                .effects
+                .iter()
+                .zip(counts)
+                .map(|(&effect, &(rej, ok))| {
+                    let r = Rate::of(rej, ok).unwrap_or(Rate {
+                        value: f64::NAN,
+                        mc_se: f64::NAN,
+                    });
+                    let share = d.spec.treated_share;
+                    let n_eff = 1.0
+                        / (1.0 / (share * n) + 1.0 / ((1.0 - share) * n))
+                        / deffs[di].max(1e-12);
+                    // Equal-arms form with the harmonic per-arm size.
+                    let analytic = crate::diagnosis::calc::power(
+                        crate::diagnosis::calc::Metric::Continuous {
+                            sd: (noise + s2).sqrt(),
+                        },
+                        effect,
+                        2.0 * n_eff,
+                        p.config.alpha,
+                    );
+                    (effect, r.value, r.mc_se, analytic)
+                })
+                .collect();
+            PowerCurve {
+                design: d.spec.name.clone(),
+                estimator: kind.name().to_string(),
+                points,
+            }
+        })
+        .collect()
+}
+
+/// Power against effect size for every design (saturation designs excluded),
+/// simulated ([`power_counts`] over every replicate) beside the analytic
+/// curve ([`curves_from_counts`]).
+pub fn power_curves(
+    p: &Prepared,
+    spec: &PowerCurveSpec,
+    deffs: &[f64],
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<PowerCurve>> {
+    let counts = power_counts(p, spec, 0..replicates(p, spec), tick)?;
+    Ok(curves_from_counts(p, spec, deffs, &counts))
 }

@@ -9,6 +9,7 @@
 //! partition; [`merge`] refuses shards that disagree, repeat or are missing.
 
 use super::engine::{assemble, run_design_part, DesignMeta, DesignPart, DesignRun, BLOCK};
+use super::power::{power_counts, PowerCounts, PowerCurveSpec};
 use super::Prepared;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,17 @@ pub struct Shard {
     pub partitions: Vec<String>,
     /// Per design: its set-up's report and this slice of its replicates.
     pub designs: Vec<(DesignMeta, DesignPart)>,
+    /// With a `[power_curve]`: this slice's rejection counts of every point.
+    #[serde(default)]
+    pub power: Option<PowerCounts>,
+}
+
+/// The merged shards: every design's run, and the power curve's counts.
+pub struct Merged {
+    /// Every design's run, in design order.
+    pub runs: Vec<DesignRun>,
+    /// The power curve's counts over every replicate, if it has one.
+    pub power: Option<PowerCounts>,
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -90,10 +102,11 @@ pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
     Ok((k, n))
 }
 
-/// Run shard `k` of `n` of every design of `p`.
+/// Run shard `k` of `n` of every design of `p`, and of its power curve.
 ///
 /// # Complexity
-/// Each design's set-up (as an unsharded run) plus its slice's replicates.
+/// Each design's set-up (as an unsharded run) plus its slice's replicates,
+/// and the slice of every power-curve point's replicates.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     p: &Prepared,
@@ -101,6 +114,7 @@ pub fn run(
     scenario_text: &str,
     k: usize,
     n: usize,
+    power_curve: Option<&PowerCurveSpec>,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Shard> {
     let range = slice(p.config.replicates, k, n);
@@ -130,32 +144,46 @@ pub fn run(
         n,
         partitions: partition_hashes(p),
         designs,
+        power: power_curve
+            .map(|pc| {
+                let r = slice(super::power::replicates(p, pc), k, n);
+                power_counts(p, pc, r, tick)
+            })
+            .transpose()?,
+    })
+}
+
+/// A shard as bytes (MessagePack), as written to a shard file.
+pub fn to_bytes(shard: &Shard) -> Result<Vec<u8>> {
+    rmp_serde::to_vec(shard).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// A shard from bytes; `what` names their source in errors.
+pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Shard> {
+    rmp_serde::from_slice(bytes).map_err(|e| {
+        Error::input(format!(
+            "{what}: not a spillover shard file ({e}): expected the output of `spillover run --shard`"
+        ))
     })
 }
 
 /// Write a shard to `path`, atomically.
 pub fn write(shard: &Shard, path: &Path) -> Result<()> {
-    let bytes = rmp_serde::to_vec(shard).map_err(|e| Error::Internal(e.to_string()))?;
+    let bytes = to_bytes(shard)?;
     crate::fsutil::write_atomic(path, |w| w.write_all(&bytes))
 }
 
 /// Read a shard file.
 pub fn read(path: &Path) -> Result<Shard> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
-    rmp_serde::from_slice(&bytes).map_err(|e| {
-        Error::input(format!(
-            "{}: not a spillover shard file ({e}): expected the output of `spillover run --shard`",
-            path.display()
-        ))
-    })
+    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    from_bytes(&bytes, &path.display().to_string())
 }
 
 /// Check that `shards` are the N slices of one run of the scenario `p` was
 /// prepared from, and assemble every design's run. Refused (exit 2): shards
 /// of different scenarios, versions, replicate counts or partitions, a
 /// repeated or missing slice, partitions that differ from `p`'s.
-pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Vec<DesignRun>> {
+pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
     let Some(first) = shards.first() else {
         return Err(Error::input("merge: no shard files given"));
     };
@@ -218,7 +246,26 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Vec<DesignRun>> {
     }
     let mut per_design: Vec<(Option<DesignMeta>, Vec<DesignPart>)> =
         (0..p.designs.len()).map(|_| (None, Vec::new())).collect();
+    let mut power: Option<PowerCounts> = None;
     for s in shards {
+        match (&mut power, s.power) {
+            (None, Some(c)) => power = Some(c),
+            (Some(total), Some(c)) if same_shape(total, &c) => {
+                for (t, c) in total.iter_mut().zip(c) {
+                    for (t, c) in t.iter_mut().zip(c) {
+                        t.0 += c.0;
+                        t.1 += c.1;
+                    }
+                }
+            }
+            (_, None) => {}
+            (Some(_), Some(_)) => {
+                return Err(Error::input(format!(
+                    "merge: shard {}/{n} has a power curve of another shape",
+                    s.k
+                )))
+            }
+        }
         if s.designs.len() != p.designs.len() {
             return Err(Error::input(format!(
                 "merge: shard {}/{n} has {} designs, the scenario {}",
@@ -232,7 +279,7 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Vec<DesignRun>> {
             per_design[d].1.push(part);
         }
     }
-    Ok(per_design
+    let runs = per_design
         .into_iter()
         .enumerate()
         .map(|(d, (meta, parts))| {
@@ -243,5 +290,10 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Vec<DesignRun>> {
             });
             assemble(&p.population, &p.designs[d], &p.config, meta, parts)
         })
-        .collect())
+        .collect();
+    Ok(Merged { runs, power })
+}
+
+fn same_shape(a: &PowerCounts, b: &PowerCounts) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.len() == y.len())
 }

@@ -175,8 +175,7 @@ fn looks_like_header(f: &[&str]) -> bool {
 
 /// Read an edge list from a file.
 pub fn read_edge_list(path: &Path, opts: &ReadOptions) -> Result<(Graph, ReadReport)> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     read_edge_list_from(BufReader::with_capacity(1 << 20, file), path, opts)
 }
 
@@ -223,8 +222,7 @@ pub fn read_edge_list_split(
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<(Graph, Option<Graph>, ReadReport)> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     read_inner(BufReader::with_capacity(1 << 20, file), path, opts)
 }
 
@@ -332,7 +330,7 @@ fn read_inner<R: BufRead>(
         buf.clear();
         let read = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::input(format!("{}: cannot read: {e}", path.display())))?;
+            .map_err(|e| Error::read(path, e))?;
         if read == 0 {
             break;
         }
@@ -480,21 +478,7 @@ fn read_inner<R: BufRead>(
         }
     }
 
-    // Canonical dense ids: sort labels.
-    let numeric: Option<Vec<u64>> = names.iter().map(|s| s.parse::<u64>().ok()).collect();
-    let mut order: Vec<u32> = (0..names.len() as u32).collect();
-    match &numeric {
-        Some(vals) => order.sort_by(|&a, &b| {
-            vals[a as usize]
-                .cmp(&vals[b as usize])
-                .then_with(|| names[a as usize].cmp(&names[b as usize]))
-        }),
-        None => order.sort_by(|&a, &b| names[a as usize].cmp(&names[b as usize])),
-    }
-    let mut dense = vec![0u32; names.len()];
-    for (new, &old) in order.iter().enumerate() {
-        dense[old as usize] = new as u32;
-    }
+    let (order, dense) = canonical_order(&names);
     let sorted_names: Vec<&str> = order.iter().map(|&o| &*names[o as usize]).collect();
     let labels = NodeLabels::from_names(&sorted_names);
 
@@ -574,6 +558,122 @@ fn read_inner<R: BufRead>(
             split: split_report,
         },
     ))
+}
+
+/// The canonical dense ids of node labels: sorted numerically when every
+/// label is a non-negative integer, else lexicographically. Returns `order`
+/// (dense id → index into `names`) and its inverse `dense` (index → dense id).
+///
+/// ```
+/// use spillover::graph::io::canonical_order;
+/// let (order, dense) = canonical_order(&["10", "9", "100"]);
+/// assert_eq!(order, vec![1, 0, 2]);
+/// assert_eq!(dense, vec![1, 0, 2]);
+/// ```
+///
+/// # Complexity
+/// O(n log n) for n labels.
+pub fn canonical_order<S: AsRef<str>>(names: &[S]) -> (Vec<u32>, Vec<u32>) {
+    let numeric: Option<Vec<u64>> = names
+        .iter()
+        .map(|s| s.as_ref().parse::<u64>().ok())
+        .collect();
+    let mut order: Vec<u32> = (0..names.len() as u32).collect();
+    match &numeric {
+        Some(vals) => order.sort_by(|&a, &b| {
+            vals[a as usize]
+                .cmp(&vals[b as usize])
+                .then_with(|| names[a as usize].as_ref().cmp(names[b as usize].as_ref()))
+        }),
+        None => order.sort_by(|&a, &b| names[a as usize].as_ref().cmp(names[b as usize].as_ref())),
+    }
+    let mut dense = vec![0u32; names.len()];
+    for (new, &old) in order.iter().enumerate() {
+        dense[old as usize] = new as u32;
+    }
+    (order, dense)
+}
+
+/// Build a graph from edges given in memory (a data frame's columns, say):
+/// `src[k]` and `dst[k]` index the distinct node labels `names`, `weights`
+/// (if any) must be positive and finite. Dense ids are canonical as for a
+/// file ([`canonical_order`]), so the same edges read from a file give the
+/// same graph. `what` names the input in errors. Returns the graph, what the
+/// builder did, and `order` (dense id → index into `names`).
+///
+/// ```
+/// use spillover::graph::io::graph_from_edges;
+/// use spillover::graph::BuildOptions;
+/// let names = ["b", "a", "c"];
+/// let (g, _, order) = graph_from_edges(&names, &[0, 1], &[1, 2], None, false, &BuildOptions::default(), "edges")?;
+/// assert_eq!((g.node_count(), g.edge_count()), (3, 2));
+/// assert_eq!(order, vec![1, 0, 2]); // a, b, c
+/// # Ok::<(), spillover::Error>(())
+/// ```
+///
+/// # Complexity
+/// O(n log n + m log(max degree)) time for n labels and m edges, O(n + m) memory.
+pub fn graph_from_edges<S: AsRef<str>>(
+    names: &[S],
+    src: &[u32],
+    dst: &[u32],
+    weights: Option<&[f64]>,
+    directed: bool,
+    build: &BuildOptions,
+    what: &str,
+) -> Result<(Graph, BuildReport, Vec<u32>)> {
+    if names.len() > u32::MAX as usize {
+        return Err(Error::TooLarge {
+            what: format!("{what}: distinct nodes"),
+            size: names.len() as u64,
+            limit: u32::MAX as u64,
+            advice: ": node ids are stored as 32-bit integers".into(),
+        });
+    }
+    if src.len() != dst.len() || weights.is_some_and(|w| w.len() != src.len()) {
+        return Err(Error::input(format!(
+            "{what}: the source, target and weight columns have different lengths ({}, {}{}): \
+             expected one value per edge in each",
+            src.len(),
+            dst.len(),
+            weights.map_or(String::new(), |w| format!(", {}", w.len()))
+        )));
+    }
+    if src.is_empty() {
+        return Err(Error::input(format!(
+            "{what}: no edges: expected at least one source, target pair"
+        )));
+    }
+    let n = names.len() as u32;
+    if let Some(k) = src.iter().chain(dst).position(|&u| u >= n) {
+        return Err(Error::Internal(format!(
+            "{what}: edge endpoint {k} is not an index into the {n} node labels"
+        )));
+    }
+    if let Some(w) = weights {
+        if let Some(k) = w.iter().position(|&x| !(x.is_finite() && x > 0.0)) {
+            return Err(Error::input(format!(
+                "{what}: row {k}: expected a positive, finite weight, found {}",
+                w[k]
+            )));
+        }
+    }
+    let (order, dense) = canonical_order(names);
+    let mut b = GraphBuilder::new(names.len(), directed, weights.is_some());
+    b.reserve(src.len());
+    for k in 0..src.len() {
+        let w = weights.map_or(1.0, |w| w[k]);
+        b.add_edge(dense[src[k] as usize], dense[dst[k] as usize], w);
+    }
+    let sorted: Vec<&str> = order.iter().map(|&o| names[o as usize].as_ref()).collect();
+    let (graph, report) = b.build_or_duplicate(build).map_err(|d| {
+        Error::input(format!(
+            "{what}: duplicate edge {} {} (duplicates = error)",
+            sorted[d.0 as usize], sorted[d.1 as usize]
+        ))
+    })?;
+    let graph = graph.with_labels(NodeLabels::from_names(&sorted))?;
+    Ok((graph, report, order))
 }
 
 /// Write `graph` as an edge list (tab separated: source, target, and weight if

@@ -78,8 +78,7 @@ impl UserTable {
     /// O(rows × columns); memory O(rows × named columns).
     pub fn read(spec: &PopulationSpec, base: &Path) -> Result<UserTable> {
         let path = base.join(&spec.path);
-        let file = std::fs::File::open(&path)
-            .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+        let file = std::fs::File::open(&path).map_err(|e| Error::read(&path, e))?;
         let ext = |e: &str| path.extension().is_some_and(|x| x.eq_ignore_ascii_case(e));
         if ext("parquet") || ext("pq") {
             return Self::from_parquet(file, &path, spec);

@@ -96,8 +96,7 @@ pub fn check_parts(n: usize, parts: usize) -> Result<()> {
 /// separated; `#` comments), naming nodes by the graph's labels. Every node must
 /// appear exactly once and every named node must exist.
 pub fn from_file(g: &Graph, path: &Path) -> Result<Partition> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::input(format!("{}: cannot open: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::read(path, e))?;
     let index: HashMap<String, u32> = (0..g.node_count() as u32)
         .map(|u| (g.label(u).into_owned(), u))
         .collect();

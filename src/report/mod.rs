@@ -499,6 +499,55 @@ pub fn clusters_file_name(design: &crate::data::design::Design) -> Option<String
         .then(|| format!("clusters-{}.tsv", design.spec.name))
 }
 
+/// The text outputs of a run as [`write_all`] writes them, in memory:
+/// `report.json`, `summary.csv`, `balance.csv` (only with a population
+/// file's covariates) and `replicates.csv`, each with its file name.
+///
+/// # Complexity
+/// O(designs × replicates × estimators).
+pub fn text_outputs(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Result<Vec<(String, String)>> {
+    fn text(f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<String> {
+        let mut buf = Vec::new();
+        f(&mut buf).map_err(|e| crate::error::Error::io("rendering the outputs", e))?;
+        String::from_utf8(buf).map_err(|e| crate::error::Error::Internal(e.to_string()))
+    }
+    let mut out = Vec::new();
+    let json = serde_json::to_string_pretty(r)
+        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+    out.push(("report.json".to_string(), format!("{json}\n")));
+    out.push((
+        "summary.csv".to_string(),
+        text(|w| write_summary_with_balance(r, w))?,
+    ));
+    if r.designs.iter().any(|d| d.balance.is_some()) {
+        out.push(("balance.csv".to_string(), text(|w| write_balance(r, w))?));
+    }
+    out.push((
+        "replicates.csv".to_string(),
+        text(|w| write_replicates(p, runs, w))?,
+    ));
+    Ok(out)
+}
+
+/// `report.html` with its figures inline, in memory (figures need the
+/// `plots` feature; without it the page has none).
+pub fn html_page(
+    r: &Report,
+    p: &Prepared,
+    runs: &[DesignRun],
+    scenario_text: &str,
+) -> Result<String> {
+    #[allow(unused_mut)]
+    let mut svgs: Vec<(String, String)> = Vec::new();
+    #[cfg(feature = "plots")]
+    for fig in figures(r, p, runs) {
+        svgs.push((fig.name.clone(), fig.svg()?));
+    }
+    #[cfg(not(feature = "plots"))]
+    let _ = (p, runs);
+    Ok(html(r, &svgs, scenario_text))
+}
+
 /// Write the plots, `report.html`, the clusters files, `report.json`,
 /// `summary.csv` and `replicates.csv` into `dir`, each atomically. Returns the
 /// paths written.
@@ -542,22 +591,11 @@ pub fn write_all(
             written.push(path);
         }
     }
-    let json = serde_json::to_string_pretty(r)
-        .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
-    let path = dir.join("report.json");
-    crate::fsutil::write_atomic(&path, |w| writeln!(w, "{json}"))?;
-    written.push(path);
-    let path = dir.join("summary.csv");
-    crate::fsutil::write_atomic(&path, |w| write_summary_with_balance(r, w))?;
-    written.push(path);
-    if r.designs.iter().any(|d| d.balance.is_some()) {
-        let path = dir.join("balance.csv");
-        crate::fsutil::write_atomic(&path, |w| write_balance(r, w))?;
+    for (name, text) in text_outputs(r, p, runs)? {
+        let path = dir.join(name);
+        crate::fsutil::write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
         written.push(path);
     }
-    let path = dir.join("replicates.csv");
-    crate::fsutil::write_atomic(&path, |w| write_replicates(p, runs, w))?;
-    written.push(path);
     Ok(written)
 }
 

@@ -1,0 +1,239 @@
+//! The commands as library calls: what `spillover run`, `run --shard` and
+//! `merge` do, without argument parsing or printing. The command line and
+//! the Python package (`python/`) both call these, so a run gives the same
+//! bytes whichever way it was started.
+//!
+//! This module owns the order of a run's steps: check and lock the output
+//! folder, prepare the scenario, simulate, render, write (staged, then
+//! swapped in). It sits on top of every other module.
+
+use crate::diagnosis::engine::Cancel;
+use crate::diagnosis::shard::{self, Shard};
+use crate::diagnosis::{DesignRun, Prepared, Report};
+use crate::error::{Error, Result};
+use crate::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+/// What a caller hears while a run goes on, and how it stops one.
+pub struct Hooks<'a> {
+    /// Called once the network, population and partitions are built.
+    pub prepared: &'a (dyn Fn() + Sync),
+    /// Called once per finished replicate of the main run.
+    pub tick: &'a (dyn Fn() + Sync),
+    /// Called once per finished power-curve replicate.
+    pub tick_power: &'a (dyn Fn() + Sync),
+    /// Cancelled from another thread, the run stops before its next
+    /// replicate with [`Error::Cancelled`] and writes nothing.
+    pub cancel: Cancel,
+}
+
+fn nothing() {}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Hooks {
+            prepared: &nothing,
+            tick: &nothing,
+            tick_power: &nothing,
+            cancel: Cancel::default(),
+        }
+    }
+}
+
+/// A finished run: the report, what it was computed from, and the files
+/// written (none without an output folder).
+pub struct Finished {
+    /// The diagnosis.
+    pub report: Report,
+    /// The network, population, designs and settings.
+    pub prepared: Prepared,
+    /// Every replicate of every design.
+    pub runs: Vec<DesignRun>,
+    /// The scenario's text (shown in `report.html`).
+    pub scenario_text: String,
+    /// Files written, if an output folder was given.
+    pub written: Vec<PathBuf>,
+}
+
+/// Parse scenario `text` (`path` names it in errors and anchors its
+/// relative paths), with an optional replicates override.
+///
+/// ```
+/// let text = r#"
+/// name = "x"
+/// replicates = 50
+/// [graph]
+/// model = "sbm"
+/// [[design]]
+/// name = "user"
+/// [[design]]
+/// name = "communities"
+/// unit = "cluster"
+/// partition = { method = "louvain" }
+/// "#;
+/// let s = spillover::api::scenario(text, std::path::Path::new("x.toml"), Some(20))?;
+/// assert_eq!(s.replicates, 20);
+/// // An override is checked like the file's own value.
+/// assert!(spillover::api::scenario(text, std::path::Path::new("x.toml"), Some(1)).is_err());
+/// # Ok::<(), spillover::Error>(())
+/// ```
+pub fn scenario(text: &str, path: &Path, replicates: Option<usize>) -> Result<Scenario> {
+    let mut s = crate::scenario::parse(text, path)?;
+    if let Some(r) = replicates {
+        s.set_replicates(r)?;
+    }
+    Ok(s)
+}
+
+/// Replicates a run of `s` simulates: (main run, power curve), for
+/// progress bars.
+pub fn replicate_counts(s: &Scenario) -> (u64, u64) {
+    let designs = s.designs.len() as u64;
+    let main = designs.saturating_mul(s.replicates as u64);
+    let power = s.power_curve.as_ref().map_or(0, |pc| {
+        (pc.effects.len() as u64)
+            .saturating_mul(designs)
+            .saturating_mul(pc.replicates.unwrap_or(s.replicates) as u64)
+    });
+    (main, power)
+}
+
+/// Build the network, population, partitions and designs of `s`; input
+/// errors name the scenario file.
+pub fn prepare(s: &Scenario, path: &Path) -> Result<Prepared> {
+    crate::scenario::prepare(s).map_err(|e| match e {
+        e @ (Error::Input(_)
+        | Error::Read { .. }
+        | Error::Parameter { .. }
+        | Error::TooLarge { .. }
+        | Error::Context { .. }) => e.context(path.display().to_string()),
+        other => other,
+    })
+}
+
+/// Run scenario `s` (read from `text` at `path`): simulate every design,
+/// build the report, and with `out` write every output there (the folder is
+/// checked and locked before any work, written staged and swapped in whole).
+///
+/// # Complexity
+/// That of [`crate::scenario::prepare`] plus designs × replicates replicates
+/// (see [`crate::diagnosis::simulate`]).
+pub fn run(
+    s: &Scenario,
+    text: &str,
+    path: &Path,
+    out: Option<&Path>,
+    hooks: &Hooks,
+) -> Result<Finished> {
+    let staged = out.map(crate::fsutil::Staged::begin).transpose()?;
+    let mut prepared = prepare(s, path)?;
+    prepared.config.cancel = hooks.cancel.clone();
+    (hooks.prepared)();
+    let files = clusters_files(&prepared);
+    let (report, runs) = crate::diagnosis::diagnose(
+        &s.name,
+        &prepared,
+        s.power_curve.as_ref(),
+        &files,
+        hooks.tick,
+        hooks.tick_power,
+    )?;
+    finish(report, prepared, runs, text, staged)
+}
+
+fn clusters_files(p: &Prepared) -> Vec<Option<String>> {
+    p.designs
+        .iter()
+        .map(crate::report::clusters_file_name)
+        .collect()
+}
+
+fn finish(
+    report: Report,
+    prepared: Prepared,
+    runs: Vec<DesignRun>,
+    text: &str,
+    staged: Option<crate::fsutil::Staged>,
+) -> Result<Finished> {
+    let written = match staged {
+        Some(staged) => {
+            let w = crate::report::write_all(staged.path(), &report, &prepared, &runs, text)?;
+            staged.commit()?;
+            w
+        }
+        None => Vec::new(),
+    };
+    Ok(Finished {
+        report,
+        prepared,
+        runs,
+        scenario_text: text.to_string(),
+        written,
+    })
+}
+
+/// Run shard `k` of `n` of scenario `s`: a slice of every design's
+/// replicates and of every power-curve point's (see
+/// [`crate::diagnosis::shard`]).
+pub fn run_shard(
+    s: &Scenario,
+    text: &str,
+    path: &Path,
+    k: usize,
+    n: usize,
+    hooks: &Hooks,
+) -> Result<Shard> {
+    if k == 0 || k > n {
+        return Err(Error::parameter(
+            "shard",
+            format!("{k}/{n}"),
+            "K/N with 1 ≤ K ≤ N",
+        ));
+    }
+    let mut prepared = prepare(s, path)?;
+    prepared.config.cancel = hooks.cancel.clone();
+    (hooks.prepared)();
+    shard::run(
+        &prepared,
+        path,
+        text,
+        k,
+        n,
+        s.power_curve.as_ref(),
+        hooks.tick,
+    )
+}
+
+/// Merge the shards of one run into its outputs, written to `out` if given
+/// (byte-identical to an unsharded run's). The scenario is re-read from the
+/// shards (its relative paths anchored where the first shard's run was).
+pub fn merge(shards: Vec<Shard>, out: Option<&Path>) -> Result<Finished> {
+    let Some(first) = shards.first() else {
+        return Err(Error::input("merge: no shards given"));
+    };
+    let path = first.scenario_path.clone();
+    let text = first.scenario_text.clone();
+    let mut s = crate::scenario::parse(&text, &path)?;
+    if first.replicates != s.replicates {
+        s.set_replicates(first.replicates)?;
+    }
+    let staged = out.map(crate::fsutil::Staged::begin).transpose()?;
+    let prepared = prepare(&s, &path)?;
+    let merged = shard::merge(&prepared, shards)?;
+    let runs = merged.runs;
+    let mut report = crate::diagnosis::build(&s.name, &prepared, &runs, &clusters_files(&prepared));
+    match (&s.power_curve, &merged.power) {
+        (Some(pc), Some(counts)) => {
+            let deffs = crate::diagnosis::simulated_deffs(&report);
+            report.power_curves =
+                crate::diagnosis::power::curves_from_counts(&prepared, pc, &deffs, counts);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::input(
+                "merge: the shards' power-curve results do not match the scenario's [power_curve]",
+            ))
+        }
+    }
+    finish(report, prepared, runs, &text, staged)
+}
