@@ -49,8 +49,8 @@ pub struct Finished {
     pub prepared: Prepared,
     /// Every replicate of every design.
     pub runs: Vec<DesignRun>,
-    /// The scenario's text (shown in `report.html`).
-    pub scenario_text: String,
+    /// Every output rendered in memory (figures, `report.html`, the texts).
+    pub rendered: crate::report::Rendered,
     /// Files written, if an output folder was given.
     pub written: Vec<PathBuf>,
 }
@@ -155,19 +155,22 @@ fn finish(
     text: &str,
     staged: Option<crate::fsutil::Staged>,
 ) -> Result<Finished> {
-    let written = match staged {
+    let (rendered, written) = match staged {
         Some(staged) => {
-            let w = crate::report::write_all(staged.path(), &report, &prepared, &runs, text)?;
+            let done = crate::report::write_all(staged.path(), &report, &prepared, &runs, text)?;
             staged.commit()?;
-            w
+            done
         }
-        None => Vec::new(),
+        None => (
+            crate::report::render(&report, &prepared, &runs, text)?,
+            Vec::new(),
+        ),
     };
     Ok(Finished {
         report,
         prepared,
         runs,
-        scenario_text: text.to_string(),
+        rendered,
         written,
     })
 }
@@ -236,4 +239,43 @@ pub fn merge(shards: Vec<Shard>, out: Option<&Path>) -> Result<Finished> {
         }
     }
     finish(report, prepared, runs, &text, staged)
+}
+
+/// A merged sweep: the shards' sweep, its points and skipped values, the
+/// `sweep.json` text and the files written.
+pub struct MergedSweep {
+    /// The sweep as asked for.
+    pub spec: crate::diagnosis::sweep::SweepSpec,
+    /// One point per value.
+    pub points: Vec<crate::diagnosis::sweep::SweepPoint>,
+    /// Values skipped, with the reason.
+    pub skipped: Vec<String>,
+    /// `sweep.json`.
+    pub json: String,
+    /// Files written.
+    pub written: Vec<PathBuf>,
+}
+
+/// Merge the shards of one sweep (`spillover sweep --shard K/N`) and write
+/// the sweep's outputs to `out` (byte-identical to an unsharded sweep's).
+pub fn merge_sweep(shards: Vec<shard::SweepShard>, out: &Path) -> Result<MergedSweep> {
+    let staged = crate::fsutil::Staged::begin(out)?;
+    let (first, (points, skipped)) = shard::merge_sweep(shards)?;
+    let s = crate::scenario::parse(&first.scenario_text, &first.scenario_path)?;
+    let best = crate::diagnosis::sweep::best(&points);
+    let report = crate::report::sweep::SweepReport {
+        spec: &first.spec,
+        points: &points,
+        best,
+        skipped: &skipped,
+    };
+    let (json, written) = crate::report::sweep::write_all(staged.path(), &report, s.alpha)?;
+    staged.commit()?;
+    Ok(MergedSweep {
+        spec: first.spec,
+        points,
+        skipped,
+        json,
+        written,
+    })
 }

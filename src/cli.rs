@@ -87,6 +87,11 @@ struct SweepArgs {
     /// Print the sweep as JSON.
     #[arg(long)]
     json: bool,
+    /// Run only the K-th of N slices of the values and write a shard file
+    /// to --out [default: output/<scenario name>-sweep-shards/]; `spillover
+    /// merge` builds the sweep's outputs from all N.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,7 +237,8 @@ struct RunArgs {
 
 #[derive(Debug, clap::Args)]
 struct MergeArgs {
-    /// Shard files, or folders holding them (shard-K-of-N.spillover).
+    /// Shard files, or folders holding them: shard-K-of-N.spillover from
+    /// `run --shard`, or sweep-shard-K-of-N.spillover from `sweep --shard`.
     #[arg(required = true)]
     shards: Vec<PathBuf>,
     /// Output folder [default: output/<scenario name>/].
@@ -721,6 +727,20 @@ fn merge(a: MergeArgs) -> Result<()> {
             files.push(p.clone());
         }
     }
+    let is_sweep = |f: &PathBuf| {
+        f.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("sweep-shard-"))
+    };
+    let sweeps = files.iter().filter(|f| is_sweep(f)).count();
+    if sweeps > 0 {
+        if sweeps < files.len() {
+            return Err(Error::input(
+                "merge: both sweep shards (sweep-shard-*) and run shards given: expected \
+                 the shards of one run or of one sweep",
+            ));
+        }
+        return merge_sweep(&a, &files);
+    }
     let shards: Vec<spillover::diagnosis::shard::Shard> = files
         .iter()
         .map(|f| spillover::diagnosis::shard::read(f))
@@ -743,6 +763,31 @@ fn merge(a: MergeArgs) -> Result<()> {
             done.written.len(),
             dir.display()
         ))?;
+    }
+    Ok(())
+}
+
+fn merge_sweep(a: &MergeArgs, files: &[PathBuf]) -> Result<()> {
+    let shards: Vec<spillover::diagnosis::shard::SweepShard> = files
+        .iter()
+        .map(|f| spillover::diagnosis::shard::read_sweep(f))
+        .collect::<Result<_>>()?;
+    let Some(first) = shards.first() else {
+        return Err(Error::input("merge: no shard files (*.spillover) found"));
+    };
+    let dir = match &a.out {
+        Some(d) => d.clone(),
+        None => {
+            let s = api::scenario(&first.scenario_text, &first.scenario_path, None)?;
+            PathBuf::from("output").join(format!("{}-sweep", s.name))
+        }
+    };
+    let m = api::merge_sweep(shards, &dir)?;
+    if !a.quiet {
+        let best = spillover::diagnosis::sweep::best(&m.points);
+        let mut t = spillover::report::sweep::table(&m.points, best, &m.skipped);
+        t += &format!("\nwrote {} files to {}\n", m.written.len(), dir.display());
+        out(&t)?;
     }
     Ok(())
 }
@@ -863,9 +908,9 @@ fn sweep(a: SweepArgs) -> Result<()> {
         estimator: a.estimator.clone(),
     };
     spec.validate()?;
-    let mut scenario = spillover::scenario::load(&a.scenario)?;
-    if let Some(r) = a.replicates {
-        scenario.set_replicates(r)?;
+    let (text, scenario) = read_scenario(&a.scenario, a.replicates)?;
+    if let Some(shard) = &a.shard {
+        return sweep_shard(&a, &text, &scenario, &spec, shard);
     }
     // The output folder is checked (and locked) before any work.
     let staged = spillover::fsutil::Staged::begin(
@@ -909,6 +954,49 @@ fn sweep(a: SweepArgs) -> Result<()> {
         .collect();
     t += &format!("\nwrote {} to {}\n", names.join(", "), dir.display());
     out(&t)
+}
+
+fn sweep_shard(
+    a: &SweepArgs,
+    text: &str,
+    scenario: &Scenario,
+    spec: &spillover::diagnosis::sweep::SweepSpec,
+    shard: &str,
+) -> Result<()> {
+    use spillover::diagnosis::shard as sh;
+    let (k, n) = sh::parse_shard(shard)?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("output").join(format!("{}-sweep-shards", scenario.name)));
+    let prepared = api::prepare(scenario, &a.scenario)?;
+    let s = sh::run_sweep(
+        &prepared,
+        scenario.seed,
+        &scenario.dir,
+        &a.scenario,
+        text,
+        spec,
+        k,
+        n,
+        &|| {},
+    )?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::input(format!("output folder {}: {e}", dir.display())))?;
+    let path = dir.join(format!("sweep-shard-{k}-of-{n}.spillover"));
+    let bytes = sh::sweep_to_bytes(&s)?;
+    spillover::fsutil::write_atomic(&path, |w| w.write_all(&bytes))?;
+    if !a.quiet {
+        let r = sh::sweep_slice(spec.steps, k, n);
+        out(&format!(
+            "sweep shard {k}/{n}: values {}..{} of {}; wrote {}\n",
+            r.start,
+            r.end,
+            spec.steps,
+            path.display()
+        ))?;
+    }
+    Ok(())
 }
 
 fn print_json_or<T: serde::Serialize>(json: bool, v: T, text: String) -> Result<()> {

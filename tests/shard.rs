@@ -141,3 +141,99 @@ fn merge_refuses_missing_repeated_and_foreign_shards() {
     let (code, e) = spill(d, &["merge", "a", "b", "--quiet", "--out", "out"]);
     assert_eq!(code, 0, "{e}");
 }
+
+/// A sweep whose partitions repeat across shard boundaries (every resolution
+/// from 1 to 4 finds the 20 planted blocks): sharded 2 and 3 ways, the merged
+/// sweep.json and sweep.csv equal one sweep's, byte for byte.
+#[test]
+fn merged_sweep_shards_are_byte_identical_to_one_sweep() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("s.toml"),
+        r#"
+seed = 4
+replicates = 70
+[graph]
+model = "sbm"
+n = 2000
+blocks = 20
+p_in = 0.3
+p_out = 0.0005
+[[design]]
+name = "user"
+[[design]]
+name = "louvain"
+unit = "cluster"
+partition = { method = "louvain" }
+[analysis]
+estimators = ["dm-cr2", "cluster-means"]
+"#,
+    )
+    .unwrap();
+    let sweep = [
+        "sweep",
+        "s.toml",
+        "--resolution",
+        "1..4",
+        "--steps",
+        "5",
+        "--quiet",
+    ];
+    let (code, e) = spill(d, &[&sweep[..], &["--out", "single"]].concat());
+    assert_eq!(code, 0, "{e}");
+    let single = std::fs::read_to_string(d.join("single/sweep.json")).unwrap();
+    assert!(single.contains("\"same_partition_as\": 1.0"), "{single}");
+    for n in [2usize, 3] {
+        let shards = format!("sweep-shards-{n}");
+        for k in 1..=n {
+            let spec = format!("{k}/{n}");
+            let (code, e) = spill(
+                d,
+                &[&sweep[..], &["--shard", &spec, "--out", &shards]].concat(),
+            );
+            assert_eq!(code, 0, "{spec}: {e}");
+        }
+        let merged = format!("sweep-merged-{n}");
+        let (code, e) = spill(d, &["merge", &shards, "--quiet", "--out", &merged]);
+        assert_eq!(code, 0, "merge {n}: {e}");
+        for f in ["sweep.json", "sweep.csv"] {
+            let (a, b) = (
+                std::fs::read(d.join("single").join(f)).unwrap(),
+                std::fs::read(d.join(&merged).join(f)).unwrap(),
+            );
+            assert!(a == b, "{n} shards: {f} differs from the single sweep");
+        }
+    }
+    // A shard of another sweep, or a missing one, is refused.
+    let (code, e) = spill(
+        d,
+        &[
+            "sweep",
+            "s.toml",
+            "--resolution",
+            "1..3",
+            "--steps",
+            "5",
+            "--quiet",
+            "--shard",
+            "1/2",
+            "--out",
+            "other",
+        ],
+    );
+    assert_eq!(code, 0, "{e}");
+    std::fs::copy(
+        d.join("sweep-shards-2/sweep-shard-2-of-2.spillover"),
+        d.join("other/sweep-shard-2-of-2.spillover"),
+    )
+    .unwrap();
+    let (code, e) = spill(d, &["merge", "other", "--out", "bad"]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("another sweep"), "{e}");
+    std::fs::remove_file(d.join("sweep-shards-3/sweep-shard-2-of-3.spillover")).unwrap();
+    let (code, e) = spill(d, &["merge", "sweep-shards-3", "--out", "bad"]);
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("missing sweep shard 2/3"), "{e}");
+    assert!(!d.join("bad").exists());
+}

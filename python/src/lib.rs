@@ -138,15 +138,11 @@ fn supervised<T: Send>(
 fn finished_dict<'py>(py: Python<'py>, f: &Finished) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let files = PyDict::new(py);
-    for (name, text) in
-        spillover::report::text_outputs(&f.report, &f.prepared, &f.runs).map_err(to_py)?
-    {
+    for (name, text) in &f.rendered.texts {
         files.set_item(name, text)?;
     }
     d.set_item("files", files)?;
-    let html = spillover::report::html_page(&f.report, &f.prepared, &f.runs, &f.scenario_text)
-        .map_err(to_py)?;
-    d.set_item("html", html)?;
+    d.set_item("html", &f.rendered.html)?;
     d.set_item("table", spillover::report::table(&f.report))?;
     let written: Vec<String> = f.written.iter().map(|p| p.display().to_string()).collect();
     d.set_item("written", written)?;

@@ -130,6 +130,61 @@ impl Serialize for EstimatorDiagnosis {
     }
 }
 
+/// Read back what [`Serialize`] wrote (shard files of a sharded sweep): the
+/// flat layout, rates rebuilt from their value and Monte Carlo SE, every
+/// f64 as it was.
+impl<'de> serde::Deserialize<'de> for EstimatorDiagnosis {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Flat {
+            name: String,
+            truth: f64,
+            replicates_ok: usize,
+            failures: BTreeMap<String, usize>,
+            null_failures: usize,
+            mean_estimate: f64,
+            bias: f64,
+            bias_mc_se: f64,
+            sd: f64,
+            rmse: f64,
+            mean_se: f64,
+            se_sd_ratio: f64,
+            coverage: f64,
+            coverage_mc_se: f64,
+            power: f64,
+            power_mc_se: f64,
+            type1_error: f64,
+            type1_error_mc_se: f64,
+            ri_power: Option<f64>,
+            ri_power_mc_se: Option<f64>,
+            ri_type1_error: Option<f64>,
+            ri_type1_error_mc_se: Option<f64>,
+        }
+        let f = Flat::deserialize(d)?;
+        let rate = |value, mc_se| Rate { value, mc_se };
+        let opt = |v: Option<f64>, se: Option<f64>| v.zip(se).map(|(v, se)| rate(v, se));
+        Ok(EstimatorDiagnosis {
+            name: f.name,
+            truth: f.truth,
+            replicates_ok: f.replicates_ok,
+            failures: f.failures,
+            null_failures: f.null_failures,
+            mean_estimate: f.mean_estimate,
+            bias: f.bias,
+            bias_mc_se: f.bias_mc_se,
+            sd: f.sd,
+            rmse: f.rmse,
+            mean_se: f.mean_se,
+            se_sd_ratio: f.se_sd_ratio,
+            coverage: rate(f.coverage, f.coverage_mc_se),
+            power: rate(f.power, f.power_mc_se),
+            type1_error: rate(f.type1_error, f.type1_error_mc_se),
+            ri_power: opt(f.ri_power, f.ri_power_mc_se),
+            ri_type1_error: opt(f.ri_type1_error, f.ri_type1_error_mc_se),
+        })
+    }
+}
+
 /// Diagnose one estimator's column of replicates against `truth`.
 pub fn diagnose_estimator(
     name: &str,

@@ -10,6 +10,7 @@
 
 use super::engine::{assemble, run_design_part, DesignMeta, DesignPart, DesignRun, BLOCK};
 use super::power::{power_counts, PowerCounts, PowerCurveSpec};
+use super::sweep::{Outcome, SweepResult, SweepSpec};
 use super::Prepared;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -296,4 +297,133 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
 
 fn same_shape(a: &PowerCounts, b: &PowerCounts) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.len() == y.len())
+}
+
+/// One shard of a design sweep (`spillover sweep --shard K/N`): the
+/// outcomes of a contiguous slice of the swept values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepShard {
+    /// `spillover` version that ran it.
+    pub version: String,
+    /// The scenario file's path as given to `sweep`.
+    pub scenario_path: PathBuf,
+    /// The scenario file's text.
+    pub scenario_text: String,
+    /// SHA-256 of the text, hex.
+    pub scenario_sha256: String,
+    /// Replicates per value (after `--replicates`).
+    pub replicates: usize,
+    /// The sweep as asked for.
+    pub spec: SweepSpec,
+    /// This shard's number, 1-based.
+    pub k: usize,
+    /// Number of shards.
+    pub n: usize,
+    /// The outcome of every value of this shard's slice, in order.
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Run shard `k` of `n` of a sweep: values [`sweep_slice`] of `spec`
+/// (`seed` and `dir` as for [`super::sweep::run`]).
+///
+/// # Complexity
+/// The slice's partitions and replicates, plus the partitions before it back
+/// to the first usable one (usually one).
+#[allow(clippy::too_many_arguments)]
+pub fn run_sweep(
+    p: &Prepared,
+    seed: u64,
+    dir: &Path,
+    scenario_path: &Path,
+    scenario_text: &str,
+    spec: &SweepSpec,
+    k: usize,
+    n: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<SweepShard> {
+    spec.validate()?;
+    let range = sweep_slice(spec.steps, k, n);
+    let outcomes = super::sweep::outcomes(seed, dir, p, spec, range, tick)?;
+    Ok(SweepShard {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario_path: scenario_path.to_path_buf(),
+        scenario_text: scenario_text.to_string(),
+        scenario_sha256: sha256(scenario_text.as_bytes()),
+        replicates: p.config.replicates,
+        spec: spec.clone(),
+        k,
+        n,
+        outcomes,
+    })
+}
+
+/// The values of sweep shard `k` of `n` (indices into the swept values).
+pub use super::sweep::slice as sweep_slice;
+
+/// A sweep shard as bytes (MessagePack).
+pub fn sweep_to_bytes(shard: &SweepShard) -> Result<Vec<u8>> {
+    rmp_serde::to_vec(shard).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Read a sweep shard file.
+pub fn read_sweep(path: &Path) -> Result<SweepShard> {
+    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+    rmp_serde::from_slice(&bytes).map_err(|e| {
+        Error::input(format!(
+            "{}: not a spillover sweep shard file ({e}): expected the output of \
+             `spillover sweep --shard`",
+            path.display()
+        ))
+    })
+}
+
+/// Check that `shards` are the N slices of one sweep and resolve their
+/// points; refused (exit 2) as [`merge`] refuses run shards.
+pub fn merge_sweep(mut shards: Vec<SweepShard>) -> Result<(SweepShard, SweepResult)> {
+    let Some(first) = shards.first().cloned() else {
+        return Err(Error::input("merge: no sweep shards given"));
+    };
+    let n = first.n;
+    for s in &shards {
+        let differs = |what: &str| {
+            Err(Error::input(format!(
+                "merge: sweep shard {}/{} has another {what} than shard {}/{}: expected \
+                 shards of one sweep",
+                s.k, s.n, first.k, first.n
+            )))
+        };
+        if s.version != first.version {
+            return differs("spillover version");
+        }
+        if s.scenario_sha256 != first.scenario_sha256 {
+            return differs("scenario (SHA-256)");
+        }
+        if s.spec != first.spec {
+            return differs("sweep (parameter, range, steps, design or estimator)");
+        }
+        if s.n != n || s.replicates != first.replicates {
+            return differs("shard count or replicates");
+        }
+    }
+    shards.sort_by_key(|s| s.k);
+    let have: Vec<usize> = shards.iter().map(|s| s.k).collect();
+    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::input(format!(
+            "merge: sweep shard {}/{n} is given twice",
+            w[0]
+        )));
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !have.contains(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::input(format!(
+            "merge: missing sweep shard{} {}: expected all {n}",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        )));
+    }
+    let outcomes = shards.into_iter().flat_map(|s| s.outcomes).collect();
+    Ok((first, super::sweep::resolve(outcomes)))
 }

@@ -8,11 +8,11 @@
 use crate::data::design::{make_partition, Design};
 use crate::diagnosis::{self as sim, Prepared};
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Which partition parameter varies.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Parameter {
     /// Louvain/Leiden resolution (log-spaced steps).
@@ -24,7 +24,7 @@ pub enum Parameter {
 }
 
 /// What to sweep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepSpec {
     /// The parameter.
     pub parameter: Parameter,
@@ -58,7 +58,7 @@ impl SweepSpec {
 }
 
 /// One granularity.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// Parameter value.
     pub value: f64,
@@ -116,9 +116,26 @@ pub fn values(spec: &SweepSpec) -> Vec<f64> {
 /// The points of a sweep, and the values skipped with the reason.
 pub type SweepResult = (Vec<SweepPoint>, Vec<String>);
 
+/// What one value of a sweep came to, before repeated partitions are
+/// resolved into points ([`resolve`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Simulated.
+    Point(Box<SweepPoint>),
+    /// This value gave the partition of the value before it: its point
+    /// repeats the previous point.
+    Same(f64),
+    /// Not simulated: the value and the reason.
+    Skipped(String),
+}
+
 /// Run the sweep (`seed` and `dir`, the folder relative partition files
 /// start from, as the scenario gives them); `tick` is called once per
 /// finished replicate.
+///
+/// # Complexity
+/// Per value: one partition and (unless it repeats the previous one) the
+/// design's replicates.
 pub fn run(
     seed: u64,
     dir: &Path,
@@ -126,6 +143,49 @@ pub fn run(
     spec: &SweepSpec,
     tick: &(dyn Fn() + Sync),
 ) -> Result<SweepResult> {
+    Ok(resolve(outcomes(seed, dir, p, spec, 0..spec.steps, tick)?))
+}
+
+/// The values of shard `k` of `n` of a sweep of `steps` values: contiguous,
+/// as equal as they can be.
+pub fn slice(steps: usize, k: usize, n: usize) -> std::ops::Range<usize> {
+    ((k - 1) * steps / n)..(k * steps / n)
+}
+
+/// Points and skipped values from the outcomes of every value, in order.
+pub fn resolve(outcomes: Vec<Outcome>) -> SweepResult {
+    let mut out: Vec<SweepPoint> = Vec::new();
+    let mut skipped = Vec::new();
+    for o in outcomes {
+        match o {
+            Outcome::Point(p) => out.push(*p),
+            Outcome::Same(v) => {
+                if let Some(last) = out.last() {
+                    let mut point = last.clone();
+                    point.value = v;
+                    point.same_partition_as = Some(last.same_partition_as.unwrap_or(last.value));
+                    out.push(point);
+                }
+            }
+            Outcome::Skipped(s) => skipped.push(s),
+        }
+    }
+    (out, skipped)
+}
+
+/// The outcomes of values `range` (indices into [`values`]) of a sweep.
+/// Whether the first value repeats the partition before it is decided by
+/// partitioning the values before the range (back to the first usable one),
+/// so the outcomes of disjoint ranges, concatenated, are the outcomes of the
+/// whole sweep.
+pub fn outcomes(
+    seed: u64,
+    dir: &Path,
+    p: &Prepared,
+    spec: &SweepSpec,
+    range: std::ops::Range<usize>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<Outcome>> {
     spec.validate()?;
     let index = match &spec.design {
         Some(name) => p
@@ -161,45 +221,55 @@ pub fn run(
         .estimator
         .clone()
         .unwrap_or_else(|| p.config.estimators[0].name().to_string());
-    let mut out: Vec<SweepPoint> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut previous: Option<(f64, Vec<u32>)> = None;
-    for v in values(spec) {
+    let vals = values(spec);
+    let range = range.start.min(vals.len())..range.end.min(vals.len());
+    let setting = |v: f64| {
         let mut ps = part.clone();
         match spec.parameter {
             Parameter::Resolution => ps.resolution = v,
             Parameter::MaxSize => ps.max_size = Some(v as usize),
             Parameter::Parts => ps.parts = Some((v as usize).min(p.graph.node_count())),
         }
-        let mut dspec = base.clone();
-        dspec.partition = Some(ps.clone());
-        // A partitioner that breaks its own promise at this granularity (e.g.
-        // METIS's balance with very few nodes per part) skips the point.
-        let clusters = match make_partition(&ps, &p.graph, p.planted.as_deref(), seed, dir) {
+        ps
+    };
+    // A partitioner that breaks its own promise at this granularity (e.g.
+    // METIS's balance with very few nodes per part) skips the value.
+    let partition = |v: f64| -> Result<std::result::Result<crate::partition::Partition, String>> {
+        match make_partition(&setting(v), &p.graph, p.planted.as_deref(), seed, dir) {
+            Ok(c) if c.count() < 2 => Ok(Err(format!("{v}: fewer than 2 clusters"))),
+            Ok(c) => Ok(Ok(c)),
+            Err(e @ Error::PartitionFailed { .. }) => Ok(Err(format!("{v}: {e}"))),
+            Err(e) => Err(e),
+        }
+    };
+    // Same clusters as the previous usable value (labels are canonical): the
+    // simulation would repeat it exactly, so its result is reused and said.
+    // (Not for redrawn partitions: the swept value changes every redraw.)
+    let mut previous: Option<Vec<u32>> = None;
+    if !part.redraw {
+        for &v in vals[..range.start].iter().rev() {
+            if let Ok(c) = partition(v)? {
+                previous = Some(c.labels().to_vec());
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for &v in &vals[range] {
+        let clusters = match partition(v)? {
             Ok(c) => c,
-            Err(e @ Error::PartitionFailed { .. }) => {
-                skipped.push(format!("{v}: {e}"));
+            Err(reason) => {
+                out.push(Outcome::Skipped(reason));
                 continue;
             }
-            Err(e) => return Err(e),
         };
-        if clusters.count() < 2 {
-            skipped.push(format!("{v}: fewer than 2 clusters"));
+        if !part.redraw && previous.as_deref() == Some(clusters.labels()) {
+            out.push(Outcome::Same(v));
             continue;
         }
-        // Same clusters as the previous value (labels are canonical): the
-        // simulation would repeat it exactly, so its result is reused and said.
-        // (Not for redrawn partitions: the swept value changes every redraw.)
-        if let (Some((pv, labels)), Some(last), false) = (&previous, out.last(), ps.redraw) {
-            if labels.as_slice() == clusters.labels() {
-                let mut point = last.clone();
-                point.value = v;
-                point.same_partition_as = Some(last.same_partition_as.unwrap_or(*pv));
-                out.push(point);
-                continue;
-            }
-        }
-        previous = Some((v, clusters.labels().to_vec()));
+        previous = Some(clusters.labels().to_vec());
+        let mut dspec = base.clone();
+        dspec.partition = Some(setting(v));
         let design = Design::new(dspec, Some(clusters), &p.population.x)?;
         let run = sim::run_design(&p.graph, &p.population, &design, &p.config, index, tick)?;
         let d = sim::diagnose_design(
@@ -221,15 +291,15 @@ pub fn run(
                     "--estimator {est_name:?}: not an estimator of this scenario"
                 ))
             })?;
-        out.push(SweepPoint {
+        out.push(Outcome::Point(Box::new(SweepPoint {
             value: v,
             clusters: d.clusters,
             cut_edge_share: d.cut_edge_share,
             estimator: e,
             same_partition_as: None,
-        });
+        })));
     }
-    Ok((out, skipped))
+    Ok(out)
 }
 
 /// The point with the lowest RMSE (the first value of a repeated partition).

@@ -529,53 +529,67 @@ pub fn text_outputs(r: &Report, p: &Prepared, runs: &[DesignRun]) -> Result<Vec<
     Ok(out)
 }
 
-/// `report.html` with its figures inline, in memory (figures need the
-/// `plots` feature; without it the page has none).
-pub fn html_page(
+/// Every output of a run rendered in memory, once: the figures as SVG,
+/// `report.html` with them inline, and the text files of [`text_outputs`].
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// (figure name, SVG document); empty without the `plots` feature.
+    pub figures: Vec<(String, String)>,
+    /// `report.html`.
+    pub html: String,
+    /// (file name, text): `report.json`, `summary.csv`, `balance.csv`, `replicates.csv`.
+    pub texts: Vec<(String, String)>,
+}
+
+/// Render every output of a run in memory (see [`Rendered`]).
+///
+/// # Complexity
+/// The figures, plus O(designs × replicates × estimators) for the texts.
+pub fn render(
     r: &Report,
     p: &Prepared,
     runs: &[DesignRun],
     scenario_text: &str,
-) -> Result<String> {
+) -> Result<Rendered> {
     #[allow(unused_mut)]
     let mut svgs: Vec<(String, String)> = Vec::new();
     #[cfg(feature = "plots")]
     for fig in figures(r, p, runs) {
         svgs.push((fig.name.clone(), fig.svg()?));
     }
-    #[cfg(not(feature = "plots"))]
-    let _ = (p, runs);
-    Ok(html(r, &svgs, scenario_text))
+    let html = html(r, &svgs, scenario_text);
+    Ok(Rendered {
+        figures: svgs,
+        html,
+        texts: text_outputs(r, p, runs)?,
+    })
 }
 
-/// Write the plots, `report.html`, the clusters files, `report.json`,
-/// `summary.csv` and `replicates.csv` into `dir`, each atomically. Returns the
-/// paths written.
+/// Write the plots (SVG and PNG), `report.html`, the clusters files,
+/// `report.json`, `summary.csv` and `replicates.csv` into `dir`, each
+/// atomically. Returns the rendered outputs and the paths written.
 pub fn write_all(
     dir: &Path,
     r: &Report,
     p: &Prepared,
     runs: &[DesignRun],
     scenario_text: &str,
-) -> Result<Vec<PathBuf>> {
+) -> Result<(Rendered, Vec<PathBuf>)> {
+    let rendered = render(r, p, runs, scenario_text)?;
     let mut written = Vec::new();
-    // Plots first: SVG for the HTML report and files, PNG beside them.
-    #[allow(unused_mut)]
-    let mut svgs: Vec<(String, String)> = Vec::new();
     #[cfg(feature = "plots")]
-    for fig in figures(r, p, runs) {
-        let svg = fig.svg()?;
-        let path = dir.join("plots").join(format!("{}.svg", fig.name));
+    for (name, svg) in &rendered.figures {
+        let path = dir.join("plots").join(format!("{name}.svg"));
         crate::fsutil::write_atomic(&path, |w| w.write_all(svg.as_bytes()))?;
         written.push(path);
-        let path = dir.join("plots").join(format!("{}.png", fig.name));
-        fig.png(&path)?;
+        let png = plots::svg_to_png(svg)
+            .map_err(|e| crate::error::Error::Internal(format!("plot {name}: {e}")))?;
+        let path = dir.join("plots").join(format!("{name}.png"));
+        crate::fsutil::write_atomic(&path, |w| w.write_all(&png))?;
         written.push(path);
-        svgs.push((fig.name.clone(), svg));
     }
-    let page = html(r, &svgs, scenario_text);
     let path = dir.join("report.html");
-    crate::fsutil::write_atomic(&path, |w| w.write_all(page.as_bytes()))?;
+    crate::fsutil::write_atomic(&path, |w| w.write_all(rendered.html.as_bytes()))?;
     written.push(path);
     for d in &p.designs {
         if let Some(name) = clusters_file_name(d) {
@@ -591,12 +605,12 @@ pub fn write_all(
             written.push(path);
         }
     }
-    for (name, text) in text_outputs(r, p, runs)? {
+    for (name, text) in &rendered.texts {
         let path = dir.join(name);
         crate::fsutil::write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
         written.push(path);
     }
-    Ok(written)
+    Ok((rendered, written))
 }
 
 /// The figures of a run (feature `plots`).
