@@ -148,6 +148,27 @@ fn clusters_files(p: &Prepared) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Render (and with a staged folder, write) the outputs of a finished run.
+fn render_or_write(
+    report: &Report,
+    prepared: &Prepared,
+    runs: &[DesignRun],
+    text: &str,
+    staged: Option<crate::fsutil::Staged>,
+) -> Result<(crate::report::Rendered, Vec<PathBuf>)> {
+    match staged {
+        Some(staged) => {
+            let done = crate::report::write_all(staged.path(), report, prepared, runs, text)?;
+            staged.commit()?;
+            Ok(done)
+        }
+        None => Ok((
+            crate::report::render(report, prepared, runs, text)?,
+            Vec::new(),
+        )),
+    }
+}
+
 fn finish(
     report: Report,
     prepared: Prepared,
@@ -155,17 +176,7 @@ fn finish(
     text: &str,
     staged: Option<crate::fsutil::Staged>,
 ) -> Result<Finished> {
-    let (rendered, written) = match staged {
-        Some(staged) => {
-            let done = crate::report::write_all(staged.path(), &report, &prepared, &runs, text)?;
-            staged.commit()?;
-            done
-        }
-        None => (
-            crate::report::render(&report, &prepared, &runs, text)?,
-            Vec::new(),
-        ),
-    };
+    let (rendered, written) = render_or_write(&report, &prepared, &runs, text, staged)?;
     Ok(Finished {
         report,
         prepared,
@@ -186,6 +197,22 @@ pub fn run_shard(
     n: usize,
     hooks: &Hooks,
 ) -> Result<Shard> {
+    let mut prepared = prepare(s, path)?;
+    prepared.config.cancel = hooks.cancel.clone();
+    (hooks.prepared)();
+    run_shard_prepared(&prepared, s, text, path, k, n, hooks.tick)
+}
+
+/// [`run_shard`] on a scenario already prepared (`p` from [`prepare`] of `s`).
+pub fn run_shard_prepared(
+    p: &Prepared,
+    s: &Scenario,
+    text: &str,
+    path: &Path,
+    k: usize,
+    n: usize,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Shard> {
     if k == 0 || k > n {
         return Err(Error::parameter(
             "shard",
@@ -193,23 +220,14 @@ pub fn run_shard(
             "K/N with 1 ≤ K ≤ N",
         ));
     }
-    let mut prepared = prepare(s, path)?;
-    prepared.config.cancel = hooks.cancel.clone();
-    (hooks.prepared)();
-    shard::run(
-        &prepared,
-        path,
-        text,
-        k,
-        n,
-        s.power_curve.as_ref(),
-        hooks.tick,
-    )
+    shard::run(p, path, text, k, n, s.power_curve.as_ref(), tick)
 }
 
 /// Merge the shards of one run into its outputs, written to `out` if given
 /// (byte-identical to an unsharded run's). The scenario is re-read from the
-/// shards (its relative paths anchored where the first shard's run was).
+/// shards (its relative paths anchored where the first shard's run was) and
+/// prepared again: [`merge_prepared`] spares that where a prepared scenario
+/// is at hand.
 pub fn merge(shards: Vec<Shard>, out: Option<&Path>) -> Result<Finished> {
     let Some(first) = shards.first() else {
         return Err(Error::input("merge: no shards given"));
@@ -222,14 +240,69 @@ pub fn merge(shards: Vec<Shard>, out: Option<&Path>) -> Result<Finished> {
     }
     let staged = out.map(crate::fsutil::Staged::begin).transpose()?;
     let prepared = prepare(&s, &path)?;
-    let merged = shard::merge(&prepared, shards)?;
+    let (report, runs) = merged_report(&prepared, &s, shards)?;
+    finish(report, prepared, runs, &text, staged)
+}
+
+/// What a merge of shards gives: the report, the runs, the rendered outputs
+/// and the files written.
+pub struct Merged {
+    /// The diagnosis.
+    pub report: Report,
+    /// Every replicate of every design.
+    pub runs: Vec<DesignRun>,
+    /// Every output rendered in memory.
+    pub rendered: crate::report::Rendered,
+    /// Files written, if an output folder was given.
+    pub written: Vec<PathBuf>,
+}
+
+/// Merge shards of scenario `s` (its `text`) with `p` already prepared from
+/// it; the shards' scenario and partitions are checked against `p`.
+pub fn merge_prepared(
+    p: &Prepared,
+    s: &Scenario,
+    text: &str,
+    shards: Vec<Shard>,
+    out: Option<&Path>,
+) -> Result<Merged> {
+    if let Some(first) = shards.first() {
+        if first.scenario_sha256 != shard::sha256(text.as_bytes()) {
+            return Err(Error::input(
+                "merge: the shards are of another scenario than the one prepared",
+            ));
+        }
+        if first.replicates != p.config.replicates {
+            return Err(Error::input(format!(
+                "merge: the shards ran {} replicates per design, the prepared scenario {}",
+                first.replicates, p.config.replicates
+            )));
+        }
+    }
+    let staged = out.map(crate::fsutil::Staged::begin).transpose()?;
+    let (report, runs) = merged_report(p, s, shards)?;
+    let (rendered, written) = render_or_write(&report, p, &runs, text, staged)?;
+    Ok(Merged {
+        report,
+        runs,
+        rendered,
+        written,
+    })
+}
+
+fn merged_report(
+    p: &Prepared,
+    s: &Scenario,
+    shards: Vec<Shard>,
+) -> Result<(Report, Vec<DesignRun>)> {
+    let merged = shard::merge(p, shards)?;
     let runs = merged.runs;
-    let mut report = crate::diagnosis::build(&s.name, &prepared, &runs, &clusters_files(&prepared));
+    let mut report = crate::diagnosis::build(&s.name, p, &runs, &clusters_files(p));
     match (&s.power_curve, &merged.power) {
         (Some(pc), Some(counts)) => {
             let deffs = crate::diagnosis::simulated_deffs(&report);
             report.power_curves =
-                crate::diagnosis::power::curves_from_counts(&prepared, pc, &deffs, counts);
+                crate::diagnosis::power::curves_from_counts(p, pc, &deffs, counts);
         }
         (None, None) => {}
         _ => {
@@ -238,7 +311,7 @@ pub fn merge(shards: Vec<Shard>, out: Option<&Path>) -> Result<Finished> {
             ))
         }
     }
-    finish(report, prepared, runs, &text, staged)
+    Ok((report, runs))
 }
 
 /// A merged sweep: the shards' sweep, its points and skipped values, the

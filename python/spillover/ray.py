@@ -1,8 +1,10 @@
 """Run a scenario as shards on Ray: ``spillover.ray.run``.
 
-Each shard is one Ray task that runs a disjoint slice of every design's
-replicates (``spillover run --shard K/N``) and returns it as bytes; the
-driver merges them into the same :class:`spillover.Report` as
+Shard 1 runs in a Ray actor that prepares the scenario once (network,
+population, partitions), runs its slice and then merges every shard with
+what it prepared; shards 2..N are Ray tasks. Each shard is a disjoint slice
+of every design's replicates (``spillover run --shard K/N``), returned as
+bytes. The result is the same :class:`spillover.Report` as
 :func:`spillover.run` (byte-identical files). Needs ``pip install
 "./python[ray]"``.
 
@@ -15,7 +17,7 @@ with ``spillover partition`` spare each worker a Louvain run.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Dict, List, Optional
 
 from . import Report, Scenario, _native, _scenario
 
@@ -32,6 +34,20 @@ def _shard(
     """One shard, in a Ray worker: relative paths resolve from the driver's folder."""
     os.chdir(cwd)
     return _native.run_shard(text, path, k, n, replicates=replicates, threads=threads)
+
+
+class _Merger:
+    """Shard 1 and the merge, on one prepared scenario (a Ray actor)."""
+
+    def __init__(self, text: str, path: str, cwd: str, replicates: Optional[int], threads: Optional[int]) -> None:
+        os.chdir(cwd)
+        self.session = _native.Session(text, path, replicates=replicates, threads=threads)
+
+    def shard(self, k: int, n: int) -> bytes:
+        return self.session.run_shard(k, n)
+
+    def merge(self, shards: List[bytes], out: Optional[str]) -> Dict[str, Any]:
+        return self.session.merge(shards, out=out)
 
 
 def run(
@@ -54,7 +70,8 @@ def run(
             process, or starts a local one (and shuts it down afterwards).
         replicates: replicates per design, overriding the scenario's.
         cpus_per_shard: CPUs Ray reserves per task, and threads each task uses.
-        out: also write every output to this folder, as ``spillover merge --out``.
+        out: also write every output to this folder, as ``spillover merge --out``
+            (written where the merging actor runs: on a cluster, a shared path).
         init: further arguments for ``ray.init`` (e.g. ``num_cpus``).
 
     Returns:
@@ -80,14 +97,19 @@ def run(
         ray.init(include_dashboard=False, **init)
         started = True
     try:
-        task = ray.remote(num_cpus=cpus_per_shard)(_shard)
         cwd = os.getcwd()
-        refs = [
+        merger = ray.remote(num_cpus=cpus_per_shard)(_Merger).remote(
+            text, path, cwd, replicates, cpus_per_shard
+        )
+        task = ray.remote(num_cpus=cpus_per_shard)(_shard)
+        refs = [merger.shard.remote(1, shards)] + [
             task.remote(text, path, cwd, k, shards, replicates, cpus_per_shard)
-            for k in range(1, shards + 1)
+            for k in range(2, shards + 1)
         ]
         parts = ray.get(refs)
+        outputs = ray.get(merger.merge.remote(parts, None if out is None else os.fspath(out)))
+        ray.kill(merger)
     finally:
         if started:
             ray.shutdown()
-    return Report(_native.merge(list(parts), out=out))
+    return Report(outputs)

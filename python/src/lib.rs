@@ -135,18 +135,27 @@ fn supervised<T: Send>(
 /// The outputs of a finished run as a dict: `files` (name → text of
 /// report.json, summary.csv, balance.csv, replicates.csv), `html`
 /// (report.html with its figures), `table` (the terminal table), `written`.
-fn finished_dict<'py>(py: Python<'py>, f: &Finished) -> PyResult<Bound<'py, PyDict>> {
+fn outputs_dict<'py>(
+    py: Python<'py>,
+    report: &spillover::diagnosis::Report,
+    rendered: &spillover::report::Rendered,
+    written: &[PathBuf],
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     let files = PyDict::new(py);
-    for (name, text) in &f.rendered.texts {
+    for (name, text) in &rendered.texts {
         files.set_item(name, text)?;
     }
     d.set_item("files", files)?;
-    d.set_item("html", &f.rendered.html)?;
-    d.set_item("table", spillover::report::table(&f.report))?;
-    let written: Vec<String> = f.written.iter().map(|p| p.display().to_string()).collect();
+    d.set_item("html", &rendered.html)?;
+    d.set_item("table", spillover::report::table(report))?;
+    let written: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     d.set_item("written", written)?;
     Ok(d)
+}
+
+fn finished_dict<'py>(py: Python<'py>, f: &Finished) -> PyResult<Bound<'py, PyDict>> {
+    outputs_dict(py, &f.report, &f.rendered, &f.written)
 }
 
 /// The scenario's text: `text`, or the file at `path` when it is `None`.
@@ -230,6 +239,95 @@ fn run_shard<'py>(
         spillover::diagnosis::shard::to_bytes(&shard)
     })?;
     Ok(PyBytes::new(py, &bytes))
+}
+
+/// A scenario prepared once (network, population, partitions, designs), to
+/// run shards and merge them without preparing again: what a Ray actor
+/// holds in `spillover.ray.run`.
+#[pyclass(frozen, module = "spillover._native")]
+struct Session {
+    scenario: spillover::scenario::Scenario,
+    text: String,
+    path: PathBuf,
+    prepared: spillover::diagnosis::Prepared,
+    threads: Option<usize>,
+}
+
+#[pymethods]
+impl Session {
+    /// Prepare a scenario (`text`, or the file at `path`).
+    #[new]
+    #[pyo3(signature = (text, path, replicates=None, threads=None))]
+    fn new(
+        py: Python<'_>,
+        text: Option<String>,
+        path: PathBuf,
+        replicates: Option<usize>,
+        threads: Option<usize>,
+    ) -> PyResult<Session> {
+        let text = scenario_text(text, &path)?;
+        let scenario = api::scenario(&text, &path, replicates).map_err(to_py)?;
+        let done = AtomicU64::new(0);
+        let cancel = Cancel::default();
+        let prepared = supervised(py, threads, 0, &done, None, &cancel, || {
+            api::prepare(&scenario, &path)
+        })?;
+        Ok(Session {
+            scenario,
+            text,
+            path,
+            prepared,
+            threads,
+        })
+    }
+
+    /// Shard `k` of `n`, as bytes.
+    fn run_shard<'py>(&self, py: Python<'py>, k: usize, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let done = AtomicU64::new(0);
+        let cancel = self.prepared.config.cancel.clone();
+        cancel.reset();
+        let bytes = supervised(py, self.threads, 0, &done, None, &cancel, || {
+            let shard = api::run_shard_prepared(
+                &self.prepared,
+                &self.scenario,
+                &self.text,
+                &self.path,
+                k,
+                n,
+                &|| {},
+            )?;
+            spillover::diagnosis::shard::to_bytes(&shard)
+        })?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Merge shards (bytes) into the outputs of one run, as `run` returns them.
+    #[pyo3(signature = (shards, out=None))]
+    fn merge<'py>(
+        &self,
+        py: Python<'py>,
+        shards: Vec<Vec<u8>>,
+        out: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let done = AtomicU64::new(0);
+        let cancel = self.prepared.config.cancel.clone();
+        cancel.reset();
+        let merged = supervised(py, self.threads, 0, &done, None, &cancel, || {
+            let shards = shards
+                .iter()
+                .enumerate()
+                .map(|(i, b)| spillover::diagnosis::shard::from_bytes(b, &format!("shard {i}")))
+                .collect::<spillover::Result<Vec<_>>>()?;
+            api::merge_prepared(
+                &self.prepared,
+                &self.scenario,
+                &self.text,
+                shards,
+                out.as_deref(),
+            )
+        })?;
+        outputs_dict(py, &merged.report, &merged.rendered, &merged.written)
+    }
 }
 
 /// Merge shards (bytes from `run_shard`) into the outputs of one run.
@@ -554,6 +652,7 @@ fn clusters_needed(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(toml_from_json, m)?)?;
+    m.add_class::<Session>()?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(run_shard, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;

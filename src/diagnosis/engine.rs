@@ -67,6 +67,11 @@ impl Cancel {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Clear a stop asked for earlier (before reusing a prepared scenario).
+    pub fn reset(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Whether a stop was asked for.
     pub fn is_cancelled(&self) -> bool {
         self.0.load(std::sync::atomic::Ordering::Relaxed)
