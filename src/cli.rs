@@ -748,13 +748,7 @@ fn merge(a: MergeArgs) -> Result<()> {
     let Some(first) = shards.first() else {
         return Err(Error::input("merge: no shard files (*.spillover) found"));
     };
-    let dir = match &a.out {
-        Some(d) => d.clone(),
-        None => {
-            let s = api::scenario(&first.scenario_text, &first.scenario_path, None)?;
-            PathBuf::from("output").join(&s.name)
-        }
-    };
+    let dir = merge_out(&a, &first.scenario_text, &first.scenario_path, "")?;
     let done = api::merge(shards, Some(&dir))?;
     if !a.quiet {
         out(&spillover::report::table(&done.report))?;
@@ -767,6 +761,17 @@ fn merge(a: MergeArgs) -> Result<()> {
     Ok(())
 }
 
+/// `merge --out`, or output/<scenario name><suffix>/.
+fn merge_out(a: &MergeArgs, text: &str, path: &Path, suffix: &str) -> Result<PathBuf> {
+    Ok(match &a.out {
+        Some(d) => d.clone(),
+        None => {
+            let s = api::scenario(text, path, None)?;
+            PathBuf::from("output").join(format!("{}{suffix}", s.name))
+        }
+    })
+}
+
 fn merge_sweep(a: &MergeArgs, files: &[PathBuf]) -> Result<()> {
     let shards: Vec<spillover::diagnosis::shard::SweepShard> = files
         .iter()
@@ -775,13 +780,7 @@ fn merge_sweep(a: &MergeArgs, files: &[PathBuf]) -> Result<()> {
     let Some(first) = shards.first() else {
         return Err(Error::input("merge: no shard files (*.spillover) found"));
     };
-    let dir = match &a.out {
-        Some(d) => d.clone(),
-        None => {
-            let s = api::scenario(&first.scenario_text, &first.scenario_path, None)?;
-            PathBuf::from("output").join(format!("{}-sweep", s.name))
-        }
-    };
+    let dir = merge_out(a, &first.scenario_text, &first.scenario_path, "-sweep")?;
     let m = api::merge_sweep(shards, &dir)?;
     if !a.quiet {
         let best = spillover::diagnosis::sweep::best(&m.points);

@@ -73,40 +73,41 @@ pub struct EstimatorDiagnosis {
     pub ri_type1_error: Option<Rate>,
 }
 
-/// `report.json` keeps its flat layout (`coverage`, `coverage_mc_se`, …):
-/// the rates are written as value and Monte Carlo SE side by side.
+/// `report.json`'s flat layout of [`EstimatorDiagnosis`] (`coverage`,
+/// `coverage_mc_se`, …): the rates as value and Monte Carlo SE side by side.
+#[derive(Serialize, serde::Deserialize)]
+struct FlatDiagnosis {
+    name: String,
+    truth: f64,
+    replicates_ok: usize,
+    failures: BTreeMap<String, usize>,
+    null_failures: usize,
+    mean_estimate: f64,
+    bias: f64,
+    bias_mc_se: f64,
+    sd: f64,
+    rmse: f64,
+    mean_se: f64,
+    se_sd_ratio: f64,
+    coverage: f64,
+    coverage_mc_se: f64,
+    power: f64,
+    power_mc_se: f64,
+    type1_error: f64,
+    type1_error_mc_se: f64,
+    ri_power: Option<f64>,
+    ri_power_mc_se: Option<f64>,
+    ri_type1_error: Option<f64>,
+    ri_type1_error_mc_se: Option<f64>,
+}
+
 impl Serialize for EstimatorDiagnosis {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Flat<'a> {
-            name: &'a str,
-            truth: f64,
-            replicates_ok: usize,
-            failures: &'a BTreeMap<String, usize>,
-            null_failures: usize,
-            mean_estimate: f64,
-            bias: f64,
-            bias_mc_se: f64,
-            sd: f64,
-            rmse: f64,
-            mean_se: f64,
-            se_sd_ratio: f64,
-            coverage: f64,
-            coverage_mc_se: f64,
-            power: f64,
-            power_mc_se: f64,
-            type1_error: f64,
-            type1_error_mc_se: f64,
-            ri_power: Option<f64>,
-            ri_power_mc_se: Option<f64>,
-            ri_type1_error: Option<f64>,
-            ri_type1_error_mc_se: Option<f64>,
-        }
-        Flat {
-            name: &self.name,
+        FlatDiagnosis {
+            name: self.name.clone(),
             truth: self.truth,
             replicates_ok: self.replicates_ok,
-            failures: &self.failures,
+            failures: self.failures.clone(),
             null_failures: self.null_failures,
             mean_estimate: self.mean_estimate,
             bias: self.bias,
@@ -131,36 +132,10 @@ impl Serialize for EstimatorDiagnosis {
 }
 
 /// Read back what [`Serialize`] wrote (shard files of a sharded sweep): the
-/// flat layout, rates rebuilt from their value and Monte Carlo SE, every
-/// f64 as it was.
+/// rates rebuilt from their value and Monte Carlo SE, every f64 as it was.
 impl<'de> serde::Deserialize<'de> for EstimatorDiagnosis {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
-        struct Flat {
-            name: String,
-            truth: f64,
-            replicates_ok: usize,
-            failures: BTreeMap<String, usize>,
-            null_failures: usize,
-            mean_estimate: f64,
-            bias: f64,
-            bias_mc_se: f64,
-            sd: f64,
-            rmse: f64,
-            mean_se: f64,
-            se_sd_ratio: f64,
-            coverage: f64,
-            coverage_mc_se: f64,
-            power: f64,
-            power_mc_se: f64,
-            type1_error: f64,
-            type1_error_mc_se: f64,
-            ri_power: Option<f64>,
-            ri_power_mc_se: Option<f64>,
-            ri_type1_error: Option<f64>,
-            ri_type1_error_mc_se: Option<f64>,
-        }
-        let f = Flat::deserialize(d)?;
+        let f = FlatDiagnosis::deserialize(d)?;
         let rate = |value, mc_se| Rate { value, mc_se };
         let opt = |v: Option<f64>, se: Option<f64>| v.zip(se).map(|(v, se)| rate(v, se));
         Ok(EstimatorDiagnosis {

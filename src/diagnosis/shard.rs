@@ -225,26 +225,7 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
         ));
     }
     shards.sort_by_key(|s| s.k);
-    for w in shards.windows(2) {
-        if w[0].k == w[1].k {
-            return Err(Error::input(format!(
-                "merge: shard {}/{n} is given twice",
-                w[0].k
-            )));
-        }
-    }
-    let have: Vec<usize> = shards.iter().map(|s| s.k).collect();
-    let missing: Vec<String> = (1..=n)
-        .filter(|k| !have.contains(k))
-        .map(|k| format!("{k}/{n}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::input(format!(
-            "merge: missing shard{} {}: expected all {n}",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", ")
-        )));
-    }
+    every_slice_once(shards.iter().map(|s| s.k), n, "shard")?;
     let mut per_design: Vec<(Option<DesignMeta>, Vec<DesignPart>)> =
         (0..p.designs.len()).map(|_| (None, Vec::new())).collect();
     let mut power: Option<PowerCounts> = None;
@@ -293,6 +274,29 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
         })
         .collect();
     Ok(Merged { runs, power })
+}
+
+/// Refuse slice numbers `ks` (sorted) of `n` that repeat one or miss one.
+fn every_slice_once(ks: impl Iterator<Item = usize>, n: usize, what: &str) -> Result<()> {
+    let have: Vec<usize> = ks.collect();
+    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::input(format!(
+            "merge: {what} {}/{n} is given twice",
+            w[0]
+        )));
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !have.contains(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::input(format!(
+            "merge: missing {what}{} {}: expected all {n}",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 fn same_shape(a: &PowerCounts, b: &PowerCounts) -> bool {
@@ -406,24 +410,7 @@ pub fn merge_sweep(mut shards: Vec<SweepShard>) -> Result<(SweepShard, SweepResu
         }
     }
     shards.sort_by_key(|s| s.k);
-    let have: Vec<usize> = shards.iter().map(|s| s.k).collect();
-    if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::input(format!(
-            "merge: sweep shard {}/{n} is given twice",
-            w[0]
-        )));
-    }
-    let missing: Vec<String> = (1..=n)
-        .filter(|k| !have.contains(k))
-        .map(|k| format!("{k}/{n}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::input(format!(
-            "merge: missing sweep shard{} {}: expected all {n}",
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", ")
-        )));
-    }
+    every_slice_once(shards.iter().map(|s| s.k), n, "sweep shard")?;
     let outcomes = shards.into_iter().flat_map(|s| s.outcomes).collect();
     Ok((first, super::sweep::resolve(outcomes)))
 }
