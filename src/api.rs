@@ -90,9 +90,15 @@ pub fn scenario(text: &str, path: &Path, replicates: Option<usize>) -> Result<Sc
 pub fn replicate_counts(s: &Scenario) -> (u64, u64) {
     let designs = s.designs.len() as u64;
     let main = designs.saturating_mul(s.replicates as u64);
+    // Saturation designs have no power curve.
+    let curve_designs = s
+        .designs
+        .iter()
+        .filter(|d| d.assignment != crate::data::design::Assignment::Saturation)
+        .count() as u64;
     let power = s.power_curve.as_ref().map_or(0, |pc| {
         (pc.effects.len() as u64)
-            .saturating_mul(designs)
+            .saturating_mul(curve_designs)
             .saturating_mul(pc.replicates.unwrap_or(s.replicates) as u64)
     });
     (main, power)
@@ -159,6 +165,10 @@ fn render_or_write(
     match staged {
         Some(staged) => {
             let done = crate::report::write_all(staged.path(), report, prepared, runs, text)?;
+            // A stop asked for while rendering: nothing is swapped in.
+            if prepared.config.cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
             staged.commit()?;
             Ok(done)
         }
@@ -213,11 +223,11 @@ pub fn run_shard_prepared(
     n: usize,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Shard> {
-    if k == 0 || k > n {
+    if k == 0 || k > n || n > shard::MAX_SHARDS {
         return Err(Error::parameter(
             "shard",
             format!("{k}/{n}"),
-            "K/N with 1 ≤ K ≤ N",
+            format!("K/N with 1 ≤ K ≤ N ≤ {}", shard::MAX_SHARDS),
         ));
     }
     shard::run(p, path, text, k, n, s.power_curve.as_ref(), tick)
@@ -290,6 +300,13 @@ pub fn merge_prepared(
     })
 }
 
+fn curve_design_count(p: &Prepared) -> usize {
+    p.designs
+        .iter()
+        .filter(|d| d.spec.assignment != crate::data::design::Assignment::Saturation)
+        .count()
+}
+
 fn merged_report(
     p: &Prepared,
     s: &Scenario,
@@ -299,7 +316,10 @@ fn merged_report(
     let runs = merged.runs;
     let mut report = crate::diagnosis::build(&s.name, p, &runs, &clusters_files(p));
     match (&s.power_curve, &merged.power) {
-        (Some(pc), Some(counts)) => {
+        (Some(pc), Some(counts))
+            if counts.len() == curve_design_count(p)
+                && counts.iter().all(|c| c.len() == pc.effects.len()) =>
+        {
             let deffs = crate::diagnosis::simulated_deffs(&report);
             report.power_curves =
                 crate::diagnosis::power::curves_from_counts(p, pc, &deffs, counts);

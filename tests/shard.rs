@@ -120,6 +120,15 @@ fn merge_refuses_missing_repeated_and_foreign_shards() {
         assert!(!d.join("out").exists(), "{args:?} wrote output");
     };
     refused(&["merge", "a", "--out", "out"], "missing shard 3/3");
+    // More shards than the limit, or K outside 1..=N, before any work.
+    refused(
+        &["run", "s.toml", "--shard", "1/20000", "--out", "out"],
+        "N ≤ 10000",
+    );
+    refused(
+        &["run", "s.toml", "--shard", "4/3", "--out", "out"],
+        "1 ≤ K ≤ N",
+    );
     refused(&["merge", "a", "c", "--out", "out"], "scenario SHA-256");
     refused(
         &[

@@ -300,6 +300,16 @@ def _edges(edges: Edges) -> _EdgeInput:
         )
     if len(uniques) > np.iinfo(np.uint32).max:
         raise ValueError("edges: more than 4,294,967,295 distinct users")
+    names = [str(u) for u in uniques]
+    if len(set(names)) != len(names):
+        seen: Dict[str, Any] = {}
+        for u, name in zip(uniques, names):
+            if name in seen:
+                raise ValueError(
+                    f"edges: user ids {seen[name]!r} and {u!r} are different values with the "
+                    f"same text {name!r}: expected ids of one type"
+                )
+            seen[name] = u
     codes = codes.astype(np.uint32)
     m = len(src)
     w = None
@@ -310,7 +320,7 @@ def _edges(edges: Edges) -> _EdgeInput:
             raise ValueError(f"edges: weight: expected numbers ({e})") from None
     return _EdgeInput(
         None,
-        [str(u) for u in uniques],
+        names,
         uniques,
         np.ascontiguousarray(codes[:m]),
         np.ascontiguousarray(codes[m:]),
@@ -320,7 +330,10 @@ def _edges(edges: Edges) -> _EdgeInput:
 
 def _labels(labels: List[str]) -> Any:
     """File labels as integers when every label is one (the file's ids were numbers)."""
-    if labels and all(x.isdigit() and len(x) < 19 for x in labels):
+    def canonical(x: str) -> bool:
+        return x.isascii() and x.isdigit() and len(x) < 19 and (x == "0" or x[0] != "0")
+
+    if labels and all(canonical(x) for x in labels):
         return np.array(labels, dtype=np.int64)
     return np.array(labels, dtype=object)
 

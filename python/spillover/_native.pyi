@@ -7,6 +7,24 @@ import numpy.typing as npt
 
 __version__: str
 
+class Session:
+    """A scenario prepared once: run shards and merge them without preparing again."""
+
+    def __init__(
+        self,
+        text: Optional[str],
+        path: str,
+        replicates: Optional[int] = None,
+        threads: Optional[int] = None,
+    ) -> None: ...
+    def run_shard(self, k: int, n: int) -> bytes:
+        """Shard ``k`` of ``n``, as bytes."""
+    def merge(self, shards: List[bytes], out: Optional[str] = None) -> Dict[str, Any]:
+        """Merge shards into the outputs of one run (as :func:`run` returns them)."""
+
+def check_scenario(text: Optional[str], path: str, replicates: Optional[int] = None) -> str:
+    """Parse and check a scenario without preparing it; returns its text."""
+
 def toml_from_json(json: str) -> str:
     """A scenario dict (as JSON) as TOML text."""
 

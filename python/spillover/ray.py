@@ -83,24 +83,22 @@ def run(
     if shards < 1:
         raise ValueError(f"shards = {shards}: expected at least 1")
     text, path = _scenario(scenario)
-    if text is None:
-        # Read here, so every worker runs exactly the driver's scenario.
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise type(e)(f"{path}: cannot read: {e.strerror}") from None
+    # Read and checked here, with the CLI's messages: every worker runs
+    # exactly the driver's scenario text, byte for byte.
+    text = _native.check_scenario(text, path, replicates=replicates)
     started = False
     if address is not None:
         ray.init(address=address, ignore_reinit_error=True, **init)
     elif not ray.is_initialized():
         ray.init(include_dashboard=False, **init)
         started = True
+    merger = None
     try:
         cwd = os.getcwd()
-        merger = ray.remote(num_cpus=cpus_per_shard)(_Merger).remote(
-            text, path, cwd, replicates, cpus_per_shard
-        )
+        # The actor reserves no CPU of its own: it would hold it until the
+        # merge, and the tasks could starve on a small cluster. Its shard
+        # runs beside them (one more thread than CPUs while it runs).
+        merger = ray.remote(num_cpus=0)(_Merger).remote(text, path, cwd, replicates, cpus_per_shard)
         task = ray.remote(num_cpus=cpus_per_shard)(_shard)
         refs = [merger.shard.remote(1, shards)] + [
             task.remote(text, path, cwd, k, shards, replicates, cpus_per_shard)
@@ -108,8 +106,9 @@ def run(
         ]
         parts = ray.get(refs)
         outputs = ray.get(merger.merge.remote(parts, None if out is None else os.fspath(out)))
-        ray.kill(merger)
     finally:
+        if merger is not None:
+            ray.kill(merger)
         if started:
             ray.shutdown()
     return Report(outputs)

@@ -166,6 +166,20 @@ fn scenario_text(text: Option<String>, path: &Path) -> PyResult<String> {
     }
 }
 
+/// Parse and check a scenario (`text`, or the file at `path`) without
+/// preparing it: raises what `run` would raise for the file itself.
+#[pyfunction]
+#[pyo3(signature = (text, path, replicates=None))]
+fn check_scenario(
+    text: Option<String>,
+    path: PathBuf,
+    replicates: Option<usize>,
+) -> PyResult<String> {
+    let text = scenario_text(text, &path)?;
+    api::scenario(&text, &path, replicates).map_err(to_py)?;
+    Ok(text)
+}
+
 /// A scenario dict (as JSON) as TOML text, for `spillover.run({...})`.
 #[pyfunction]
 fn toml_from_json(json: &str) -> PyResult<String> {
@@ -653,6 +667,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(toml_from_json, m)?)?;
     m.add_class::<Session>()?;
+    m.add_function(wrap_pyfunction!(check_scenario, m)?)?;
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(run_shard, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;

@@ -42,7 +42,7 @@ def test_partition_matches_the_command_line(tmp_path):
     assert py.quality == quality
     written = pd.read_csv(out, sep="\t", comment="#", header=None, names=["user", "cluster"])
     merged = written.merge(py.clusters, on="user", suffixes=("_cli", "_py"))
-    assert len(merged) == len(py.clusters) == quality["clusters"] * 0 + len(written)
+    assert len(merged) == len(py.clusters) == len(written) == 4039
     # Same clusters up to naming: a one-to-one map between the labels.
     pairs = merged[["cluster_cli", "cluster_py"]].drop_duplicates()
     assert pairs["cluster_cli"].is_unique and pairs["cluster_py"].is_unique
@@ -61,6 +61,11 @@ def test_arrays_and_string_ids(facebook):
     ).clusters
     assert list(named["user"]) == ["ann", "bob", "cy", "dee", "eve"]
     assert named.groupby("cluster").size().sort_values().tolist() == [2, 3]
+
+
+def test_ids_of_mixed_types_that_print_alike_are_refused():
+    with pytest.raises(ValueError, match="same text"):
+        spillover.partition(pd.DataFrame({"source": [1, "1"], "target": [2, 3]}, dtype=object))
 
 
 def test_weights_and_directed_edges():

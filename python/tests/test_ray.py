@@ -37,6 +37,17 @@ def test_four_shards_on_two_workers_equal_one_run(local_ray, tmp_path):
 def test_ray_errors_are_the_library_errors(local_ray, tmp_path):
     bad = tmp_path / "s.toml"
     bad.write_text('name = "x"\nreplicates = 1\n[graph]\nmodel = "sbm"\n[[design]]\nname = "u"\nunit = "user"\n')
-    with pytest.raises(Exception) as e:
+    with pytest.raises(ValueError) as e:
         spillover.ray.run(bad, shards=2)
-    assert "replicates" in str(e.value)
+    with pytest.raises(ValueError) as direct:
+        spillover.run(bad)
+    assert str(e.value) == str(direct.value)
+    with pytest.raises(FileNotFoundError):
+        spillover.ray.run(tmp_path / "absent.toml", shards=2)
+
+
+def test_more_shards_than_cpus_finish(local_ray):
+    """Five shards on two CPUs: the merging actor holds no CPU, so none starves."""
+    single = spillover.run(QUICKSTART, replicates=320, progress=False)
+    sharded = spillover.ray.run(QUICKSTART, shards=5, replicates=320)
+    assert sharded.files == single.files

@@ -85,23 +85,32 @@ pub fn partition_hashes(p: &Prepared) -> Vec<String> {
 /// ```
 pub fn slice(replicates: usize, k: usize, n: usize) -> std::ops::Range<usize> {
     let blocks = replicates.div_ceil(BLOCK);
-    let (a, b) = ((k - 1) * blocks / n, k * blocks / n);
-    (a * BLOCK).min(replicates)..(b * BLOCK).min(replicates)
+    let at = |i: usize| (i.saturating_mul(blocks) / n.max(1)).saturating_mul(BLOCK);
+    at(k.saturating_sub(1)).min(replicates)..at(k).min(replicates)
 }
 
 /// Parse `K/N` (1 ≤ K ≤ N).
 pub fn parse_shard(text: &str) -> Result<(usize, usize)> {
-    let bad = || Error::parameter("--shard", text, "K/N with 1 ≤ K ≤ N, e.g. 2/8");
+    let bad = || {
+        Error::parameter(
+            "--shard",
+            text,
+            format!("K/N with 1 ≤ K ≤ N ≤ {MAX_SHARDS}, e.g. 2/8"),
+        )
+    };
     let (k, n) = text.split_once('/').ok_or_else(bad)?;
     let (k, n): (usize, usize) = (
         k.trim().parse().map_err(|_| bad())?,
         n.trim().parse().map_err(|_| bad())?,
     );
-    if k == 0 || k > n {
+    if k == 0 || k > n || n > MAX_SHARDS {
         return Err(bad());
     }
     Ok((k, n))
 }
+
+/// Most shards a run or sweep may be split into.
+pub const MAX_SHARDS: usize = 10_000;
 
 /// Run shard `k` of `n` of every design of `p`, and of its power curve.
 ///
@@ -228,6 +237,12 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
     every_slice_once(shards.iter().map(|s| s.k), n, "shard")?;
     let mut per_design: Vec<(Option<DesignMeta>, Vec<DesignPart>)> =
         (0..p.designs.len()).map(|_| (None, Vec::new())).collect();
+    let with_power = shards.iter().filter(|s| s.power.is_some()).count();
+    if with_power != 0 && with_power != shards.len() {
+        return Err(Error::input(
+            "merge: some shards have power-curve results and some do not: expected shards of one run",
+        ));
+    }
     let mut power: Option<PowerCounts> = None;
     for s in shards {
         match (&mut power, s.power) {
@@ -279,6 +294,16 @@ pub fn merge(p: &Prepared, mut shards: Vec<Shard>) -> Result<Merged> {
 /// Refuse slice numbers `ks` (sorted) of `n` that repeat one or miss one.
 fn every_slice_once(ks: impl Iterator<Item = usize>, n: usize, what: &str) -> Result<()> {
     let have: Vec<usize> = ks.collect();
+    if n == 0 || n > MAX_SHARDS {
+        return Err(Error::input(format!(
+            "merge: {what}s of {n} slices: expected 1 to {MAX_SHARDS}"
+        )));
+    }
+    if let Some(k) = have.iter().find(|&&k| k == 0 || k > n) {
+        return Err(Error::input(format!(
+            "merge: {what} {k}/{n}: expected 1 ≤ K ≤ N"
+        )));
+    }
     if let Some(w) = have.windows(2).find(|w| w[0] == w[1]) {
         return Err(Error::input(format!(
             "merge: {what} {}/{n} is given twice",
@@ -286,14 +311,20 @@ fn every_slice_once(ks: impl Iterator<Item = usize>, n: usize, what: &str) -> Re
         )));
     }
     let missing: Vec<String> = (1..=n)
-        .filter(|k| !have.contains(k))
+        .filter(|k| have.binary_search(k).is_err())
         .map(|k| format!("{k}/{n}"))
         .collect();
     if !missing.is_empty() {
+        let more = missing.len().saturating_sub(10);
         return Err(Error::input(format!(
-            "merge: missing {what}{} {}: expected all {n}",
+            "merge: missing {what}{} {}{}: expected all {n}",
             if missing.len() > 1 { "s" } else { "" },
-            missing.join(", ")
+            missing[..missing.len().min(10)].join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         )));
     }
     Ok(())
@@ -411,6 +442,16 @@ pub fn merge_sweep(mut shards: Vec<SweepShard>) -> Result<(SweepShard, SweepResu
     }
     shards.sort_by_key(|s| s.k);
     every_slice_once(shards.iter().map(|s| s.k), n, "sweep shard")?;
+    for s in &shards {
+        if s.outcomes.len() != sweep_slice(s.spec.steps, s.k, n).len() {
+            return Err(Error::input(format!(
+                "merge: sweep shard {}/{n} has {} values, its slice {}",
+                s.k,
+                s.outcomes.len(),
+                sweep_slice(s.spec.steps, s.k, n).len()
+            )));
+        }
+    }
     let outcomes = shards.into_iter().flat_map(|s| s.outcomes).collect();
     Ok((first, super::sweep::resolve(outcomes)))
 }

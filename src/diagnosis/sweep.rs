@@ -146,10 +146,11 @@ pub fn run(
     Ok(resolve(outcomes(seed, dir, p, spec, 0..spec.steps, tick)?))
 }
 
-/// The values of shard `k` of `n` of a sweep of `steps` values: contiguous,
-/// as equal as they can be.
+/// The values of shard `k` of `n` (1 ≤ k ≤ n) of a sweep of `steps` values:
+/// contiguous, as equal as they can be (empty when n > steps).
 pub fn slice(steps: usize, k: usize, n: usize) -> std::ops::Range<usize> {
-    ((k - 1) * steps / n)..(k * steps / n)
+    let at = |i: usize| i.saturating_mul(steps) / n.max(1);
+    at(k.saturating_sub(1)).min(steps)..at(k).min(steps)
 }
 
 /// Points and skipped values from the outcomes of every value, in order.
