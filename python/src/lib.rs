@@ -327,11 +327,7 @@ impl Session {
         let cancel = self.prepared.config.cancel.clone();
         cancel.reset();
         let merged = supervised(py, self.threads, 0, &done, None, &cancel, || {
-            let shards = shards
-                .iter()
-                .enumerate()
-                .map(|(i, b)| spillover::diagnosis::shard::from_bytes(b, &format!("shard {i}")))
-                .collect::<spillover::Result<Vec<_>>>()?;
+            let shards = decode_shards(&shards)?;
             api::merge_prepared(
                 &self.prepared,
                 &self.scenario,
@@ -342,6 +338,15 @@ impl Session {
         })?;
         outputs_dict(py, &merged.report, &merged.rendered, &merged.written)
     }
+}
+
+/// Shards from their bytes (as `run_shard` returns them), named by position in errors.
+fn decode_shards(shards: &[Vec<u8>]) -> spillover::Result<Vec<spillover::diagnosis::shard::Shard>> {
+    shards
+        .iter()
+        .enumerate()
+        .map(|(i, b)| spillover::diagnosis::shard::from_bytes(b, &format!("shard {i}")))
+        .collect()
 }
 
 /// Merge shards (bytes from `run_shard`) into the outputs of one run.
@@ -356,11 +361,7 @@ fn merge<'py>(
     let done = AtomicU64::new(0);
     let cancel = Cancel::default();
     let finished = supervised(py, threads, 0, &done, None, &cancel, || {
-        let shards = shards
-            .iter()
-            .enumerate()
-            .map(|(i, b)| spillover::diagnosis::shard::from_bytes(b, &format!("shard {i}")))
-            .collect::<spillover::Result<Vec<_>>>()?;
+        let shards = decode_shards(&shards)?;
         api::merge(shards, out.as_deref())
     })?;
     finished_dict(py, &finished)

@@ -8,7 +8,6 @@
 use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::path::Path;
 use std::sync::Once;
 
 /// Okabe–Ito palette (colour-blind safe).
@@ -469,16 +468,6 @@ impl Figure {
                 .map_err(|e| Error::Internal(format!("plot {}: {e}", self.name)))?;
         }
         Ok(s)
-    }
-
-    /// Render as PNG into `path`, atomically: the SVG rasterized by resvg
-    /// with the bundled DejaVu Sans (proper glyph placement and kerning;
-    /// plotters' own bitmap text misplaces glyphs).
-    pub fn png(&self, path: &Path) -> Result<()> {
-        let svg = self.svg()?;
-        let png =
-            svg_to_png(&svg).map_err(|e| Error::Internal(format!("plot {}: {e}", self.name)))?;
-        crate::fsutil::write_atomic(path, |w| w.write_all(&png))
     }
 }
 

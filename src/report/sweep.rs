@@ -72,7 +72,9 @@ pub fn write_all(dir: &Path, r: &SweepReport, alpha: f64) -> Result<(String, Vec
         let fig = figure(r, alpha);
         let svg = fig.svg()?;
         crate::fsutil::write_atomic(&dir.join("sweep.svg"), |w| w.write_all(svg.as_bytes()))?;
-        fig.png(&dir.join("sweep.png"))?;
+        let png = super::plots::svg_to_png(&svg)
+            .map_err(|e| crate::error::Error::Internal(format!("plot {}: {e}", fig.name)))?;
+        crate::fsutil::write_atomic(&dir.join("sweep.png"), |w| w.write_all(&png))?;
         written.push(dir.join("sweep.svg"));
         written.push(dir.join("sweep.png"));
     }
