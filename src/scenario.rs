@@ -713,21 +713,29 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             crate::inquiry::effect_scale(&population, e)?;
         }
     }
+    // The designs' partitions are independent (each has its own seeded
+    // stream), so they are computed side by side; the first failing design
+    // in scenario order is the one reported.
+    use rayon::prelude::*;
+    let partitions: Vec<Result<Option<crate::partition::Partition>>> = s
+        .designs
+        .par_iter()
+        .map(|spec| match &spec.partition {
+            Some(p) => crate::data::design::make_partition(
+                p,
+                before.as_ref().unwrap_or(&graph),
+                planted.as_deref(),
+                s.seed,
+                &s.dir,
+            )
+            .map(Some)
+            .map_err(|e| e.context(format!("design {:?}", spec.name))),
+            None => Ok(None),
+        })
+        .collect();
     let mut designs = Vec::with_capacity(s.designs.len());
-    for spec in &s.designs {
-        let clusters = match &spec.partition {
-            Some(p) => Some(
-                crate::data::design::make_partition(
-                    p,
-                    before.as_ref().unwrap_or(&graph),
-                    planted.as_deref(),
-                    s.seed,
-                    &s.dir,
-                )
-                .map_err(|e| e.context(format!("design {:?}", spec.name)))?,
-            ),
-            None => None,
-        };
+    for (spec, clusters) in s.designs.iter().zip(partitions) {
+        let clusters = clusters?;
         let categories = match &population.categories {
             Some((name, _, codes))
                 if spec.strata_by.columns().iter().all(|c| c == name)

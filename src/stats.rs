@@ -67,7 +67,6 @@ impl Moments {
 
 /// ANOVA estimator of the intra-cluster correlation of `y` over `cluster`.
 pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
-    let n = y.len() as f64;
     if k < 2 || y.len() <= k {
         return None;
     }
@@ -81,6 +80,21 @@ pub fn anova_icc(y: &[f64], cluster: &[u32], k: usize) -> Option<f64> {
         s.1 += d;
         s.2 += d * d;
     }
+    anova_icc_from_sums(sums.into_iter(), y.len(), k)
+}
+
+/// [`anova_icc`] from each of the `k` clusters' (count, Σ(y − K), Σ(y − K)²)
+/// for any constant K, over `n` users.
+pub fn anova_icc_from_sums(
+    sums: impl Iterator<Item = (f64, f64, f64)>,
+    n: usize,
+    k: usize,
+) -> Option<f64> {
+    if k < 2 || n <= k {
+        return None;
+    }
+    let n = n as f64;
+    let sums: Vec<(f64, f64, f64)> = sums.collect();
     let grand = sums.iter().map(|s| s.1).sum::<f64>() / n;
     let m: Vec<Moments> = sums
         .iter()

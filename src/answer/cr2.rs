@@ -26,8 +26,6 @@ pub fn ols_cr2<const P: usize>(
     contrast: [f64; P],
     alpha: f64,
 ) -> Outcome {
-    type M<const P: usize> = SMatrix<f64, P, P>;
-    type V<const P: usize> = SVector<f64, P>;
     let n = y.len();
     let mut xtx = M::<P>::zeros();
     let mut xty = V::<P>::zeros();
@@ -36,55 +34,18 @@ pub fn ols_cr2<const P: usize>(
         xtx += xi * xi.transpose();
         xty += xi * yi;
     }
-    let Some(b) = xtx.try_inverse() else {
-        return Err(Failure::Singular);
-    };
-    // Guard against near-singular designs (e.g. a constant regressor).
-    if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
-        return Err(Failure::Singular);
-    }
-    let beta = b * xty;
-    let c = V::<P>::from(contrast);
-    let bc = b * c;
-    let value = c.dot(&beta);
-    let Some(chol) = b.cholesky() else {
-        return Err(Failure::Singular);
-    };
-    let l = chol.l();
-
-    // Streaming sums over clusters.
-    let mut bm = BmSums::default();
-    let mut ttt = M::<P>::zeros();
-    let mut bad = false;
-    let mut add = |mg: &M<P>, sg: &V<P>| {
-        let Some((a_s, a_m, a2_m)) = cr2_cluster(mg, sg, &l) else {
-            bad = true;
-            return;
-        };
-        let q = bc.dot(&a_s);
-        let t = a_m * bc;
-        let d = bc.dot(&(a2_m * bc));
-        let tbt = t.dot(&(b * t));
-        bm.push(q, d, tbt);
-        ttt += t * t.transpose();
-    };
+    let fit = Fit::new(xtx, xty, contrast)?;
+    let mut sums = Cr2Sums::<P>::default();
+    let mut ok = true;
     if clusters == n && cluster.iter().enumerate().all(|(i, &c)| c as usize == i) {
         // One unit per cluster (HC2): the leverage block is the scalar h = xᵀBx.
         for (i, &yi) in y.iter().enumerate() {
             let xi = V::<P>::from(x(i));
-            let e = yi - xi.dot(&beta);
-            let h = xi.dot(&(b * xi));
-            if h >= 1.0 - 1e-10 {
-                bad = true;
+            let e = yi - xi.dot(&fit.beta);
+            if !sums.singles(&fit, &xi, e * e, 1.0) {
+                ok = false;
                 break;
             }
-            let xbc = xi.dot(&bc);
-            let q = xbc * e / (1.0 - h).sqrt();
-            let t = xi * (xbc / (1.0 - h).sqrt());
-            let d = xbc * xbc / (1.0 - h);
-            let tbt = t.dot(&(b * t));
-            bm.push(q, d, tbt);
-            ttt += t * t.transpose();
         }
     } else {
         let mut mg = vec![M::<P>::zeros(); clusters];
@@ -93,18 +54,136 @@ pub fn ols_cr2<const P: usize>(
             let xi = V::<P>::from(x(i));
             let g = cluster[i] as usize;
             mg[g] += xi * xi.transpose();
-            sg[g] += xi * (yi - xi.dot(&beta));
+            sg[g] += xi * (yi - xi.dot(&fit.beta));
         }
         for g in 0..clusters {
-            add(&mg[g], &sg[g]);
+            ok &= sums.cluster(&fit, &mg[g], &sg[g]);
         }
     }
-    if bad {
+    if !ok {
         return Err(Failure::OneClusterInArm);
     }
-    let bt = b * ttt;
-    let (se, df) = bm.finish((bt * bt).trace());
-    t_inference(value, se, df, alpha)
+    sums.finish(&fit, alpha)
+}
+
+type M<const P: usize> = SMatrix<f64, P, P>;
+type V<const P: usize> = SVector<f64, P>;
+
+/// An OLS fit for a CR2 contrast: B = (XᵀX)⁻¹ (refused when singular or
+/// ill-conditioned), β = B·Xᵀy, Bc, the contrast's value cᵀβ and the
+/// Cholesky factor of B.
+pub(crate) struct Fit<const P: usize> {
+    b: M<P>,
+    pub(crate) beta: V<P>,
+    bc: V<P>,
+    value: f64,
+    l: M<P>,
+}
+
+impl<const P: usize> Fit<P> {
+    /// B = (XᵀX)⁻¹.
+    pub(crate) fn b(&self) -> &M<P> {
+        &self.b
+    }
+
+    /// Bc.
+    pub(crate) fn bc(&self) -> &V<P> {
+        &self.bc
+    }
+
+    /// Fit from XᵀX and Xᵀy.
+    pub(crate) fn new(xtx: M<P>, xty: V<P>, contrast: [f64; P]) -> Result<Self, Failure> {
+        let Some(b) = xtx.try_inverse() else {
+            return Err(Failure::Singular);
+        };
+        // Guard against near-singular designs (e.g. a constant regressor).
+        if !b.iter().all(|v| v.is_finite()) || (b * xtx - M::<P>::identity()).abs().max() > 1e-6 {
+            return Err(Failure::Singular);
+        }
+        let beta = b * xty;
+        let c = V::<P>::from(contrast);
+        let Some(chol) = b.cholesky() else {
+            return Err(Failure::Singular);
+        };
+        Ok(Fit {
+            b,
+            beta,
+            bc: b * c,
+            value: c.dot(&beta),
+            l: chol.l(),
+        })
+    }
+}
+
+/// Running CR2 sums over clusters: the variance, the Bell–McCaffrey terms
+/// and Σ t_g t_gᵀ for the cross-cluster term.
+pub(crate) struct Cr2Sums<const P: usize> {
+    bm: BmSums,
+    ttt: M<P>,
+}
+
+impl<const P: usize> Default for Cr2Sums<P> {
+    fn default() -> Self {
+        Cr2Sums {
+            bm: BmSums::default(),
+            ttt: M::<P>::zeros(),
+        }
+    }
+}
+
+impl<const P: usize> Cr2Sums<P> {
+    /// Add a cluster with Gram matrix `m` = X_gᵀX_g and score `s` = X_gᵀe_g.
+    /// `false` when the cluster is alone in its arm (leverage 1).
+    pub(crate) fn cluster(&mut self, fit: &Fit<P>, m: &M<P>, s: &V<P>) -> bool {
+        let Some((a_s, a_m, a2_m)) = cr2_cluster(m, s, &fit.l) else {
+            return false;
+        };
+        let q = fit.bc.dot(&a_s);
+        let t = a_m * fit.bc;
+        let d = fit.bc.dot(&(a2_m * fit.bc));
+        let tbt = t.dot(&(fit.b * t));
+        self.bm.push(q * q, d, tbt, 1.0);
+        self.ttt += t * t.transpose();
+        true
+    }
+
+    /// Add `count` one-user clusters that share the regressors `x`, whose
+    /// squared residuals sum to `r2` (HC2: the leverage block is the scalar
+    /// h = xᵀBx). `false` when h reaches 1.
+    pub(crate) fn singles(&mut self, fit: &Fit<P>, x: &V<P>, r2: f64, count: f64) -> bool {
+        let h = x.dot(&(fit.b * x));
+        if h >= 1.0 - 1e-10 {
+            return false;
+        }
+        let xbc = x.dot(&fit.bc);
+        let t = x * (xbc / (1.0 - h).sqrt());
+        let d = xbc * xbc / (1.0 - h);
+        let tbt = t.dot(&(fit.b * t));
+        self.bm.push(d * r2, d, tbt, count);
+        self.ttt += t * t.transpose() * count;
+        true
+    }
+
+    /// Sums gathered elsewhere: Σq², Σd, Σtᵀbt, Σd², Σd·tᵀBt and Σttᵀ.
+    pub(crate) fn from_sums(var: f64, d: f64, tbt: f64, d2: f64, dtbt: f64, ttt: M<P>) -> Self {
+        Cr2Sums {
+            bm: BmSums {
+                var,
+                sum_d: d,
+                sum_tbt: tbt,
+                sum_d2: d2,
+                sum_dtbt: dtbt,
+            },
+            ttt,
+        }
+    }
+
+    /// The contrast's estimate with its CR2 SE and Bell–McCaffrey df.
+    pub(crate) fn finish(&self, fit: &Fit<P>, alpha: f64) -> Outcome {
+        let bt = fit.b * self.ttt;
+        let (se, df) = self.bm.finish((bt * bt).trace());
+        t_inference(fit.value, se, df, alpha)
+    }
 }
 
 /// OLS with stratum fixed effects absorbed (clusters nested in strata): the
@@ -125,8 +204,6 @@ fn ols_cr2_blocked<const P: usize>(
     contrast: [f64; P],
     alpha: f64,
 ) -> Outcome {
-    type M<const P: usize> = SMatrix<f64, P, P>;
-    type V<const P: usize> = SVector<f64, P>;
     if P < 2 || contrast[0] != 0.0 {
         return Err(Failure::Singular);
     }
@@ -203,7 +280,7 @@ fn ols_cr2_blocked<const P: usize>(
         let t = a_m * bc;
         let d = bc.dot(&(a2_m * bc));
         let tbt = t.dot(&(b_s * t));
-        bm.push(q, d, tbt);
+        bm.push(q * q, d, tbt, 1.0);
         let mut tt = t;
         tt[0] = 0.0;
         a[s] += t[0] * t[0];
@@ -230,7 +307,6 @@ pub fn blocked_point<const P: usize>(
     stratum: &[u32],
     contrast: [f64; P],
 ) -> Option<f64> {
-    type V<const P: usize> = SVector<f64, P>;
     let sm = StratumMeans::new(y, &x, cluster, stratum);
     let (stratum, sy, sx) = (sm.stratum.as_slice(), &sm.sy, &sm.sx);
     let keep = |i: usize| sm.keep(cluster, i);
@@ -269,12 +345,13 @@ struct BmSums {
 }
 
 impl BmSums {
-    fn push(&mut self, q: f64, d: f64, tbt: f64) {
-        self.var += q * q;
-        self.sum_d += d;
-        self.sum_tbt += tbt;
-        self.sum_d2 += d * d;
-        self.sum_dtbt += d * tbt;
+    /// Add `count` clusters with the same d_g and t_gᵀB t_g whose q_g² sum to `q2`.
+    fn push(&mut self, q2: f64, d: f64, tbt: f64, count: f64) {
+        self.var += q2;
+        self.sum_d += count * d;
+        self.sum_tbt += count * tbt;
+        self.sum_d2 += count * d * d;
+        self.sum_dtbt += count * d * tbt;
     }
 
     /// (SE, df) given ‖K‖², the sum of squares of the cross-cluster terms.

@@ -27,7 +27,9 @@
 //! Files: [`means`] (difference in means with the Welch SE, the t-test on
 //! cluster means), [`cr2`] (OLS with CR2 and Bell–McCaffrey df: difference in
 //! means at the randomization unit, regression adjustment, CUPED, stratum
-//! fixed effects), [`paired`](mod@paired) (matched pairs). This file owns the shared
+//! fixed effects), [`paired`](mod@paired) (matched pairs), [`suff`] (the
+//! unblocked estimators from one pass of sufficient statistics, for the
+//! simulation's inner loop). This file owns the shared
 //! vocabulary: [`EstimatorKind`], [`Estimate`], [`Failure`], [`Blocking`] and
 //! t-based inference.
 
@@ -35,6 +37,7 @@ pub mod cr2;
 pub mod estimator;
 pub mod means;
 pub mod paired;
+pub mod suff;
 
 pub use cr2::*;
 pub use estimator::{analyst, Estimator, Experiment};

@@ -6,7 +6,7 @@
 //! the exposure operator, the HT/Hájek and saturation set-ups and
 //! [`DesignRun`].
 //!
-//! Each replicate draws from its own ChaCha stream keyed by (seed, design,
+//! Each replicate draws from its own stream keyed by (seed, design,
 //! replicate); replicates run in parallel in fixed chunks and are reduced in
 //! replicate order, so a scenario gives bit-identical numbers on any number of
 //! threads. Every replicate also runs the null model (all effects zero) on the
@@ -173,6 +173,8 @@ pub struct Engine<'a> {
     connected_share: f64,
     /// Saturation estimators (saturation designs only; they replace the others).
     pub saturation: Option<Saturation>,
+    /// Whether every user is a randomization unit of their own.
+    singles: bool,
 }
 
 /// One saturation-design estimator.
@@ -730,6 +732,7 @@ impl<'a> Engine<'a> {
             .map(|sat| Saturation::new(g, pop, design, sat));
         let ht = if saturation.is_some() { None } else { ht };
         Ok(Engine {
+            singles: estimate::suff::one_user_per_unit(design.clusters.labels(), design.units()),
             connected_share: pop.connected_share(),
             g,
             pop,
@@ -759,8 +762,34 @@ impl<'a> Engine<'a> {
     /// cluster, the in-weight its members receive from the other arm.
     /// Fails only where a redrawn partition cannot be computed.
     pub fn replicate(&self, r_index: usize, cluster_other: &mut [f64]) -> Result<Replicate> {
-        replicate(self, r_index, cluster_other)
+        replicate(self, r_index, cluster_other, &mut Scratch::default())
     }
+
+    /// [`Engine::replicate`] reusing the buffers in `scratch` (one per
+    /// worker), so a replicate allocates no per-user memory.
+    pub fn replicate_with(
+        &self,
+        r_index: usize,
+        cluster_other: &mut [f64],
+        scratch: &mut Scratch,
+    ) -> Result<Replicate> {
+        replicate(self, r_index, cluster_other, scratch)
+    }
+}
+
+/// Per-user buffers a worker reuses from one replicate to the next.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    e: Vec<f64>,
+    y: Vec<f64>,
+    y0: Vec<f64>,
+}
+
+/// `v` as `n` zeros, reusing its allocation.
+fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    v.clear();
+    v.resize(n, 0.0);
+    v
 }
 
 /// One replicate's assignment, drawn exactly as the simulation draws it,
@@ -803,7 +832,12 @@ pub fn draw_assignment(
     })
 }
 
-fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<Replicate> {
+fn replicate(
+    en: &Engine,
+    r_index: usize,
+    cluster_other: &mut [f64],
+    scratch: &mut Scratch,
+) -> Result<Replicate> {
     let (g, pop, design, op, cfg, design_index) =
         (en.g, en.pop, en.design, &en.op, en.cfg, en.design_index);
     let n = pop.len();
@@ -817,10 +851,11 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
     let mut r = rng;
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
-    let mut e = vec![0.0f64; n];
-    op.apply(g, pop, &z, &zc, &mut e);
-    let mut y = vec![0.0f64; n];
-    let mut y0 = vec![0.0f64; n];
+    let Scratch { e, y, y0 } = scratch;
+    let e = zeroed(e, n);
+    op.apply(g, pop, &z, &zc, e);
+    let e = &*e;
+    let (y, y0) = (zeroed(y, n), zeroed(y0, n));
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
     let labels = part.labels();
     let cluster_design = design.spec.unit == Unit::Cluster;
@@ -852,7 +887,24 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
     } else {
         blocking(design)
     };
-    let run = |yv: &[f64], kind: EstimatorKind| -> Outcome {
+    // The unblocked analyst estimators run on one pass of sufficient
+    // statistics (answer::suff); the user-level functions are their reference.
+    let suff =
+        (b == estimate::Blocking::None && pop.covariates.is_empty() && en.saturation.is_none())
+            .then(|| {
+                let singles = match &redrawn {
+                    None => en.singles,
+                    Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
+                };
+                estimate::suff::Sufficient::collect([&y, &y0], &z, &e, &pop.x, labels, k, singles)
+            });
+    let run = |yv: &[f64], kind: EstimatorKind, null_run: bool| -> Outcome {
+        if let Some(s) = &suff {
+            let o = usize::from(null_run);
+            if let Some(out) = s.estimate(kind, o, yv, &z, &e, en.connected_share, cfg.alpha) {
+                return out;
+            }
+        }
         let ex = estimate::Experiment {
             y: yv,
             z: &z,
@@ -897,7 +949,7 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
                     eff.2
                 }
             }
-            _ => run(yv, kind),
+            _ => run(yv, kind, null_run),
         }
     };
     let effect: Vec<Outcome> = cfg
@@ -944,7 +996,10 @@ fn replicate(en: &Engine, r_index: usize, cluster_other: &mut [f64]) -> Result<R
         contamination_treated: if wt > 0.0 { ct / wt } else { 0.0 },
         contamination_control: if wc > 0.0 { cc / wc } else { 0.0 },
         icc: if cluster_design {
-            anova_icc(&y0, labels, k)
+            match suff.as_ref().and_then(|s| s.unit_moments(1)) {
+                Some(sums) => crate::stats::anova_icc_from_sums(sums, n, k),
+                None => anova_icc(&y0, labels, k),
+            }
         } else {
             None
         },
@@ -1151,12 +1206,12 @@ pub fn run_design_part(
         let end = (start + CHUNK).min(range.end);
         let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
             .into_par_iter()
-            .map(|ri| {
+            .map_init(Scratch::default, |scratch, ri| {
                 if cfg.cancel.is_cancelled() {
                     return Err(crate::Error::Cancelled);
                 }
                 let mut other = vec![0.0f64; width];
-                let rep = engine.replicate(ri, &mut other)?;
+                let rep = engine.replicate_with(ri, &mut other, scratch)?;
                 tick();
                 Ok((rep, other))
             })

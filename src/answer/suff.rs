@@ -1,0 +1,602 @@
+//! The unblocked analyst estimators from sufficient statistics, for the
+//! simulation's inner loop.
+//!
+//! One pass over the users ([`Sufficient::collect`]) sums, for each arm and
+//! each of two outcomes (the replicate's and its null run's), the counts and
+//! the first and second moments of the outcome, the pre-period covariate and
+//! the exposure; and, for cluster designs, the same sums per randomization
+//! unit. Every estimator of [`EstimatorKind`] without blocking (difference in
+//! means with the Welch or CR2 SE, cluster means, the regression adjustment,
+//! CUPED) is then computed from these sums: O(units) for cluster designs, and
+//! for one user per unit in closed form per arm, except the regression's HC2
+//! terms (one more pass, its leverage varies with the exposure).
+//!
+//! The user-level functions ([`dm_naive`](super::dm_naive),
+//! [`dm_cr2`](super::dm_cr2), …) stay the reference: the tests check these
+//! equal them, failures included.
+//!
+//! Outcomes are summed after subtracting their first user's value and the
+//! covariate after subtracting its first user's (every contrast is invariant
+//! to the shift), so the one-pass second moments stay well conditioned.
+//!
+//! # Complexity
+//! O(users) for the pass, then O(units) per estimator (O(users) for the
+//! regression with one user per unit).
+
+use super::cr2::{Cr2Sums, Fit};
+use super::means::{student, welch};
+use super::{EstimatorKind, Failure, Outcome};
+use crate::stats::Moments;
+use nalgebra::{SMatrix, SVector};
+
+/// Sums over one arm's users of one outcome (shifted: d = y − k_y,
+/// x = covariate − k_x).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ArmSums {
+    /// Users.
+    pub n: f64,
+    /// Σd.
+    pub d: f64,
+    /// Σd².
+    pub dd: f64,
+    /// Σx.
+    pub x: f64,
+    /// Σx².
+    pub xx: f64,
+    /// Σx·d.
+    pub xd: f64,
+    /// Σe (exposure).
+    pub e: f64,
+    /// Σe².
+    pub ee: f64,
+    /// Σe·d.
+    pub ed: f64,
+}
+
+impl ArmSums {
+    #[inline]
+    fn push(&mut self, d: f64, x: f64, e: f64) {
+        self.n += 1.0;
+        self.d += d;
+        self.dd += d * d;
+        self.x += x;
+        self.xx += x * x;
+        self.xd += x * d;
+        self.e += e;
+        self.ee += e * e;
+        self.ed += e * d;
+    }
+
+    fn add(&self, o: &ArmSums) -> ArmSums {
+        ArmSums {
+            n: self.n + o.n,
+            d: self.d + o.d,
+            dd: self.dd + o.dd,
+            x: self.x + o.x,
+            xx: self.xx + o.xx,
+            xd: self.xd + o.xd,
+            e: self.e + o.e,
+            ee: self.ee + o.ee,
+            ed: self.ed + o.ed,
+        }
+    }
+
+    /// Moments of a variable with sum `s1` and sum of squares `s2` over this
+    /// arm's users, shifted back by `shift`.
+    fn moments(&self, s1: f64, s2: f64, shift: f64) -> Moments {
+        if self.n == 0.0 {
+            return Moments::default();
+        }
+        let mean = s1 / self.n;
+        Moments {
+            n: self.n,
+            mean: shift + mean,
+            m2: (s2 - s1 * mean).max(0.0),
+        }
+    }
+}
+
+/// Sums per randomization unit (cluster designs). Treatment is constant
+/// within a unit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UnitSums {
+    /// Users.
+    pub n: Vec<f64>,
+    /// The unit's arm (1 = treated).
+    pub z: Vec<u8>,
+    /// Σe.
+    pub e: Vec<f64>,
+    /// Σe².
+    pub ee: Vec<f64>,
+    /// Σx.
+    pub x: Vec<f64>,
+    /// Per outcome: Σd.
+    pub d: [Vec<f64>; 2],
+    /// Per outcome: Σd².
+    pub dd: [Vec<f64>; 2],
+    /// Per outcome: Σe·d.
+    pub ed: [Vec<f64>; 2],
+}
+
+/// The sufficient statistics of one replicate's two outcomes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sufficient {
+    /// Each outcome's shift (its first user's value).
+    pub ky: [f64; 2],
+    /// The covariate's shift.
+    pub kx: f64,
+    /// Per outcome, per arm (0 = control, 1 = treated).
+    pub arms: [[ArmSums; 2]; 2],
+    /// Per-unit sums; `None` with one user per unit.
+    pub units: Option<UnitSums>,
+}
+
+/// Whether `cluster` gives every user a unit of their own (`cluster[i] == i`).
+pub fn one_user_per_unit(cluster: &[u32], clusters: usize) -> bool {
+    clusters == cluster.len() && cluster.iter().enumerate().all(|(i, &c)| c as usize == i)
+}
+
+impl Sufficient {
+    /// Sum outcomes `y` (two of them), treatment `z` (constant within each
+    /// unit), exposure `e` and covariate `x` over arms, and over the units
+    /// `cluster` (dense ids below `clusters`) unless `singles` (one user per
+    /// unit, see [`one_user_per_unit`]).
+    ///
+    /// # Complexity
+    /// O(users + units), one pass.
+    pub fn collect(
+        y: [&[f64]; 2],
+        z: &[u8],
+        e: &[f64],
+        x: &[f64],
+        cluster: &[u32],
+        clusters: usize,
+        singles: bool,
+    ) -> Sufficient {
+        let n = z.len();
+        let ky = [
+            y[0].first().copied().unwrap_or(0.0),
+            y[1].first().copied().unwrap_or(0.0),
+        ];
+        let kx = x.first().copied().unwrap_or(0.0);
+        let mut arms = [[ArmSums::default(); 2]; 2];
+        if singles {
+            for i in 0..n {
+                let (a, xi, ei) = (usize::from(z[i] == 1), x[i] - kx, e[i]);
+                arms[0][a].push(y[0][i] - ky[0], xi, ei);
+                arms[1][a].push(y[1][i] - ky[1], xi, ei);
+            }
+            return Sufficient {
+                ky,
+                kx,
+                arms,
+                units: None,
+            };
+        }
+        let zero = || vec![0.0f64; clusters];
+        let mut u = UnitSums {
+            n: zero(),
+            z: vec![0u8; clusters],
+            e: zero(),
+            ee: zero(),
+            x: zero(),
+            d: [zero(), zero()],
+            dd: [zero(), zero()],
+            ed: [zero(), zero()],
+        };
+        for i in 0..n {
+            let g = cluster[i] as usize;
+            let (a, xi, ei) = (usize::from(z[i] == 1), x[i] - kx, e[i]);
+            u.n[g] += 1.0;
+            u.z[g] = z[i];
+            u.e[g] += ei;
+            u.ee[g] += ei * ei;
+            u.x[g] += xi;
+            for o in 0..2 {
+                let d = y[o][i] - ky[o];
+                arms[o][a].push(d, xi, ei);
+                u.d[o][g] += d;
+                u.dd[o][g] += d * d;
+                u.ed[o][g] += ei * d;
+            }
+        }
+        Sufficient {
+            ky,
+            kx,
+            arms,
+            units: Some(u),
+        }
+    }
+
+    /// Moments of outcome `o` in the (treated, control) arms.
+    pub fn arm_moments(&self, o: usize) -> (Moments, Moments) {
+        let [c, t] = &self.arms[o];
+        (
+            t.moments(t.d, t.dd, self.ky[o]),
+            c.moments(c.d, c.dd, self.ky[o]),
+        )
+    }
+
+    /// Estimator `kind` (unblocked) on outcome `o`, with `y`, `z`, `e` the
+    /// user-level data (read only by the regression with one user per unit)
+    /// and `f` the regression's contrast weight on the exposure. `None` for
+    /// the exposure estimators, which these sums do not cover.
+    #[allow(clippy::too_many_arguments)]
+    pub fn estimate(
+        &self,
+        kind: EstimatorKind,
+        o: usize,
+        y: &[f64],
+        z: &[u8],
+        e: &[f64],
+        f: f64,
+        alpha: f64,
+    ) -> Option<Outcome> {
+        Some(match kind {
+            EstimatorKind::DmNaive => {
+                let (t, c) = self.arm_moments(o);
+                welch(&t, &c, alpha)
+            }
+            EstimatorKind::DmCr2 => self.arms_check().and_then(|()| self.dm_cr2(o, 0.0, alpha)),
+            EstimatorKind::ClusterMeans => self.cluster_means(o, alpha),
+            EstimatorKind::Regression => self
+                .arms_check()
+                .and_then(|()| self.regression(o, y, z, e, f, alpha)),
+            EstimatorKind::Cuped => self.arms_check().and_then(|()| {
+                let theta = self.cuped_theta(o).ok_or(Failure::Singular)?;
+                self.dm_cr2(o, theta, alpha)
+            }),
+            EstimatorKind::Ht | EstimatorKind::Hajek | EstimatorKind::HajekCr2 => return None,
+        })
+    }
+
+    /// Each arm needs at least two randomization units.
+    fn arms_check(&self) -> Result<(), Failure> {
+        let (t, c) = match &self.units {
+            None => (self.arms[0][1].n, self.arms[0][0].n),
+            Some(u) => {
+                let (mut t, mut c) = (0.0, 0.0);
+                for g in 0..u.n.len() {
+                    if u.n[g] > 0.0 {
+                        if u.z[g] == 1 {
+                            t += 1.0
+                        } else {
+                            c += 1.0
+                        }
+                    }
+                }
+                (t, c)
+            }
+        };
+        match (t, c) {
+            (t, c) if t == 0.0 || c == 0.0 => Err(Failure::EmptyArm),
+            (t, c) if t == 1.0 || c == 1.0 => Err(Failure::OneClusterInArm),
+            _ => Ok(()),
+        }
+    }
+
+    /// The pooled CUPED coefficient θ = cov(y, x)/var(x); `None` when the
+    /// covariate does not vary.
+    fn cuped_theta(&self, o: usize) -> Option<f64> {
+        let s = self.arms[o][0].add(&self.arms[o][1]);
+        let sxx = s.xx - s.x * s.x / s.n;
+        (sxx > 0.0).then(|| (s.xd - s.x * s.d / s.n) / sxx)
+    }
+
+    /// The difference in means of d − θ(x − x̄) (θ = 0: of the outcome) as
+    /// OLS on [1, z] with CR2 at the unit.
+    fn dm_cr2(&self, o: usize, theta: f64, alpha: f64) -> Outcome {
+        let all = self.arms[o][0].add(&self.arms[o][1]);
+        let xbar = all.x / all.n;
+        match &self.units {
+            None => {
+                // Per arm: Σỹ and Σỹ² of the adjusted outcome.
+                let adj = |a: &ArmSums| {
+                    let s1 = a.d - theta * (a.x - a.n * xbar);
+                    let s2 = a.dd - 2.0 * theta * (a.xd - xbar * a.d)
+                        + theta * theta * (a.xx - 2.0 * xbar * a.x + a.n * xbar * xbar);
+                    (a.n, s1, s2)
+                };
+                let arms = [adj(&self.arms[o][0]), adj(&self.arms[o][1])];
+                let mut xtx = SMatrix::<f64, 2, 2>::zeros();
+                let mut xty = SVector::<f64, 2>::zeros();
+                for (a, &(n, s1, _)) in arms.iter().enumerate() {
+                    let x = SVector::<f64, 2>::new(1.0, a as f64);
+                    xtx += x * x.transpose() * n;
+                    xty += x * s1;
+                }
+                let fit = Fit::new(xtx, xty, [0.0, 1.0])?;
+                let mut sums = Cr2Sums::<2>::default();
+                for (a, &(n, s1, s2)) in arms.iter().enumerate() {
+                    let x = SVector::<f64, 2>::new(1.0, a as f64);
+                    // Residuals about the arm's mean: Σr² = Σỹ² − (Σỹ)²/n.
+                    let r2 = if n > 0.0 {
+                        (s2 - s1 * s1 / n).max(0.0)
+                    } else {
+                        0.0
+                    };
+                    if n > 0.0 && !sums.singles(&fit, &x, r2, n) {
+                        return Err(Failure::OneClusterInArm);
+                    }
+                }
+                sums.finish(&fit, alpha)
+            }
+            Some(u) => {
+                let block = |g: usize| {
+                    let zf = f64::from(u.z[g]);
+                    let n = u.n[g];
+                    let s = u.d[o][g] - theta * (u.x[g] - n * xbar);
+                    let m = SMatrix::<f64, 2, 2>::new(n, zf * n, zf * n, zf * n);
+                    (m, SVector::<f64, 2>::new(s, zf * s))
+                };
+                units_cr2(&u.n, block, [0.0, 1.0], alpha)
+            }
+        }
+    }
+
+    /// OLS on [1, z, e] with CR2 at the unit, contrast [0, 1, f].
+    fn regression(&self, o: usize, y: &[f64], z: &[u8], e: &[f64], f: f64, alpha: f64) -> Outcome {
+        let contrast = [0.0, 1.0, f];
+        match &self.units {
+            None => {
+                let mut xtx = SMatrix::<f64, 3, 3>::zeros();
+                let mut xty = SVector::<f64, 3>::zeros();
+                for (a, s) in self.arms[o].iter().enumerate() {
+                    let zf = a as f64;
+                    xtx += SMatrix::<f64, 3, 3>::new(
+                        s.n,
+                        zf * s.n,
+                        s.e,
+                        zf * s.n,
+                        zf * s.n,
+                        zf * s.e,
+                        s.e,
+                        zf * s.e,
+                        s.ee,
+                    );
+                    xty += SVector::<f64, 3>::new(s.d, zf * s.d, s.ed);
+                }
+                let fit = Fit::new(xtx, xty, contrast)?;
+                singles_regression(&fit, y, self.ky[o], z, e, alpha)
+            }
+            Some(u) => {
+                let block = |g: usize| {
+                    let zf = f64::from(u.z[g]);
+                    let (n, se, see) = (u.n[g], u.e[g], u.ee[g]);
+                    let m = SMatrix::<f64, 3, 3>::new(
+                        n,
+                        zf * n,
+                        se,
+                        zf * n,
+                        zf * n,
+                        zf * se,
+                        se,
+                        zf * se,
+                        see,
+                    );
+                    let s = u.d[o][g];
+                    (m, SVector::<f64, 3>::new(s, zf * s, u.ed[o][g]))
+                };
+                units_cr2(&u.n, block, contrast, alpha)
+            }
+        }
+    }
+
+    /// The two-sample t-test on cluster means (G − 2 df).
+    fn cluster_means(&self, o: usize, alpha: f64) -> Outcome {
+        let (t, c) = match &self.units {
+            None => self.arm_moments(o),
+            Some(u) => {
+                let (mut t, mut c) = (Moments::default(), Moments::default());
+                for g in 0..u.n.len() {
+                    if u.n[g] > 0.0 {
+                        let m = self.ky[o] + u.d[o][g] / u.n[g];
+                        if u.z[g] == 1 {
+                            t.push(m)
+                        } else {
+                            c.push(m)
+                        }
+                    }
+                }
+                (t, c)
+            }
+        };
+        student(&t, &c, alpha)
+    }
+
+    /// Per-unit (count, Σd, Σd²) of outcome `o` (cluster designs), for
+    /// the intra-cluster correlation.
+    pub fn unit_moments(&self, o: usize) -> Option<impl Iterator<Item = (f64, f64, f64)> + '_> {
+        let u = self.units.as_ref()?;
+        Some((0..u.n.len()).map(move |g| (u.n[g], u.d[o][g], u.dd[o][g])))
+    }
+}
+
+/// HC2 of the regression on [1, z, e] with one user per unit, in one pass of
+/// scalar sums: with h = xᵀBx and d = (xᵀBc)²/(1 − h), a user adds d·r² to
+/// the variance, d and d·h to the Bell–McCaffrey sums and d·xxᵀ to Σttᵀ
+/// ([`Cr2Sums::singles`] for one user, unrolled).
+fn singles_regression(
+    fit: &Fit<3>,
+    y: &[f64],
+    ky: f64,
+    z: &[u8],
+    e: &[f64],
+    alpha: f64,
+) -> Outcome {
+    let (b, bc, beta) = (fit.b(), fit.bc(), fit.beta);
+    // h = xᵀBx for x = [1, z, e], z ∈ {0, 1}: per arm a quadratic in e.
+    let (b00, b01, b02, b11, b12, b22) = (
+        b[(0, 0)],
+        b[(0, 1)],
+        b[(0, 2)],
+        b[(1, 1)],
+        b[(1, 2)],
+        b[(2, 2)],
+    );
+    // [Σd, Σd·h, Σd², Σd²·h, Σd·r², Σd·z, Σd·e, Σd·z·e, Σd·e²]
+    let mut acc = [0.0f64; 9];
+    for i in 0..y.len() {
+        let zf = f64::from(z[i]);
+        let ei = e[i];
+        let h = b00 + zf * (2.0 * b01 + b11) + 2.0 * ei * (b02 + zf * b12) + ei * ei * b22;
+        if h >= 1.0 - 1e-10 {
+            return Err(Failure::OneClusterInArm);
+        }
+        let xbc = bc[0] + zf * bc[1] + ei * bc[2];
+        let r = (y[i] - ky) - (beta[0] + zf * beta[1] + ei * beta[2]);
+        let d = xbc * xbc / (1.0 - h);
+        acc[0] += d;
+        acc[1] += d * h;
+        acc[2] += d * d;
+        acc[3] += d * d * h;
+        acc[4] += d * r * r;
+        acc[5] += d * zf;
+        acc[6] += d * ei;
+        acc[7] += d * zf * ei;
+        acc[8] += d * ei * ei;
+    }
+    let ttt = SMatrix::<f64, 3, 3>::new(
+        acc[0], acc[5], acc[6], acc[5], acc[5], acc[7], acc[6], acc[7], acc[8],
+    );
+    Cr2Sums::from_sums(acc[4], acc[0], acc[1], acc[2], acc[3], ttt).finish(fit, alpha)
+}
+
+/// CR2 from per-unit blocks (X_gᵀX_g, X_gᵀỹ_g); units with no users drop out.
+fn units_cr2<const P: usize>(
+    n: &[f64],
+    block: impl Fn(usize) -> (SMatrix<f64, P, P>, SVector<f64, P>),
+    contrast: [f64; P],
+    alpha: f64,
+) -> Outcome {
+    let mut xtx = SMatrix::<f64, P, P>::zeros();
+    let mut xty = SVector::<f64, P>::zeros();
+    for (g, &ng) in n.iter().enumerate() {
+        if ng > 0.0 {
+            let (m, v) = block(g);
+            xtx += m;
+            xty += v;
+        }
+    }
+    let fit = Fit::new(xtx, xty, contrast)?;
+    let mut sums = Cr2Sums::<P>::default();
+    for (g, &ng) in n.iter().enumerate() {
+        if ng > 0.0 {
+            let (m, v) = block(g);
+            if !sums.cluster(&fit, &m, &(v - m * fit.beta)) {
+                return Err(Failure::OneClusterInArm);
+            }
+        }
+    }
+    sums.finish(&fit, alpha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::answer::{analyst, Blocking, Experiment};
+    use proptest::prelude::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-7 * (1.0 + a.abs().max(b.abs())) || (a.is_nan() && b.is_nan())
+    }
+
+    /// Every unblocked analyst estimator from the sums equals the user-level
+    /// reference, failures included, for one user per unit and for clusters
+    /// (empty, one-user and large ones).
+    fn check(y: &[f64], y0: &[f64], z: &[u8], e: &[f64], x: &[f64], cluster: &[u32], k: usize) {
+        let singles = one_user_per_unit(cluster, k);
+        let s = Sufficient::collect([y, y0], z, e, x, cluster, k, singles);
+        for (o, yv) in [y, y0].into_iter().enumerate() {
+            for kind in EstimatorKind::ALL {
+                let ex = Experiment {
+                    y: yv,
+                    z,
+                    e,
+                    x,
+                    more: &[],
+                    cluster,
+                    clusters: k,
+                    blocking: Blocking::None,
+                    connected_share: 0.8,
+                };
+                let want = analyst(kind).unwrap().estimate(&ex, 0.05);
+                let got = s.estimate(kind, o, yv, z, e, 0.8, 0.05).unwrap();
+                match (&want, &got) {
+                    (Ok(a), Ok(b)) => {
+                        let pairs = [
+                            (a.value, b.value),
+                            (a.se, b.se),
+                            (a.df, b.df),
+                            (a.ci_low, b.ci_low),
+                            (a.ci_high, b.ci_high),
+                            (a.p_value, b.p_value),
+                        ];
+                        assert!(
+                            pairs.iter().all(|&(p, q)| close(p, q)),
+                            "{kind:?} singles={singles}: {a:?} vs {b:?}"
+                        );
+                    }
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{kind:?}"),
+                    _ => panic!("{kind:?} singles={singles}: {want:?} vs {got:?}"),
+                }
+            }
+        }
+        if !singles {
+            let want = crate::stats::anova_icc(y0, cluster, k);
+            let got = crate::stats::anova_icc_from_sums(s.unit_moments(1).unwrap(), z.len(), k);
+            match (want, got) {
+                (Some(a), Some(b)) => assert!(close(a, b)),
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn sums_equal_the_reference(
+            users in prop::collection::vec((0u32..12, -3.0f64..3.0, -2.0f64..2.0, 0.0f64..1.0, 0.0f64..5.0), 2..60),
+            arms in prop::collection::vec(any::<bool>(), 12),
+            shift in -1e3f64..1e3,
+            per_user in any::<bool>(),
+        ) {
+            let n = users.len();
+            let (cluster, k): (Vec<u32>, usize) = if per_user {
+                ((0..n as u32).collect(), n)
+            } else {
+                (users.iter().map(|u| u.0).collect(), 12)
+            };
+            let z: Vec<u8> = (0..n)
+                .map(|i| u8::from(arms[cluster[i] as usize % 12] ^ (per_user && i % 2 == 0)))
+                .collect();
+            let e: Vec<f64> = users.iter().map(|u| u.3).collect();
+            let x: Vec<f64> = users.iter().map(|u| shift + u.4).collect();
+            let y: Vec<f64> = (0..n)
+                .map(|i| shift + users[i].1 + 0.5 * f64::from(z[i]) + e[i] + 0.3 * x[i])
+                .collect();
+            let y0: Vec<f64> = (0..n).map(|i| shift + users[i].2 + 0.3 * x[i]).collect();
+            check(&y, &y0, &z, &e, &x, &cluster, k);
+        }
+    }
+
+    #[test]
+    fn degenerate_experiments_fail_alike() {
+        // One arm empty; one cluster in an arm; a constant covariate; a
+        // constant exposure (singular regression).
+        let cluster = [0u32, 0, 1, 1, 2, 2];
+        let y = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0];
+        let x = [2.0; 6];
+        let e = [0.5; 6];
+        for z in [[1u8; 6], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]] {
+            check(&y, &y, &z, &e, &x, &cluster, 3);
+            check(&y, &y, &z, &e, &x, &[0, 1, 2, 3, 4, 5], 6);
+        }
+        // Singleton clusters inside a cluster design.
+        let cluster = [0u32, 1, 2, 3, 3, 4];
+        let z = [1u8, 0, 1, 0, 0, 1];
+        let e = [0.1, 0.9, 0.3, 0.2, 0.2, 0.7];
+        let x = [1.0, 3.0, 2.0, 5.0, 4.0, 0.5];
+        check(&y, &y, &z, &e, &x, &cluster, 6);
+    }
+}
