@@ -3,7 +3,12 @@
 //!
 //! Local moving visits nodes from a queue seeded with a random permutation of
 //! dense ids (Leiden's fast local move: a node is revisited only when a
-//! neighbour left its community), so the result depends only on the seed.
+//! neighbour left its community), so the result depends only on the seed. On
+//! levels of 100,000 nodes or more it runs in parallel and stays
+//! deterministic: fixed chunks of the seeded order are evaluated in parallel
+//! against the state before the chunk and their moves applied in order
+//! (`State::move_chunked`), so the partition is the same on any number of
+//! threads.
 //! Aggregation runs in parallel over fixed blocks of communities, each row
 //! computed independently, so it is deterministic on any number of threads.
 //! A maximum cluster size is respected by construction: a move that would make
@@ -176,6 +181,15 @@ impl Level {
     }
 }
 
+/// Levels with at least this many nodes move nodes in parallel chunks.
+pub const PARALLEL_LEVEL: usize = 100_000;
+
+/// Nodes whose moves are computed together in parallel local moving.
+const MOVE_CHUNK: usize = 4096;
+
+/// Most sweeps of parallel local moving on one level.
+const MAX_SWEEPS: usize = 100;
+
 /// Community bookkeeping during local moving.
 struct State<'a> {
     g: &'a Level,
@@ -210,8 +224,132 @@ impl<'a> State<'a> {
         }
     }
 
-    /// Fast local moving from a seeded order; returns whether any node moved.
+    /// Local moving from a seeded order; returns whether any node moved.
+    /// Levels of at least [`PARALLEL_LEVEL`] nodes move in parallel chunks
+    /// ([`State::move_chunked`]), smaller ones one node at a time.
     fn move_nodes(&mut self, order: &[u32]) -> bool {
+        if self.g.n() >= PARALLEL_LEVEL {
+            self.move_chunked(order)
+        } else {
+            self.move_sequential(order)
+        }
+    }
+
+    /// The best community for `v` against the current state (its own when
+    /// nothing beats staying), with a per-thread scratch of community weights.
+    fn best_move(&self, v: u32) -> u32 {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<u32>)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+        }
+        let g = self.g;
+        let vi = v as usize;
+        let d = self.comm[vi];
+        let kv = g.k[vi];
+        let sv = g.size[vi] as u64;
+        SCRATCH.with(|cell| {
+            let (acc, touched) = &mut *cell.borrow_mut();
+            if acc.len() < g.n() {
+                acc.resize(g.n(), 0.0);
+            }
+            for e in g.offsets[vi]..g.offsets[vi + 1] {
+                let c = self.comm[g.targets[e] as usize];
+                if acc[c as usize] == 0.0 {
+                    touched.push(c);
+                }
+                acc[c as usize] += g.weights[e];
+            }
+            let mut best = d;
+            let mut best_gain = acc[d as usize] - self.scale * kv * (self.tot[d as usize] - kv);
+            for &c in touched.iter() {
+                if c == d || self.csize[c as usize] + sv > self.max_size {
+                    continue;
+                }
+                let gain = acc[c as usize] - self.scale * kv * self.tot[c as usize];
+                if gain > best_gain {
+                    best_gain = gain;
+                    best = c;
+                }
+            }
+            for &c in touched.iter() {
+                acc[c as usize] = 0.0;
+            }
+            touched.clear();
+            best
+        })
+    }
+
+    /// Deterministic parallel local moving: sweeps over the seeded order in
+    /// fixed chunks of [`MOVE_CHUNK`] nodes. Each chunk's best moves are
+    /// computed in parallel against the state left by the previous chunk,
+    /// then applied one by one in order (a move that would break the size cap
+    /// by then is dropped), and the neighbours of moved nodes are marked for
+    /// the next sweep. The chunks and the order of application do not depend
+    /// on the number of threads, so neither does the partition.
+    fn move_chunked(&mut self, order: &[u32]) -> bool {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let g = self.g;
+        let n = g.n();
+        let mut active = vec![true; n];
+        let next: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+        let mut moved_any = false;
+        let mut batch = Vec::with_capacity(MOVE_CHUNK);
+        let mut moved = Vec::with_capacity(MOVE_CHUNK);
+        for _sweep in 0..MAX_SWEEPS {
+            let mut moved_in_sweep = false;
+            for chunk in order.chunks(MOVE_CHUNK) {
+                batch.clear();
+                batch.extend(chunk.iter().copied().filter(|&v| active[v as usize]));
+                if batch.is_empty() {
+                    continue;
+                }
+                let state = &*self;
+                let best: Vec<u32> = batch.par_iter().map(|&v| state.best_move(v)).collect();
+                moved.clear();
+                for (&v, &c) in batch.iter().zip(&best) {
+                    let vi = v as usize;
+                    let d = self.comm[vi];
+                    let sv = g.size[vi] as u64;
+                    if c == d || self.csize[c as usize] + sv > self.max_size {
+                        continue;
+                    }
+                    let kv = g.k[vi];
+                    self.tot[d as usize] -= kv;
+                    self.csize[d as usize] -= sv;
+                    self.tot[c as usize] += kv;
+                    self.csize[c as usize] += sv;
+                    self.comm[vi] = c;
+                    moved.push(v);
+                }
+                if moved.is_empty() {
+                    continue;
+                }
+                moved_in_sweep = true;
+                let comm = &self.comm;
+                moved.par_iter().for_each(|&v| {
+                    let vi = v as usize;
+                    for e in g.offsets[vi]..g.offsets[vi + 1] {
+                        let u = g.targets[e] as usize;
+                        if comm[u] != comm[vi] {
+                            next[u].store(true, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+            if !moved_in_sweep {
+                break;
+            }
+            moved_any = true;
+            for (a, x) in active.iter_mut().zip(&next) {
+                *a = x.swap(false, Ordering::Relaxed);
+            }
+        }
+        moved_any
+    }
+
+    /// Fast local moving from a seeded order, one node at a time (a node is
+    /// revisited only when a neighbour left its community).
+    fn move_sequential(&mut self, order: &[u32]) -> bool {
         let g = self.g;
         let n = g.n();
         let mut queue: VecDeque<u32> = order.iter().copied().collect();
