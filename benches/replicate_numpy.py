@@ -1,13 +1,27 @@
-"""One Monte Carlo replicate in vectorized numpy/scipy, for comparison with
-`cargo bench --bench sim` (not part of `cargo test`; needs numpy and scipy).
+"""One Monte Carlo replicate in vectorized numpy/scipy against spillover's, on
+the same graphs, in one script run (not part of `cargo test`; needs numpy and
+scipy, and a release build: `cargo build --release`).
 
-    python3 benches/replicate_numpy.py [n]        # n = 1000000 by default
+    python3 benches/replicate_numpy.py [n] [graph ...]
 
-The replicate: complete randomization (user level, or of the planted blocks),
-exposure as a sparse product (treated share of neighbours), outcomes
-(alpha + tau z + gamma e + noise), difference in means with its naive SE, and
-contamination. Single thread (OPENBLAS/OMP threads pinned to 1). The graph is
-spillover's own planted partition, read from the edge list it writes.
+n = 1000000 by default; graphs: `planted` (blocks of 1,000, mean degree 20,
+mu 0.2), `lfr` (the LFR-like generator's defaults: power-law degrees and
+community sizes) and `ba` (Barabási–Albert, m = 5: hubs of degree in the
+thousands); all three by default. Each graph is written once by
+`spillover generate` and read by both sides.
+
+numpy's replicate: complete randomization of users, exposure as a sparse
+product (treated share of in-neighbours), outcomes
+(alpha + tau z + gamma e + noise) for the model **and** the null run (the same
+noise), the difference in means with its naive SE for both, and
+contamination. One thread (OPENBLAS/OMP threads pinned to 1); best of 3 runs
+of 10 replicates.
+
+spillover's replicate: the same work as `spillover run` does it (user design,
+estimator `dm-naive`, model and null run), on one thread (`--threads 1`). Its
+cost per replicate is the slope between two runs of the same scenario, with
+R1 and R2 replicates: (T(R2) − T(R1)) / (R2 − R1), each time the best of 3, so
+reading the graph and drawing the population cancel out.
 """
 import os
 
@@ -21,49 +35,97 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+args = sys.argv[1:]
+n = int(args[0]) if args and args[0].isdigit() else 1_000_000
+kinds = [a for a in args if not a.isdigit()] or ["planted", "lfr", "ba"]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.join(root, "target", "release", "spillover")
-edges_path = os.path.join(tempfile.mkdtemp(), "planted.tsv")
-subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", edges_path, "sbm", "--n", str(n),
-                "--blocks", str(n // 1000), "--mean-degree", "20", "--mu", "0.2"], check=True)
-e = np.loadtxt(edges_path, dtype=np.int64, comments="#")
-rows = np.concatenate([e[:, 0], e[:, 1]])
-cols = np.concatenate([e[:, 1], e[:, 0]])
-A = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n, n))
-deg = np.asarray(A.sum(axis=1)).ravel()
-inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0)
-block = np.arange(n) // 1000
-rng = np.random.default_rng(1)
-alpha = rng.normal(0, 1, n)
-tau, gamma = 0.1, 0.1
+tmp = tempfile.mkdtemp()
+R1, R2 = 8, 40
 
 
-def replicate(cluster):
-    if cluster:
-        k = n // 1000
-        zc = np.zeros(k, dtype=np.float64)
-        zc[rng.permutation(k)[: k // 2]] = 1.0
-        z = zc[block]
-    else:
-        z = np.zeros(n, dtype=np.float64)
-        z[rng.permutation(n)[: n // 2]] = 1.0
-    ex = (A @ z) * inv
-    y = alpha + tau * z + gamma * ex + rng.normal(0, 1, n)
-    t = z == 1
-    y1, y0 = y[t], y[~t]
-    dm = y1.mean() - y0.mean()
-    se = np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
-    ct = (deg[t] * (1 - ex[t])).sum() / deg[t].sum()
-    cc = (deg[~t] * ex[~t]).sum() / deg[~t].sum()
-    return dm, se, ct, cc
+def generate(kind):
+    path = os.path.join(tmp, f"{kind}.tsv")
+    model = {
+        "planted": ["sbm", "--n", str(n), "--blocks", str(max(1, n // 1000)), "--mean-degree", "20", "--mu", "0.2"],
+        "lfr": ["lfr", "--n", str(n)],
+        "ba": ["ba", "--n", str(n), "--m", "5"],
+    }[kind]
+    subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", path] + model, check=True)
+    return path
 
 
-for cluster in (False, True):
-    replicate(cluster)
-    reps = 10
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        replicate(cluster)
-    dt = (time.perf_counter() - t0) / reps
-    print(f"{'cluster' if cluster else 'user':<8} {dt * 1000:8.1f} ms per replicate  ({1 / dt:6.2f} replicates/s, 1 thread)")
+def numpy_replicate_ms(path):
+    e = np.loadtxt(path, dtype=np.int64, comments="#", usecols=(0, 1))
+    m = 1 + int(e.max())
+    rows = np.concatenate([e[:, 0], e[:, 1]])
+    cols = np.concatenate([e[:, 1], e[:, 0]])
+    A = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(m, m))
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    inv = np.where(deg > 0, 1.0 / np.maximum(deg, 1), 0.0)
+    rng = np.random.default_rng(1)
+    alpha = rng.normal(0, 1, m)
+    tau, gamma = 0.1, 0.1
+
+    def dm(y, t):
+        y1, y0 = y[t], y[~t]
+        return y1.mean() - y0.mean(), np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
+
+    def replicate():
+        z = np.zeros(m, dtype=np.float64)
+        z[rng.permutation(m)[: m // 2]] = 1.0
+        ex = (A @ z) * inv
+        noise = rng.normal(0, 1, m)
+        y = alpha + tau * z + gamma * ex + noise
+        y_null = alpha + noise
+        t = z == 1
+        ct = (deg[t] * (1 - ex[t])).sum() / deg[t].sum()
+        cc = (deg[~t] * ex[~t]).sum() / deg[~t].sum()
+        return dm(y, t), dm(y_null, t), ct, cc
+
+    replicate()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            replicate()
+        best = min(best, (time.perf_counter() - t0) / 10)
+    return best * 1000, m
+
+
+def spillover_replicate_ms(path):
+    scen = os.path.join(tmp, "replicate.toml")
+    with open(scen, "w") as f:
+        f.write(f"""name = "replicate"
+seed = 1
+replicates = {R2}
+[graph]
+path = "{path}"
+[outcome]
+icc = 0.05
+direct_effect = 0.1
+spillover = 0.1
+[[design]]
+name = "user"
+[analysis]
+estimators = ["dm-naive"]
+""")
+
+    def run(r):
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            subprocess.run([binary, "run", scen, "--quiet", "--threads", "1", "--replicates", str(r),
+                            "--out", os.path.join(tmp, "out")], check=True)
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    return (run(R2) - run(R1)) / (R2 - R1) * 1000
+
+
+print(f"{'graph':<8} {'users':>9} {'numpy ms':>9} {'spillover ms':>13} {'ratio':>6}   (one replicate, model + null run, one thread)")
+for kind in kinds:
+    path = generate(kind)
+    np_ms, users = numpy_replicate_ms(path)
+    sp_ms = spillover_replicate_ms(path)
+    print(f"{kind:<8} {users:>9} {np_ms:>9.1f} {sp_ms:>13.1f} {np_ms / sp_ms:>5.1f}x", flush=True)

@@ -196,6 +196,8 @@ struct State<'a> {
     comm: Vec<u32>,
     tot: Vec<f64>,
     csize: Vec<u64>,
+    /// Nodes of this level in each community.
+    members: Vec<u32>,
     /// γ / 2m.
     scale: f64,
     max_size: u64,
@@ -208,15 +210,18 @@ impl<'a> State<'a> {
         let n = g.n();
         let mut tot = vec![0.0; n];
         let mut csize = vec![0u64; n];
+        let mut members = vec![0u32; n];
         for v in 0..n {
             tot[comm[v] as usize] += g.k[v];
             csize[comm[v] as usize] += g.size[v] as u64;
+            members[comm[v] as usize] += 1;
         }
         State {
             g,
             comm,
             tot,
             csize,
+            members,
             scale: gamma / m2,
             max_size: max_size.map_or(u64::MAX, |m| m as u64),
             acc: vec![0.0; n],
@@ -261,8 +266,16 @@ impl<'a> State<'a> {
             }
             let mut best = d;
             let mut best_gain = acc[d as usize] - self.scale * kv * (self.tot[d as usize] - kv);
+            let alone = self.members[d as usize] == 1;
             for &c in touched.iter() {
                 if c == d || self.csize[c as usize] + sv > self.max_size {
+                    continue;
+                }
+                // Two nodes alone in their communities evaluated in the same
+                // chunk could swap communities forever: a lone node joins
+                // another lone node only when its community id is smaller
+                // (Lu, Halappanavar & Kalyanaraman 2015).
+                if alone && self.members[c as usize] == 1 && c > d {
                     continue;
                 }
                 let gain = acc[c as usize] - self.scale * kv * self.tot[c as usize];
@@ -316,8 +329,10 @@ impl<'a> State<'a> {
                     let kv = g.k[vi];
                     self.tot[d as usize] -= kv;
                     self.csize[d as usize] -= sv;
+                    self.members[d as usize] -= 1;
                     self.tot[c as usize] += kv;
                     self.csize[c as usize] += sv;
+                    self.members[c as usize] += 1;
                     self.comm[vi] = c;
                     moved.push(v);
                 }
@@ -335,6 +350,12 @@ impl<'a> State<'a> {
                         }
                     }
                 });
+            }
+            if std::env::var_os("LV_DEBUG").is_some() {
+                eprintln!(
+                    "sweep {_sweep}: active {}",
+                    active.iter().filter(|a| **a).count()
+                );
             }
             if !moved_in_sweep {
                 break;
@@ -390,6 +411,8 @@ impl<'a> State<'a> {
             self.csize[best as usize] += sv;
             if best != d {
                 self.comm[vi] = best;
+                self.members[d as usize] -= 1;
+                self.members[best as usize] += 1;
                 moved_any = true;
                 for e in g.offsets[vi]..g.offsets[vi + 1] {
                     let u = g.targets[e];
