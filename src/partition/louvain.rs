@@ -351,12 +351,6 @@ impl<'a> State<'a> {
                     }
                 });
             }
-            if std::env::var_os("LV_DEBUG").is_some() {
-                eprintln!(
-                    "sweep {_sweep}: active {}",
-                    active.iter().filter(|a| **a).count()
-                );
-            }
             if !moved_in_sweep {
                 break;
             }
