@@ -3,14 +3,18 @@
 Not part of `cargo test`. Needs `pip install igraph networkit` and a release build
 (`cargo build --release`). Usage, from the repository root:
 
-    python3 benches/compare_louvain.py [n] [graph] [--louvain-only] [--no-igraph]
+    python3 benches/compare_louvain.py [n] [graph ...] [--louvain-only] [--no-igraph] [--runs R]
 
-n = 100000 by default; graph is `planted` (blocks of 100, mean degree 20,
-mu 0.2; the default), `ba` (Barabási–Albert, m = 5: hubs of degree in the
-thousands) or `lfr` (the LFR-like generator's defaults: power-law degrees and
-community sizes). It generates the graph with spillover, then times each
-library on the same edge list, in one go, best of 3 runs, partitioning only
-(reading excluded), and prints modularity. `--louvain-only` skips Leiden,
+n = 100000 by default; graphs are `planted` (blocks of 100, mean degree 20,
+mu 0.2), `ba` (Barabási–Albert, m = 5: hubs of degree in the thousands) and
+`lfr` (the LFR-like generator's defaults: power-law degrees and community
+sizes); `planted` alone by default, several in one go when named. Each graph
+is generated once with spillover; every implementation then runs on the same
+edge list in a process of its own, so its peak memory (the child's maximum
+resident set, reading the graph included) is its own. Times are partitioning
+only (reading excluded), best of R runs (3 by default), on 1 and 2 threads
+where the implementation has threads (igraph has none). Modularity at
+resolution 1 as each library reports it. `--louvain-only` skips Leiden,
 `--no-igraph` skips igraph (slow at a million nodes).
 """
 import json
@@ -18,85 +22,117 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
-flags = {a for a in sys.argv[1:] if a.startswith("--")}
-n = int(args[0]) if args else 100_000
-kind = args[1] if len(args) > 1 else "planted"
+flags = [a for a in sys.argv[1:] if a.startswith("--")]
+runs = 3
+if "--runs" in sys.argv:
+    runs = int(sys.argv[sys.argv.index("--runs") + 1])
+    args = [a for a in args if a != str(runs)]
+n_nodes = int(args[0]) if args and args[0].isdigit() else 100_000
+kinds = [a for a in args if not a.isdigit()] or ["planted"]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.join(root, "target", "release", "spillover")
 tmp = tempfile.mkdtemp()
-edges = os.path.join(tmp, f"{kind}.tsv")
-model = {
-    "planted": ["sbm", "--n", str(n), "--blocks", str(n // 100), "--mean-degree", "20", "--mu", "0.2"],
-    "ba": ["ba", "--n", str(n), "--m", "5"],
-    "lfr": ["lfr", "--n", str(n)],
-}[kind]
-subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", edges] + model, check=True)
-# Node ids are 0..n-1 in the written file; isolated nodes are not written.
-n = 1 + max(max(int(x) for x in line.split()[:2]) for line in open(edges) if not line.startswith("#"))
 
-
-def best(f, runs=3):
-    out = None
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        out = f()
-        times.append(time.perf_counter() - t)
-    return min(times), out
-
-
-rows = []
-for threads in (1, 2):
-    for method in ("louvain",) if "--louvain-only" in flags else ("louvain", "leiden"):
-        secs, mods = [], []
-        for _ in range(3):
-            env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-            r = subprocess.run([binary, "partition", edges, "--method", method, "--json"], check=True,
-                               capture_output=True, text=True, env=env)
-            v = json.loads(r.stdout)
-            secs.append(v["seconds"])
-            mods.append(v["quality"]["modularity"])
-        rows.append((f"spillover {method}", threads, min(secs), mods[0]))
-
-try:
-    if "--no-igraph" in flags:
-        raise ImportError("skipped")
-    import igraph as ig
-    g = ig.Graph.Read_Ncol(edges, directed=False) if False else None
-    pairs = []
-    with open(edges) as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
+# Each child prints one JSON line: {"seconds": [...], "modularity": q, "clusters": k}.
+NETWORKIT = r"""
+import json, sys, time
+import networkit as nk
+path, threads, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+g = nk.readGraph(path, nk.Format.EdgeListTabZero, commentPrefix="#")
+nk.setNumberOfThreads(threads)
+secs = []
+for _ in range(runs):
+    t = time.perf_counter()
+    algo = nk.community.PLM(g, refine=False, gamma=1.0)
+    algo.run()
+    part = algo.getPartition()
+    secs.append(time.perf_counter() - t)
+print(json.dumps({"seconds": secs, "modularity": nk.community.Modularity().getQuality(part, g),
+                  "clusters": part.numberOfSubsets()}))
+"""
+IGRAPH = r"""
+import json, sys, time
+import igraph as ig
+path, method, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pairs = []
+with open(path) as f:
+    for line in f:
+        if not line.startswith("#"):
             u, v = line.split()[:2]
             pairs.append((int(u), int(v)))
-    g = ig.Graph(n=n, edges=pairs)
-    t, c = best(lambda: g.community_multilevel())
-    rows.append(("igraph community_multilevel", 1, t, g.modularity(c.membership)))
-    if "--louvain-only" not in flags:
-        t, c = best(lambda: g.community_leiden(objective_function="modularity", n_iterations=2))
-        rows.append(("igraph community_leiden (modularity, 2 iterations)", 1, t, g.modularity(c.membership)))
-except ImportError as e:
-    print(f"igraph skipped ({e}): pip install igraph")
+n = 1 + max(max(p) for p in pairs)
+g = ig.Graph(n=n, edges=pairs)
+secs = []
+for _ in range(runs):
+    t = time.perf_counter()
+    if method == "multilevel":
+        c = g.community_multilevel()
+    else:
+        c = g.community_leiden(objective_function="modularity", n_iterations=2)
+    secs.append(time.perf_counter() - t)
+print(json.dumps({"seconds": secs, "modularity": g.modularity(c.membership), "clusters": len(set(c.membership))}))
+"""
 
-try:
-    import networkit as nk
-    gk = nk.readGraph(edges, nk.Format.EdgeListTabZero, commentPrefix="#")
+
+def child(argv, env=None):
+    """Run argv; return its standard output and its peak resident memory in MiB."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {p.returncode}")
+    return out, usage.ru_maxrss / 1024
+
+
+def spillover(path, method, threads):
+    secs, peak, q, k = [], 0.0, None, None
+    for _ in range(runs):
+        env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+        line, mib = child([binary, "partition", path, "--method", method, "--json"], env)
+        v = json.loads(line)
+        secs.append(v["seconds"])
+        peak = max(peak, mib)
+        q, k = v["quality"]["modularity"], v["quality"]["clusters"]
+    return min(secs), q, k, peak
+
+
+def python_child(code, *argv):
+    line, mib = child([sys.executable, "-c", code, *map(str, argv)])
+    v = json.loads(line)
+    return min(v["seconds"]), v["modularity"], v["clusters"], mib
+
+
+print(f"{'graph':<8} {'implementation':<44} {'threads':>7} {'seconds':>8} {'modularity':>10} {'clusters':>8} {'peak MiB':>8}")
+for kind in kinds:
+    path = os.path.join(tmp, f"{kind}.tsv")
+    model = {
+        "planted": ["sbm", "--n", str(n_nodes), "--blocks", str(max(1, n_nodes // 100)), "--mean-degree", "20",
+                    "--mu", "0.2"],
+        "ba": ["ba", "--n", str(n_nodes), "--m", "5"],
+        "lfr": ["lfr", "--n", str(n_nodes)],
+    }[kind]
+    subprocess.run([binary, "generate", "--quiet", "--seed", "1", "--out", path] + model, check=True)
+    rows = []
+    for method in ("louvain",) if "--louvain-only" in flags else ("louvain", "leiden"):
+        for threads in (1, 2):
+            rows.append((f"spillover {method}", threads, *spillover(path, method, threads)))
     for threads in (1, 2):
-        nk.setNumberOfThreads(threads)
-        def plm():
-            algo = nk.community.PLM(gk, refine=False, gamma=1.0)
-            algo.run()
-            return algo.getPartition()
-        t, part = best(plm)
-        rows.append(("networkit PLM", threads, t, nk.community.Modularity().getQuality(part, gk)))
-except ImportError:
-    print("networkit not installed: pip install networkit")
-
-print(f"{kind} graph: n = {n} ({' '.join(model)})")
-print(f"{'implementation':<52} {'threads':>7} {'seconds':>9} {'modularity':>11}")
-for name, threads, secs, q in rows:
-    print(f"{name:<52} {threads:>7} {secs:>9.3f} {q:>11.4f}")
+        try:
+            rows.append(("networkit PLM (refine=False)", threads, *python_child(NETWORKIT, path, threads, runs)))
+        except (RuntimeError, json.JSONDecodeError, IndexError) as e:
+            print(f"networkit skipped ({e}): pip install networkit")
+            break
+    if "--no-igraph" not in flags:
+        methods = ("multilevel",) if "--louvain-only" in flags else ("multilevel", "leiden")
+        for method in methods:
+            name = "igraph community_multilevel" if method == "multilevel" else \
+                "igraph community_leiden (modularity, 2 it.)"
+            try:
+                rows.append((name, 1, *python_child(IGRAPH, path, method, runs)))
+            except (RuntimeError, json.JSONDecodeError, IndexError) as e:
+                print(f"igraph skipped ({e}): pip install igraph")
+    for name, threads, secs, q, k, peak in rows:
+        print(f"{kind:<8} {name:<44} {threads:>7} {secs:>8.2f} {q:>10.4f} {k:>8} {peak:>8.0f}", flush=True)
