@@ -20,7 +20,7 @@ of 10 replicates.
 spillover's replicate: the same work as `spillover run` does it (user design,
 estimator `dm-naive`, model and null run), on one thread (`--threads 1`). Its
 cost per replicate is the slope between two runs of the same scenario, with
-R1 and R2 replicates: (T(R2) − T(R1)) / (R2 − R1), each time the best of 3, so
+R1 and R2 replicates: (T(R2) − T(R1)) / (R2 − R1), each time the best of 2, so
 reading the graph and drawing the population cancel out.
 """
 import os
@@ -113,7 +113,7 @@ estimators = ["dm-naive"]
 
     def run(r):
         best = float("inf")
-        for _ in range(3):
+        for _ in range(2):
             t0 = time.perf_counter()
             subprocess.run([binary, "run", scen, "--quiet", "--threads", "1", "--replicates", str(r),
                             "--out", os.path.join(tmp, "out")], check=True)

@@ -703,11 +703,17 @@ pub fn cuped_adjusted(y: &[f64], x: &[f64], more: &[Vec<f64>]) -> Option<Vec<f64
         return cuped_adjusted_many(y, x, more);
     }
     let n = y.len() as f64;
-    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
+    // The covariate about its first value, so a constant one has sxx = 0
+    // exactly (its mean need not be representable).
+    let k = x.first().copied().unwrap_or(0.0);
+    let (my, mx) = (
+        y.iter().sum::<f64>() / n,
+        x.iter().map(|&b| b - k).sum::<f64>() / n,
+    );
     let (mut sxy, mut sxx) = (0.0, 0.0);
     for (&a, &b) in y.iter().zip(x) {
-        sxy += (a - my) * (b - mx);
-        sxx += (b - mx) * (b - mx);
+        sxy += (a - my) * (b - k - mx);
+        sxx += (b - k - mx) * (b - k - mx);
     }
     if sxx <= 0.0 {
         return None;
@@ -716,7 +722,7 @@ pub fn cuped_adjusted(y: &[f64], x: &[f64], more: &[Vec<f64>]) -> Option<Vec<f64
     Some(
         y.iter()
             .zip(x)
-            .map(|(&a, &b)| a - theta * (b - mx))
+            .map(|(&a, &b)| a - theta * (b - k - mx))
             .collect(),
     )
 }

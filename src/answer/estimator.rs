@@ -1,8 +1,9 @@
 //! The [`Estimator`] trait: what every analyst estimator of one experiment
 //! offers (a full estimate with inference, and the point estimate alone for
-//! randomization inference), over one [`Experiment`]. The engine dispatches
-//! through [`analyst`], so an estimator's estimate and its randomization
-//! point can never disagree.
+//! randomization inference), over one [`Experiment`]. The engine takes
+//! randomization points, and estimates under blocking or with population
+//! covariates, through [`analyst`]; unblocked estimates come from
+//! [`suff`](super::suff), which is tested to equal these (failures included).
 
 use super::{Blocking, EstimatorKind, Outcome};
 

@@ -292,6 +292,9 @@ impl Sufficient {
             None => {
                 // Per arm: Σỹ and Σỹ² of the adjusted outcome.
                 let adj = |a: &ArmSums| {
+                    if theta == 0.0 {
+                        return (a.n, a.d, a.dd);
+                    }
                     let s1 = a.d - theta * (a.x - a.n * xbar);
                     let s2 = a.dd - 2.0 * theta * (a.xd - xbar * a.d)
                         + theta * theta * (a.xx - 2.0 * xbar * a.x + a.n * xbar * xbar);
@@ -325,7 +328,11 @@ impl Sufficient {
                 let block = |g: usize| {
                     let zf = f64::from(u.z[g]);
                     let n = u.n[g];
-                    let s = u.d[o][g] - theta * (u.x[g] - n * xbar);
+                    let s = if theta == 0.0 {
+                        u.d[o][g]
+                    } else {
+                        u.d[o][g] - theta * (u.x[g] - n * xbar)
+                    };
                     let m = SMatrix::<f64, 2, 2>::new(n, zf * n, zf * n, zf * n);
                     (m, SVector::<f64, 2>::new(s, zf * s))
                 };
@@ -586,7 +593,7 @@ mod tests {
         // constant exposure (singular regression).
         let cluster = [0u32, 0, 1, 1, 2, 2];
         let y = [1.0, 2.0, 3.0, 4.0, 5.0, 7.0];
-        let x = [2.0; 6];
+        let x = [0.1; 6];
         let e = [0.5; 6];
         for z in [[1u8; 6], [1, 1, 0, 0, 0, 0], [1, 1, 1, 1, 0, 0]] {
             check(&y, &y, &z, &e, &x, &cluster, 3);

@@ -765,8 +765,8 @@ impl<'a> Engine<'a> {
         replicate(self, r_index, cluster_other, &mut Scratch::default())
     }
 
-    /// [`Engine::replicate`] reusing the buffers in `scratch` (one per
-    /// worker), so a replicate allocates no per-user memory.
+    /// [`Engine::replicate`] reusing the exposure and outcome buffers in
+    /// `scratch` (one per worker) from one replicate to the next.
     pub fn replicate_with(
         &self,
         r_index: usize,

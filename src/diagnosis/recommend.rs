@@ -190,10 +190,13 @@ pub fn recommend(
         .copied()
         .filter(|c| est(c).coverage.value >= cov_floor(est(c)))
         .collect();
+    // RMSEs equal to 9 significant digits are equal: estimators that give
+    // the same estimates (e.g. dm-cr2 and cluster-means with equal clusters)
+    // are then ordered by the scenario, not by summation-order rounding.
+    let key = |x: f64| format!("{x:.8e}").parse::<f64>().unwrap_or(x);
     eligible.sort_by(|a, b| {
-        est(a)
-            .rmse
-            .total_cmp(&est(b).rmse)
+        key(est(a).rmse)
+            .total_cmp(&key(est(b).rmse))
             .then(a.0.cmp(&b.0))
             .then(a.1.cmp(&b.1))
     });
