@@ -896,19 +896,19 @@ fn replicate(
                     None => en.singles,
                     Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
                 };
-                estimate::suff::Sufficient::collect([&y, &y0], &z, &e, &pop.x, labels, k, singles)
+                estimate::suff::Sufficient::collect([y, y0], &z, e, &pop.x, labels, k, singles)
             });
     let run = |yv: &[f64], kind: EstimatorKind, null_run: bool| -> Outcome {
         if let Some(s) = &suff {
             let o = usize::from(null_run);
-            if let Some(out) = s.estimate(kind, o, yv, &z, &e, en.connected_share, cfg.alpha) {
+            if let Some(out) = s.estimate(kind, o, yv, &z, e, en.connected_share, cfg.alpha) {
                 return out;
             }
         }
         let ex = estimate::Experiment {
             y: yv,
             z: &z,
-            e: &e,
+            e,
             x: &pop.x,
             more: &pop.covariates,
             cluster: labels,
@@ -923,7 +923,7 @@ fn replicate(
         }
     };
     let exposure_runs = en.ht.as_ref().map(|h| {
-        let [eff, nul] = h.estimate(g, cfg, part, &z, [&y, &y0]);
+        let [eff, nul] = h.estimate(g, cfg, part, &z, [y, y0]);
         (eff, nul)
     });
     let pick = |kind: EstimatorKind, yv: &[f64], null_run: bool| -> Outcome {
@@ -955,12 +955,12 @@ fn replicate(
     let effect: Vec<Outcome> = cfg
         .estimators
         .iter()
-        .map(|&kind| pick(kind, &y, false))
+        .map(|&kind| pick(kind, y, false))
         .collect();
     let null: Vec<Outcome> = cfg
         .estimators
         .iter()
-        .map(|&kind| pick(kind, &y0, true))
+        .map(|&kind| pick(kind, y0, true))
         .collect();
     let dm_null = match cfg
         .estimators
@@ -969,21 +969,21 @@ fn replicate(
     {
         Some(j) if null[j].is_ok() => null[j].as_ref().ok().map(|e| e.value),
         _ => {
-            let (t, c) = estimate::arm_moments(&y0, &z);
+            let (t, c) = estimate::arm_moments(y0, &z);
             (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
     };
     let (effect, null) = match &en.saturation {
         Some(sat) => (
-            sat.estimate(design, &zc, &z, &y, cfg.alpha),
-            sat.estimate(design, &zc, &z, &y0, cfg.alpha),
+            sat.estimate(design, &zc, &z, y, cfg.alpha),
+            sat.estimate(design, &zc, &z, y0, cfg.alpha),
         ),
         None => (effect, null),
     };
     let (ri_effect, ri_null) = if en.saturation.is_some() || redrawn.is_some() {
         (vec![None; effect.len()], vec![None; effect.len()])
     } else {
-        randomization_p_values(en, r_index, &y, &y0, &effect, &null)
+        randomization_p_values(en, r_index, y, y0, &effect, &null)
     };
     let balance = pop.balance.iter().map(|(_, x)| smd(x, &z)).collect();
     Ok(Replicate {
@@ -998,7 +998,7 @@ fn replicate(
         icc: if cluster_design {
             match suff.as_ref().and_then(|s| s.unit_moments(1)) {
                 Some(sums) => crate::stats::anova_icc_from_sums(sums, n, k),
-                None => anova_icc(&y0, labels, k),
+                None => anova_icc(y0, labels, k),
             }
         } else {
             None
