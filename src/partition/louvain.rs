@@ -536,7 +536,8 @@ fn pass(
             break; // every node alone: nothing left to aggregate
         }
         let (agg_part, agg_count) = if leiden {
-            st.comm = comm.labels.clone();
+            // Refinement reads community totals by the dense labels.
+            st = State::new(level, comm.labels.clone(), p.resolution, m2, p.max_size);
             let order = permutation(level.n(), p.seed, 50_000 + key);
             let (refined, count) = st.refine(&order);
             if count < level.n() {
