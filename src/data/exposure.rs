@@ -1554,6 +1554,144 @@ impl ExposureOp {
     }
 }
 
+/// Most assignments one [`ExposureOp::count_batch`] sweep serves (one bit
+/// each in a 64-bit word per user).
+pub const MAX_LANES: usize = 64;
+
+/// Treated in-neighbour counts of a batch of assignments, one sweep of the
+/// in-adjacency for all of them (see [`ExposureOp::count_batch`]). Lane `r`
+/// holds assignment `r`'s counts, contiguous by user.
+#[derive(Debug, Default)]
+pub struct BatchCounts {
+    n: usize,
+    lanes: usize,
+    /// Counts when every in-degree fits 16 bits.
+    narrow: Vec<u16>,
+    /// Counts otherwise.
+    wide: Vec<u32>,
+    /// Per user: bit r set when assignment r treats it.
+    bits: Vec<u64>,
+}
+
+impl BatchCounts {
+    /// Assignments in the batch.
+    pub fn lanes(&self) -> usize {
+        self.lanes
+    }
+
+    /// Fill `e` with lane `lane`'s exposures: each user's treated in-neighbour
+    /// count times `inv_in_strength` (exactly what [`ExposureOp::apply`]
+    /// computes by node on an unweighted graph).
+    pub fn exposure(&self, lane: usize, inv_in_strength: &[f64], e: &mut [f64]) {
+        let (a, b) = (lane * self.n, (lane + 1) * self.n);
+        if self.wide.is_empty() {
+            for ((ei, &c), &inv) in e.iter_mut().zip(&self.narrow[a..b]).zip(inv_in_strength) {
+                *ei = f64::from(c) * inv;
+            }
+        } else {
+            for ((ei, &c), &inv) in e.iter_mut().zip(&self.wide[a..b]).zip(inv_in_strength) {
+                *ei = f64::from(c) * inv;
+            }
+        }
+    }
+}
+
+/// Bytes a batch of `lanes` assignments on `g` keeps per lane (counts and the
+/// assignment itself), for sizing batches against memory.
+pub fn batch_bytes_per_lane(g: &Graph) -> usize {
+    let (off, _, _) = g.in_csr();
+    let wide = off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX));
+    g.node_count() * (1 + if wide { 4 } else { 2 })
+}
+
+/// Byte lanes of a word: bit k of byte b of `(w >> k) & LOW_BITS` is bit 8b + k of w.
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+
+/// Per byte lane sums of the bits of `bits[j]` over the in-neighbours `row`
+/// (at most 255 of them, so no byte overflows): lane r = 8b + k lives in
+/// byte b of word k.
+#[inline]
+fn swar_counts(row: &[u32], bits: &[u64]) -> [u64; 8] {
+    let mut acc = [0u64; 8];
+    for &j in row {
+        let w = bits[j as usize];
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += (w >> k) & LOW_BITS;
+        }
+    }
+    acc
+}
+
+impl ExposureOp {
+    /// Whether [`ExposureOp::count_batch`] serves `g`: by node, on an
+    /// unweighted graph without self-loops.
+    pub fn batches(&self, g: &Graph) -> bool {
+        matches!(self, ExposureOp::ByNode { self_loops: false }) && !g.is_weighted()
+    }
+
+    /// Count, for each of the assignments `zs` (at most [`MAX_LANES`], each a
+    /// user's arm), every user's treated in-neighbours in one sweep of the
+    /// in-adjacency: the assignments are packed one bit per lane in a word per
+    /// user and summed in byte lanes (SWAR), so the random reads are shared by
+    /// the whole batch. Only for operators where [`ExposureOp::batches`].
+    ///
+    /// # Complexity
+    /// O(arcs + users · lanes), one random read per arc for the whole batch.
+    pub fn count_batch(&self, g: &Graph, zs: &[&[u8]], out: &mut BatchCounts) {
+        debug_assert!(self.batches(g) && zs.len() <= MAX_LANES);
+        let (off, src, _) = g.in_csr();
+        let n = g.node_count();
+        let lanes = zs.len();
+        out.n = n;
+        out.lanes = lanes;
+        out.bits.clear();
+        out.bits.resize(n, 0);
+        for (r, z) in zs.iter().enumerate() {
+            for (b, &zi) in out.bits.iter_mut().zip(z.iter()) {
+                *b |= u64::from(zi & 1) << r;
+            }
+        }
+        let wide = off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX));
+        out.narrow.clear();
+        out.wide.clear();
+        if wide {
+            out.wide.resize(n * lanes, 0);
+        } else {
+            out.narrow.resize(n * lanes, 0);
+        }
+        let bits = &out.bits;
+        let mut total = [0u32; MAX_LANES];
+        for i in 0..n {
+            let row = &src[off[i]..off[i + 1]];
+            let lane_of = |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
+            if row.len() <= 255 {
+                let acc = swar_counts(row, bits);
+                for (r, t) in total[..lanes].iter_mut().enumerate() {
+                    *t = lane_of(&acc, r);
+                }
+            } else {
+                total[..lanes].fill(0);
+                for part in row.chunks(255) {
+                    let acc = swar_counts(part, bits);
+                    for (r, t) in total[..lanes].iter_mut().enumerate() {
+                        *t += lane_of(&acc, r);
+                    }
+                }
+            }
+            if wide {
+                for (r, &t) in total[..lanes].iter().enumerate() {
+                    out.wide[r * n + i] = t;
+                }
+            } else {
+                for (r, &t) in total[..lanes].iter().enumerate() {
+                    // In-degree at most u16::MAX here, so the count fits.
+                    out.narrow[r * n + i] = t as u16;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

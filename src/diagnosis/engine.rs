@@ -15,7 +15,7 @@
 use super::Prepared;
 use crate::answer::{self as estimate, EstimatorKind, Outcome};
 use crate::data::design::{Design, Unit};
-use crate::data::exposure::ExposureOp;
+use crate::data::exposure::{self, BatchCounts, ExposureOp};
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::model::Population;
@@ -158,6 +158,12 @@ pub fn smd(x: &[f64], z: &[u8]) -> f64 {
 /// Replicates computed together before their per-cluster sums are reduced.
 const CHUNK: usize = 64;
 
+/// Memory a worker may spend on a batch's exposure counts and assignments.
+const BATCH_BUDGET: usize = 256 << 20;
+
+/// Fewest replicates worth a shared exposure sweep.
+const MIN_LANES: usize = 4;
+
 /// Everything one design's replicates share: the network, population,
 /// design, its exposure operator (built once) and the settings.
 pub struct Engine<'a> {
@@ -175,6 +181,10 @@ pub struct Engine<'a> {
     pub saturation: Option<Saturation>,
     /// Whether every user is a randomization unit of their own.
     singles: bool,
+    /// Replicates per shared exposure sweep ([`Engine::replicate_batch`]);
+    /// 0 when the operator does not batch. Set by the thread count and memory
+    /// only: results do not depend on it.
+    pub batch_lanes: usize,
 }
 
 /// One saturation-design estimator.
@@ -731,18 +741,67 @@ impl<'a> Engine<'a> {
             .levels()
             .map(|sat| Saturation::new(g, pop, design, sat));
         let ht = if saturation.is_some() { None } else { ht };
+        let op = ExposureOp::new(g, pop, design);
+        let batch_lanes = if op.batches(g) && !design.is_redrawn() {
+            // Enough batches per chunk for every thread, within the memory budget.
+            let per_thread = CHUNK.div_ceil(rayon::current_num_threads().max(1));
+            let fit = BATCH_BUDGET / exposure::batch_bytes_per_lane(g).max(1);
+            let lanes = per_thread.min(fit).min(exposure::MAX_LANES);
+            if lanes >= MIN_LANES {
+                lanes
+            } else {
+                0
+            }
+        } else {
+            0
+        };
         Ok(Engine {
+            batch_lanes,
             singles: estimate::suff::one_user_per_unit(design.clusters.labels(), design.units()),
             connected_share: pop.connected_share(),
             g,
             pop,
             design,
-            op: ExposureOp::new(g, pop, design),
+            op,
             cfg,
             design_index,
             ht,
             saturation,
         })
+    }
+
+    /// Replicates `rs` (at most [`Engine::batch_lanes`] of them) with one
+    /// shared exposure sweep, each with its per-cluster other-arm weights
+    /// (`width` clusters); `tick` after each. Equal, bit for bit, to running
+    /// them one by one.
+    pub fn replicate_batch(
+        &self,
+        rs: std::ops::Range<usize>,
+        width: usize,
+        scratch: &mut Scratch,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<Vec<(Replicate, Vec<f64>)>> {
+        if self.cfg.cancel.is_cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
+        let drawn = rs
+            .clone()
+            .map(|ri| draw_assignment(self.g, self.design, self.cfg.seed, self.design_index, ri))
+            .collect::<Result<Vec<_>>>()?;
+        let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
+        self.op.count_batch(self.g, &zs, &mut scratch.batch);
+        rs.zip(drawn)
+            .enumerate()
+            .map(|(lane, (ri, d))| {
+                if self.cfg.cancel.is_cancelled() {
+                    return Err(crate::Error::Cancelled);
+                }
+                let mut other = vec![0.0f64; width];
+                let rep = finish(self, ri, d, Some(lane), &mut other, scratch)?;
+                tick();
+                Ok((rep, other))
+            })
+            .collect()
     }
 
     /// Names of this design's estimators, in column order.
@@ -783,6 +842,7 @@ pub struct Scratch {
     e: Vec<f64>,
     y: Vec<f64>,
     y0: Vec<f64>,
+    batch: BatchCounts,
 }
 
 /// `v` as `n` zeros, reusing its allocation.
@@ -838,22 +898,38 @@ fn replicate(
     cluster_other: &mut [f64],
     scratch: &mut Scratch,
 ) -> Result<Replicate> {
-    let (g, pop, design, op, cfg, design_index) =
-        (en.g, en.pop, en.design, &en.op, en.cfg, en.design_index);
-    let n = pop.len();
     // Randomized graph cluster randomization redraws the partition here.
+    let drawn = draw_assignment(en.g, en.design, en.cfg.seed, en.design_index, r_index)?;
+    finish(en, r_index, drawn, None, cluster_other, scratch)
+}
+
+/// Replicate `r_index` from its drawn assignment; its exposures come from
+/// lane `lane` of `scratch`'s batch counts when given, else from the operator.
+fn finish(
+    en: &Engine,
+    r_index: usize,
+    drawn: DrawnAssignment,
+    lane: Option<usize>,
+    cluster_other: &mut [f64],
+    scratch: &mut Scratch,
+) -> Result<Replicate> {
+    let (g, pop, design, op, cfg) = (en.g, en.pop, en.design, &en.op, en.cfg);
+    let n = pop.len();
     let DrawnAssignment {
         rng,
         zc,
         z,
         redrawn,
-    } = draw_assignment(g, design, cfg.seed, design_index, r_index)?;
+    } = drawn;
     let mut r = rng;
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
-    let Scratch { e, y, y0 } = scratch;
+    let Scratch { e, y, y0, batch } = scratch;
     let e = zeroed(e, n);
-    op.apply(g, pop, &z, &zc, e);
+    match lane {
+        Some(lane) => batch.exposure(lane, &pop.inv_in_strength, e),
+        None => op.apply(g, pop, &z, &zc, e),
+    }
     let e = &*e;
     let (y, y0) = (zeroed(y, n), zeroed(y0, n));
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
@@ -1204,20 +1280,30 @@ pub fn run_design_part(
     let engine = Engine::new(g, pop, design, cfg, design_index)?;
     for start in range.clone().step_by(CHUNK) {
         let end = (start + CHUNK).min(range.end);
-        let chunk: Vec<(Replicate, Vec<f64>)> = (start..end)
+        let lanes = engine.batch_lanes.max(1);
+        let batches: Vec<Vec<(Replicate, Vec<f64>)>> = (start..end)
+            .step_by(lanes)
+            .collect::<Vec<_>>()
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, ri| {
-                if cfg.cancel.is_cancelled() {
-                    return Err(crate::Error::Cancelled);
+            .map_init(Scratch::default, |scratch, first| {
+                let rs = first..(first + lanes).min(end);
+                if engine.batch_lanes > 0 {
+                    return engine.replicate_batch(rs, width, scratch, tick);
                 }
-                let mut other = vec![0.0f64; width];
-                let rep = engine.replicate_with(ri, &mut other, scratch)?;
-                tick();
-                Ok((rep, other))
+                rs.map(|ri| {
+                    if cfg.cancel.is_cancelled() {
+                        return Err(crate::Error::Cancelled);
+                    }
+                    let mut other = vec![0.0f64; width];
+                    let rep = engine.replicate_with(ri, &mut other, scratch)?;
+                    tick();
+                    Ok((rep, other))
+                })
+                .collect()
             })
             .collect::<Result<_>>()?;
         let mut sum = vec![0.0f64; width];
-        for (rep, other) in chunk {
+        for (rep, other) in batches.into_iter().flatten() {
             for (s, o) in sum.iter_mut().zip(&other) {
                 *s += o;
             }
