@@ -163,6 +163,33 @@ proptest! {
                 prop_assert!((ei - want).abs() < 1e-6, "node {i}: {ei} vs {want}");
             }
         }
+        // Issue 14: a batch of assignments (this one and variations of it)
+        // from one sweep equals each applied alone, bit for bit.
+        let zcs: Vec<Vec<u8>> = (0..8u32)
+            .map(|r| zc.iter().enumerate().map(|(c, &a)| a ^ u8::from((c as u32 + r).is_multiple_of(r + 2))).collect())
+            .collect();
+        let zns: Vec<Vec<u8>> = zcs
+            .iter()
+            .map(|zc| part.labels().iter().map(|&c| zc[c as usize]).collect())
+            .collect();
+        for op in &ops {
+            let lanes = op.max_lanes(&g).min(zcs.len());
+            if lanes == 0 {
+                prop_assert!(weighted || g.self_loop_count() > 0);
+                continue;
+            }
+            let zr: Vec<&[u8]> = zns[..lanes].iter().map(|z| z.as_slice()).collect();
+            let zcr: Vec<&[u8]> = zcs[..lanes].iter().map(|z| z.as_slice()).collect();
+            let mut batch = spillover::data::exposure::BatchCounts::default();
+            op.apply_batch(&g, &zr, &zcr, &mut batch);
+            for lane in 0..lanes {
+                let (mut want, mut got) = (vec![0.0; n], vec![0.0; n]);
+                op.apply(&g, &pop, zr[lane], zcr[lane], &mut want);
+                batch.exposure(lane, &pop.inv_in_strength, &mut got);
+                let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+                prop_assert!(same, "lane {}: {:?} vs {:?}", lane, want, got);
+            }
+        }
         // A user whose only in-edge is a self-loop is isolated.
         for i in 0..n as u32 {
             if neighbour_arms(&g, &zn, i).count == 0 {
@@ -217,10 +244,10 @@ proptest! {
         let pop = Population::draw(&OutcomeSpec::default(), &g, part, 1).unwrap();
         let design = Design::new(DesignSpec::user("u"), None, &vec![0.0; total]).unwrap();
         let op = ExposureOp::new(&g, &pop, &design);
-        prop_assert!(op.batches(&g));
+        prop_assert_eq!(op.max_lanes(&g), 64);
         let refs: Vec<&[u8]> = zs.iter().map(|z| z.as_slice()).collect();
         let mut batch = BatchCounts::default();
-        op.count_batch(&g, &refs, &mut batch);
+        op.apply_batch(&g, &refs, &vec![&[][..]; refs.len()], &mut batch);
         prop_assert_eq!(batch.lanes(), zs.len());
         for (lane, z) in zs.iter().enumerate() {
             let (mut want, mut got) = (vec![0.0; total], vec![0.0; total]);
@@ -262,7 +289,7 @@ fn batched_exposure_counts_a_hub_past_sixteen_bits() {
         .collect();
     let refs: Vec<&[u8]> = zs.iter().map(|z| z.as_slice()).collect();
     let mut batch = BatchCounts::default();
-    op.count_batch(&g, &refs, &mut batch);
+    op.apply_batch(&g, &refs, &vec![&[][..]; refs.len()], &mut batch);
     for (r, z) in zs.iter().enumerate() {
         let mut e = vec![0.0; n];
         batch.exposure(r, &pop.inv_in_strength, &mut e);

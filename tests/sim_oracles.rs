@@ -654,9 +654,9 @@ estimators = ["dm-naive"]
 
 /// Issue 14: replicates that share one exposure sweep (batches of 64 on one
 /// thread, 32 on two) equal, bit for bit, replicates run one at a time with
-/// their own sweep: user, Bernoulli and saturation designs, a directed
-/// (unweighted) graph with pure senders, HT and Hájek, and randomization
-/// inference.
+/// their own sweep: user, Bernoulli, saturation (by node) and cluster (by
+/// cluster) designs, a directed (unweighted) graph with pure senders, HT and
+/// Hájek, and randomization inference.
 #[test]
 fn batched_replicates_equal_replicates_run_alone() {
     let toml = r#"
@@ -680,6 +680,10 @@ name = "saturation"
 unit = "cluster"
 assignment = "saturation"
 saturations = [0.0, 0.5, 1.0]
+partition = { method = "louvain", min_size = 10 }
+[[design]]
+name = "louvain"
+unit = "cluster"
 partition = { method = "louvain", min_size = 10 }
 [analysis]
 estimators = ["dm-naive", "dm-cr2", "regression", "ht", "hajek"]
@@ -709,7 +713,12 @@ randomization_inference = 3
                     .expect("engine")
                     .batch_lanes
             });
-            assert!(lanes >= 32, "{}: batches of {lanes}", d.spec.name);
+            // By node 64 or 32 lanes; by cluster (the Louvain design) 8.
+            let want = match d.spec.name.as_str() {
+                "louvain" => 8,
+                _ => 64 / threads,
+            };
+            assert_eq!(lanes, want, "{}: batches of {lanes}", d.spec.name);
             let (_, part) = common::on_threads(threads, || {
                 diagnosis::run_design_part(g, pop, d, cfg, i, 0..cfg.replicates, &|| {})
             })

@@ -1554,22 +1554,28 @@ impl ExposureOp {
     }
 }
 
-/// Most assignments one [`ExposureOp::count_batch`] sweep serves (one bit
-/// each in a 64-bit word per user).
+/// Most assignments one [`ExposureOp::apply_batch`] sweep serves by node (one
+/// bit each in a 64-bit word per user).
 pub const MAX_LANES: usize = 64;
 
-/// Treated in-neighbour counts of a batch of assignments, one sweep of the
-/// in-adjacency for all of them (see [`ExposureOp::count_batch`]). Lane `r`
-/// holds assignment `r`'s counts, contiguous by user.
+/// Most assignments one sweep serves by cluster (each keeps a full vector of
+/// exposures, so fewer).
+pub const MAX_CLUSTER_LANES: usize = 8;
+
+/// The exposures of a batch of assignments from one sweep of the operator
+/// (see [`ExposureOp::apply_batch`]). Lane `r` belongs to assignment `r`.
 #[derive(Debug, Default)]
 pub struct BatchCounts {
     n: usize,
     lanes: usize,
-    /// Counts when every in-degree fits 16 bits.
+    /// By node: treated in-neighbour counts when every in-degree fits 16 bits.
     narrow: Vec<u16>,
-    /// Counts otherwise.
+    /// By node: counts otherwise.
     wide: Vec<u32>,
-    /// Per user: bit r set when assignment r treats it.
+    /// By cluster: the exposures themselves, lane after lane.
+    values: Vec<f64>,
+    /// Per user (by node) or cluster (by cluster): bit r set when
+    /// assignment r treats it.
     bits: Vec<u64>,
 }
 
@@ -1579,12 +1585,19 @@ impl BatchCounts {
         self.lanes
     }
 
-    /// Fill `e` with lane `lane`'s exposures: each user's treated in-neighbour
-    /// count times `inv_in_strength` (exactly what [`ExposureOp::apply`]
-    /// computes by node on an unweighted graph).
+    /// Lane `lane`'s exposures when the batch holds them whole (by cluster).
+    pub fn values(&self, lane: usize) -> Option<&[f64]> {
+        (!self.values.is_empty()).then(|| &self.values[lane * self.n..(lane + 1) * self.n])
+    }
+
+    /// Fill `e` with lane `lane`'s exposures, exactly (bit for bit) what
+    /// [`ExposureOp::apply`] gives for that assignment: by node, each user's
+    /// treated in-neighbour count times `inv_in_strength`.
     pub fn exposure(&self, lane: usize, inv_in_strength: &[f64], e: &mut [f64]) {
         let (a, b) = (lane * self.n, (lane + 1) * self.n);
-        if self.wide.is_empty() {
+        if let Some(v) = self.values(lane) {
+            e.copy_from_slice(v);
+        } else if self.wide.is_empty() {
             for ((ei, &c), &inv) in e.iter_mut().zip(&self.narrow[a..b]).zip(inv_in_strength) {
                 *ei = f64::from(c) * inv;
             }
@@ -1594,14 +1607,6 @@ impl BatchCounts {
             }
         }
     }
-}
-
-/// Bytes a batch of `lanes` assignments on `g` keeps per lane (counts and the
-/// assignment itself), for sizing batches against memory.
-pub fn batch_bytes_per_lane(g: &Graph) -> usize {
-    let (off, _, _) = g.in_csr();
-    let wide = off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX));
-    g.node_count() * (1 + if wide { 4 } else { 2 })
 }
 
 /// Byte lanes of a word: bit k of byte b of `(w >> k) & LOW_BITS` is bit 8b + k of w.
@@ -1622,70 +1627,132 @@ fn swar_counts(row: &[u32], bits: &[u64]) -> [u64; 8] {
     acc
 }
 
+/// Whether some in-degree of `g` needs more than 16 bits.
+fn wide_counts(g: &Graph) -> bool {
+    let (off, _, _) = g.in_csr();
+    off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX))
+}
+
+/// Pack arms one bit per lane: bit r of `bits[i]` is `zs[r][i]` (0 or 1).
+fn pack(zs: &[&[u8]], len: usize, bits: &mut Vec<u64>) {
+    bits.clear();
+    bits.resize(len, 0);
+    for (r, z) in zs.iter().enumerate() {
+        for (b, &zi) in bits.iter_mut().zip(z.iter()) {
+            *b |= u64::from(zi & 1) << r;
+        }
+    }
+}
+
 impl ExposureOp {
-    /// Whether [`ExposureOp::count_batch`] serves `g`: by node, on an
-    /// unweighted graph without self-loops.
-    pub fn batches(&self, g: &Graph) -> bool {
-        matches!(self, ExposureOp::ByNode { self_loops: false }) && !g.is_weighted()
+    /// Most assignments [`ExposureOp::apply_batch`] serves at once on `g`: 0
+    /// when it does not batch (by node on a weighted graph or one with
+    /// self-loops).
+    pub fn max_lanes(&self, g: &Graph) -> usize {
+        match self {
+            ExposureOp::ByNode { self_loops: false } if !g.is_weighted() => MAX_LANES,
+            ExposureOp::ByNode { .. } => 0,
+            ExposureOp::ByCluster { .. } => MAX_CLUSTER_LANES,
+        }
     }
 
-    /// Count, for each of the assignments `zs` (at most [`MAX_LANES`], each a
-    /// user's arm), every user's treated in-neighbours in one sweep of the
-    /// in-adjacency: the assignments are packed one bit per lane in a word per
-    /// user and summed in byte lanes (SWAR), so the random reads are shared by
-    /// the whole batch. Only for operators where [`ExposureOp::batches`].
+    /// Bytes a batch on `g` keeps per lane (its exposures or counts and the
+    /// assignment itself), for sizing batches against memory.
+    pub fn batch_bytes_per_lane(&self, g: &Graph) -> usize {
+        let per_user = match self {
+            ExposureOp::ByNode { .. } if wide_counts(g) => 4,
+            ExposureOp::ByNode { .. } => 2,
+            ExposureOp::ByCluster { .. } => 8,
+        };
+        g.node_count() * (1 + per_user)
+    }
+
+    /// The exposures of every assignment of a batch (node arms `zs`, unit
+    /// arms `zcs`; at most [`ExposureOp::max_lanes`]) from one sweep, equal
+    /// bit for bit to [`ExposureOp::apply`] on each.
+    ///
+    /// By node, the assignments are packed one bit per lane in a word per
+    /// user and summed in byte lanes (SWAR), so the random reads of the
+    /// in-adjacency are shared by the whole batch; by cluster, each (cluster,
+    /// share) entry is read once for all lanes, summed in the same order.
     ///
     /// # Complexity
-    /// O(arcs + users · lanes), one random read per arc for the whole batch.
-    pub fn count_batch(&self, g: &Graph, zs: &[&[u8]], out: &mut BatchCounts) {
-        debug_assert!(self.batches(g) && zs.len() <= MAX_LANES);
-        let (off, src, _) = g.in_csr();
+    /// O(arcs + users · lanes) by node; O(entries · lanes) by cluster, one
+    /// read of the operator for the whole batch.
+    pub fn apply_batch(&self, g: &Graph, zs: &[&[u8]], zcs: &[&[u8]], out: &mut BatchCounts) {
         let n = g.node_count();
         let lanes = zs.len();
+        debug_assert!(lanes <= self.max_lanes(g) && zcs.len() == lanes);
         out.n = n;
         out.lanes = lanes;
-        out.bits.clear();
-        out.bits.resize(n, 0);
-        for (r, z) in zs.iter().enumerate() {
-            for (b, &zi) in out.bits.iter_mut().zip(z.iter()) {
-                *b |= u64::from(zi & 1) << r;
-            }
-        }
-        let wide = off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX));
         out.narrow.clear();
         out.wide.clear();
-        if wide {
-            out.wide.resize(n * lanes, 0);
-        } else {
-            out.narrow.resize(n * lanes, 0);
-        }
-        let bits = &out.bits;
-        let mut total = [0u32; MAX_LANES];
-        for i in 0..n {
-            let row = &src[off[i]..off[i + 1]];
-            let lane_of = |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
-            if row.len() <= 255 {
-                let acc = swar_counts(row, bits);
-                for (r, t) in total[..lanes].iter_mut().enumerate() {
-                    *t = lane_of(&acc, r);
+        out.values.clear();
+        match self {
+            ExposureOp::ByNode { .. } => {
+                pack(zs, n, &mut out.bits);
+                let (off, src, _) = g.in_csr();
+                let wide = wide_counts(g);
+                if wide {
+                    out.wide.resize(n * lanes, 0);
+                } else {
+                    out.narrow.resize(n * lanes, 0);
                 }
-            } else {
-                total[..lanes].fill(0);
-                for part in row.chunks(255) {
-                    let acc = swar_counts(part, bits);
-                    for (r, t) in total[..lanes].iter_mut().enumerate() {
-                        *t += lane_of(&acc, r);
+                let bits = &out.bits;
+                let lane_of =
+                    |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
+                let mut total = [0u32; MAX_LANES];
+                for i in 0..n {
+                    let row = &src[off[i]..off[i + 1]];
+                    if row.len() <= 255 {
+                        let acc = swar_counts(row, bits);
+                        for (r, t) in total[..lanes].iter_mut().enumerate() {
+                            *t = lane_of(&acc, r);
+                        }
+                    } else {
+                        total[..lanes].fill(0);
+                        for part in row.chunks(255) {
+                            let acc = swar_counts(part, bits);
+                            for (r, t) in total[..lanes].iter_mut().enumerate() {
+                                *t += lane_of(&acc, r);
+                            }
+                        }
+                    }
+                    if wide {
+                        for (r, &t) in total[..lanes].iter().enumerate() {
+                            out.wide[r * n + i] = t;
+                        }
+                    } else {
+                        for (r, &t) in total[..lanes].iter().enumerate() {
+                            // In-degree at most u16::MAX here, so the count fits.
+                            out.narrow[r * n + i] = t as u16;
+                        }
                     }
                 }
             }
-            if wide {
-                for (r, &t) in total[..lanes].iter().enumerate() {
-                    out.wide[r * n + i] = t;
-                }
-            } else {
-                for (r, &t) in total[..lanes].iter().enumerate() {
-                    // In-degree at most u16::MAX here, so the count fits.
-                    out.narrow[r * n + i] = t as u16;
+            ExposureOp::ByCluster {
+                offsets,
+                clusters,
+                shares,
+            } => {
+                let k = zcs.first().map_or(0, |z| z.len());
+                pack(zcs, k, &mut out.bits);
+                out.values.resize(n * lanes, 0.0);
+                let bits = &out.bits;
+                // The empty sum [`ExposureOp::apply`] starts from.
+                let start: f64 = std::iter::empty::<f64>().sum();
+                for i in 0..n {
+                    let (a, b) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    let mut acc = [start; MAX_CLUSTER_LANES];
+                    for (&c, &s) in clusters[a..b].iter().zip(&shares[a..b]) {
+                        let (w, s) = (bits[c as usize], f64::from(s));
+                        for (r, x) in acc.iter_mut().enumerate() {
+                            *x += s * ((w >> r) & 1) as f64;
+                        }
+                    }
+                    for (r, &x) in acc[..lanes].iter().enumerate() {
+                        out.values[r * n + i] = x;
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@
 use super::Prepared;
 use crate::answer::{self as estimate, EstimatorKind, Outcome};
 use crate::data::design::{Design, Unit};
-use crate::data::exposure::{self, BatchCounts, ExposureOp};
+use crate::data::exposure::{BatchCounts, ExposureOp};
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::model::Population;
@@ -742,11 +742,11 @@ impl<'a> Engine<'a> {
             .map(|sat| Saturation::new(g, pop, design, sat));
         let ht = if saturation.is_some() { None } else { ht };
         let op = ExposureOp::new(g, pop, design);
-        let batch_lanes = if op.batches(g) && !design.is_redrawn() {
+        let batch_lanes = if !design.is_redrawn() {
             // Enough batches per chunk for every thread, within the memory budget.
             let per_thread = CHUNK.div_ceil(rayon::current_num_threads().max(1));
-            let fit = BATCH_BUDGET / exposure::batch_bytes_per_lane(g).max(1);
-            let lanes = per_thread.min(fit).min(exposure::MAX_LANES);
+            let fit = BATCH_BUDGET / op.batch_bytes_per_lane(g).max(1);
+            let lanes = per_thread.min(fit).min(op.max_lanes(g));
             if lanes >= MIN_LANES {
                 lanes
             } else {
@@ -789,7 +789,8 @@ impl<'a> Engine<'a> {
             .map(|ri| draw_assignment(self.g, self.design, self.cfg.seed, self.design_index, ri))
             .collect::<Result<Vec<_>>>()?;
         let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
-        self.op.count_batch(self.g, &zs, &mut scratch.batch);
+        let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
+        self.op.apply_batch(self.g, &zs, &zcs, &mut scratch.batch);
         rs.zip(drawn)
             .enumerate()
             .map(|(lane, (ri, d))| {
@@ -843,6 +844,34 @@ pub struct Scratch {
     y: Vec<f64>,
     y0: Vec<f64>,
     batch: BatchCounts,
+}
+
+/// A [`Scratch`] taken from a pool and given back when dropped.
+struct Pooled<'p> {
+    pool: &'p std::sync::Mutex<Vec<Scratch>>,
+    scratch: Option<Scratch>,
+}
+
+impl<'p> Pooled<'p> {
+    fn take(pool: &'p std::sync::Mutex<Vec<Scratch>>) -> Self {
+        let scratch = pool.lock().ok().and_then(|mut p| p.pop());
+        Pooled {
+            pool,
+            scratch: Some(scratch.unwrap_or_default()),
+        }
+    }
+
+    fn scratch(&mut self) -> &mut Scratch {
+        self.scratch.get_or_insert_with(Scratch::default)
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let (Some(s), Ok(mut pool)) = (self.scratch.take(), self.pool.lock()) {
+            pool.push(s);
+        }
+    }
 }
 
 /// `v` as `n` zeros, reusing its allocation.
@@ -925,12 +954,19 @@ fn finish(
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
     // Exposure: weighted share of treated in-neighbours.
     let Scratch { e, y, y0, batch } = scratch;
-    let e = zeroed(e, n);
-    match lane {
-        Some(lane) => batch.exposure(lane, &pop.inv_in_strength, e),
-        None => op.apply(g, pop, &z, &zc, e),
-    }
-    let e = &*e;
+    let e: &[f64] = match lane.map(|l| (l, batch.values(l))) {
+        Some((_, Some(values))) => values,
+        Some((l, None)) => {
+            let e = zeroed(e, n);
+            batch.exposure(l, &pop.inv_in_strength, e);
+            e
+        }
+        None => {
+            let e = zeroed(e, n);
+            op.apply(g, pop, &z, &zc, e);
+            e
+        }
+    };
     let (y, y0) = (zeroed(y, n), zeroed(y0, n));
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
     let labels = part.labels();
@@ -1278,6 +1314,8 @@ pub fn run_design_part(
     let mut replicates = Vec::with_capacity(range.len());
     let mut block_sums = Vec::new();
     let engine = Engine::new(g, pop, design, cfg, design_index)?;
+    // Workers' buffers outlive a chunk: a batch's counts are tens of MB.
+    let pool = std::sync::Mutex::new(Vec::new());
     for start in range.clone().step_by(CHUNK) {
         let end = (start + CHUNK).min(range.end);
         let lanes = engine.batch_lanes.max(1);
@@ -1285,22 +1323,26 @@ pub fn run_design_part(
             .step_by(lanes)
             .collect::<Vec<_>>()
             .into_par_iter()
-            .map_init(Scratch::default, |scratch, first| {
-                let rs = first..(first + lanes).min(end);
-                if engine.batch_lanes > 0 {
-                    return engine.replicate_batch(rs, width, scratch, tick);
-                }
-                rs.map(|ri| {
-                    if cfg.cancel.is_cancelled() {
-                        return Err(crate::Error::Cancelled);
+            .map_init(
+                || Pooled::take(&pool),
+                |pooled, first| {
+                    let scratch = pooled.scratch();
+                    let rs = first..(first + lanes).min(end);
+                    if engine.batch_lanes > 0 {
+                        return engine.replicate_batch(rs, width, scratch, tick);
                     }
-                    let mut other = vec![0.0f64; width];
-                    let rep = engine.replicate_with(ri, &mut other, scratch)?;
-                    tick();
-                    Ok((rep, other))
-                })
-                .collect()
-            })
+                    rs.map(|ri| {
+                        if cfg.cancel.is_cancelled() {
+                            return Err(crate::Error::Cancelled);
+                        }
+                        let mut other = vec![0.0f64; width];
+                        let rep = engine.replicate_with(ri, &mut other, scratch)?;
+                        tick();
+                        Ok((rep, other))
+                    })
+                    .collect()
+                },
+            )
             .collect::<Result<_>>()?;
         let mut sum = vec![0.0f64; width];
         for (rep, other) in batches.into_iter().flatten() {
