@@ -21,8 +21,10 @@ spillover's replicate: the same work as `spillover run` does it (user design,
 estimator `dm-naive`, model and null run), on one thread (`--threads 1`). A
 scenario compares at least two designs, so it holds the user design twice; its
 cost per replicate is the slope between two runs of the same scenario, with
-R1 and R2 replicates: (T(R2) − T(R1)) / (2 (R2 − R1)), each time the best of 2, so
-reading the graph and drawing the population cancel out.
+R1 = 64 and R2 = 320 replicates: (T(R2) − T(R1)) / (2 (R2 − R1)), each time
+the best of 2, so reading the graph and drawing the population cancel out.
+Both are multiples of 64, the batch a one-thread run shares one exposure
+sweep among, so the slope charges each replicate its share of the sweep.
 """
 import os
 
@@ -42,7 +44,7 @@ kinds = [a for a in args if not a.isdigit()] or ["planted", "lfr", "ba"]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 binary = os.path.join(root, "target", "release", "spillover")
 tmp = tempfile.mkdtemp()
-R1, R2 = 8, 40
+R1, R2 = 64, 320
 
 
 def generate(kind):

@@ -1,6 +1,7 @@
 //! Replicates per second on a 1,000,000-node planted partition (1,000 blocks,
 //! mean degree 20, mu 0.2), user and cluster designs, difference in means
-//! only (the replicate benches/replicate_numpy.py times) and all estimators.
+//! only (the replicate benches/replicate_numpy.py times) and all estimators;
+//! one at a time, and in batches sharing one exposure sweep, as a run does.
 //! See BENCHMARKS.md.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -69,8 +70,35 @@ fn bench(c: &mut Criterion) {
             });
         }
         g.finish();
+        // As a run does it: batches of `batch_lanes` replicates, one shared
+        // exposure sweep each, the batches in parallel.
+        let mut g = c.benchmark_group(format!("replicates_1m_{label}_batched"));
+        g.sample_size(10).measurement_time(Duration::from_secs(20));
+        g.throughput(Throughput::Elements(BATCH as u64));
+        for (i, d) in p.designs.iter().enumerate() {
+            let engine =
+                diagnosis::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
+            let (width, lanes) = (d.units(), engine.batch_lanes.max(1));
+            g.bench_function(d.spec.name.clone(), |b| {
+                b.iter(|| {
+                    let firsts: Vec<usize> = (0..BATCH).step_by(lanes).collect();
+                    let reps: Vec<_> = firsts
+                        .into_par_iter()
+                        .map_init(diagnosis::Scratch::default, |s, first| {
+                            let rs = first..(first + lanes).min(BATCH);
+                            engine.replicate_batch(rs, width, s, &|| {}).expect("batch")
+                        })
+                        .collect();
+                    black_box(reps.len())
+                })
+            });
+        }
+        g.finish();
     }
 }
+
+/// Replicates per iteration of the batched benches (one chunk of a run).
+const BATCH: usize = 64;
 
 /// Exact exposure probabilities for every node of the 1M-node graph.
 fn exposure_probabilities(c: &mut Criterion) {

@@ -107,14 +107,19 @@ pub fn replicate_counts(s: &Scenario) -> (u64, u64) {
 /// Build the network, population, partitions and designs of `s`; input
 /// errors name the scenario file.
 pub fn prepare(s: &Scenario, path: &Path) -> Result<Prepared> {
-    crate::scenario::prepare(s).map_err(|e| match e {
+    crate::scenario::prepare(s).map_err(|e| in_file(e, path))
+}
+
+/// An input error of scenario `path`, named with it.
+fn in_file(e: Error, path: &Path) -> Error {
+    match e {
         e @ (Error::Input(_)
         | Error::Read { .. }
         | Error::Parameter { .. }
         | Error::TooLarge { .. }
         | Error::Context { .. }) => e.context(path.display().to_string()),
         other => other,
-    })
+    }
 }
 
 /// Run scenario `s` (read from `text` at `path`): simulate every design,
@@ -132,13 +137,15 @@ pub fn run(
     hooks: &Hooks,
 ) -> Result<Finished> {
     let staged = out.map(crate::fsutil::Staged::begin).transpose()?;
-    let mut prepared = prepare(s, path)?;
-    prepared.config.cancel = hooks.cancel.clone();
+    // Designs without a partition run while the partitions are computed.
+    let (prepared, early) = crate::scenario::prepare_running(s, &hooks.cancel, hooks.tick)
+        .map_err(|e| in_file(e, path))?;
     (hooks.prepared)();
     let files = clusters_files(&prepared);
-    let (report, runs) = crate::diagnosis::diagnose(
+    let (report, runs) = crate::diagnosis::diagnose_with(
         &s.name,
         &prepared,
+        early,
         s.power_curve.as_ref(),
         &files,
         hooks.tick,

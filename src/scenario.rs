@@ -596,6 +596,34 @@ pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
 /// # Ok::<(), spillover::Error>(())
 /// ```
 pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> {
+    prepare_inner(s, None).map(|(p, _)| p)
+}
+
+/// [`prepare`], simulating every design that needs no partition while the
+/// partitions are computed, so their replicates fill the cores partitioning
+/// leaves idle (METIS runs on one thread). Returns each design's run in
+/// scenario order (`None` for the designs with a partition, to simulate
+/// next): identical to what [`crate::diagnosis::simulate`] gives them after
+/// preparing. `cancel` and `tick` are the run's ([`SimConfig::cancel`],
+/// once per finished replicate).
+///
+/// # Complexity
+/// That of [`prepare`] plus the partition-free designs' replicates.
+pub fn prepare_running(
+    s: &crate::scenario::Scenario,
+    cancel: &crate::diagnosis::Cancel,
+    tick: &(dyn Fn() + Sync),
+) -> crate::error::Result<(Prepared, Vec<Option<crate::diagnosis::DesignRun>>)> {
+    prepare_inner(s, Some((cancel, tick)))
+}
+
+/// The designs' runs started during preparation, if any.
+type EarlyRuns = Vec<Option<Result<crate::diagnosis::DesignRun>>>;
+
+fn prepare_inner(
+    s: &crate::scenario::Scenario,
+    early: Option<(&crate::diagnosis::Cancel, &(dyn Fn() + Sync))>,
+) -> crate::error::Result<(Prepared, Vec<Option<crate::diagnosis::DesignRun>>)> {
     use crate::scenario::GraphSource;
     let mut before: Option<crate::graph::Graph> = None;
     let (graph, planted, graph_description) = match &s.graph {
@@ -713,29 +741,20 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             crate::inquiry::effect_scale(&population, e)?;
         }
     }
-    // The designs' partitions are independent (each has its own seeded
-    // stream), so they are computed side by side; the first failing design
-    // in scenario order is the one reported.
-    use rayon::prelude::*;
-    let partitions: Vec<Result<Option<crate::partition::Partition>>> = s
-        .designs
-        .par_iter()
-        .map(|spec| match &spec.partition {
-            Some(p) => crate::data::design::make_partition(
-                p,
-                before.as_ref().unwrap_or(&graph),
-                planted.as_deref(),
-                s.seed,
-                &s.dir,
-            )
-            .map(Some)
-            .map_err(|e| e.context(format!("design {:?}", spec.name))),
-            None => Ok(None),
-        })
-        .collect();
-    let mut designs = Vec::with_capacity(s.designs.len());
-    for (spec, clusters) in s.designs.iter().zip(partitions) {
-        let clusters = clusters?;
+    let config = SimConfig {
+        seed: s.seed,
+        replicates: s.replicates,
+        alpha: s.alpha,
+        estimators: s.analysis.estimators.clone(),
+        exposure: ExposureConfig {
+            mapping: s.analysis.exposure,
+            floor: s.analysis.probability_floor,
+            draws: s.analysis.auxiliary_draws,
+        },
+        randomization_inference: s.analysis.randomization_inference,
+        cancel: early.map(|(c, _)| c.clone()).unwrap_or_default(),
+    };
+    let make_design = |spec: &DesignSpec, clusters| {
         let categories = match &population.categories {
             Some((name, _, codes))
                 if spec.strata_by.columns().iter().all(|c| c == name)
@@ -745,36 +764,75 @@ pub fn prepare(s: &crate::scenario::Scenario) -> crate::error::Result<Prepared> 
             }
             _ => None,
         };
-        designs.push(Design::with_categories(
-            spec.clone(),
-            clusters,
-            &population.x,
-            categories,
-        )?);
+        Design::with_categories(spec.clone(), clusters, &population.x, categories)
+    };
+    // The designs' partitions are independent (each has its own seeded
+    // stream), so they are computed side by side; the first failing design
+    // in scenario order is the one reported.
+    use rayon::prelude::*;
+    let partitions = || -> Vec<Result<Option<crate::partition::Partition>>> {
+        s.designs
+            .par_iter()
+            .map(|spec| match &spec.partition {
+                Some(p) => crate::data::design::make_partition(
+                    p,
+                    before.as_ref().unwrap_or(&graph),
+                    planted.as_deref(),
+                    s.seed,
+                    &s.dir,
+                )
+                .map(Some)
+                .map_err(|e| e.context(format!("design {:?}", spec.name))),
+                None => Ok(None),
+            })
+            .collect()
+    };
+    // Meanwhile, the designs without a partition run (their errors, if any,
+    // are reported after the designs' own checks below).
+    let running = || -> EarlyRuns {
+        s.designs
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let (_, tick) = early?;
+                if spec.partition.is_some() {
+                    return None;
+                }
+                let design = make_design(spec, None).ok()?;
+                Some(crate::diagnosis::run_design(
+                    &graph,
+                    &population,
+                    &design,
+                    &config,
+                    i,
+                    tick,
+                ))
+            })
+            .collect()
+    };
+    let (partitions, runs) = rayon::join(partitions, running);
+    let mut designs = Vec::with_capacity(s.designs.len());
+    for (spec, clusters) in s.designs.iter().zip(partitions) {
+        designs.push(make_design(spec, clusters?)?);
     }
+    let runs = runs
+        .into_iter()
+        .map(Option::transpose)
+        .collect::<Result<_>>()?;
     let estimand = crate::inquiry::global_effect(&population);
-    Ok(Prepared {
-        graph,
-        graph_description,
-        planted,
-        population,
-        designs,
-        estimand,
-        config: SimConfig {
-            seed: s.seed,
-            replicates: s.replicates,
-            alpha: s.alpha,
-            estimators: s.analysis.estimators.clone(),
-            exposure: ExposureConfig {
-                mapping: s.analysis.exposure,
-                floor: s.analysis.probability_floor,
-                draws: s.analysis.auxiliary_draws,
-            },
-            randomization_inference: s.analysis.randomization_inference,
-            cancel: Default::default(),
+    Ok((
+        Prepared {
+            graph,
+            graph_description,
+            planted,
+            population,
+            designs,
+            estimand,
+            config,
+            before,
         },
-        before,
-    })
+        runs,
+    ))
 }
 
 #[cfg(test)]

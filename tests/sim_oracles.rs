@@ -731,3 +731,64 @@ randomization_inference = 3
         }
     }
 }
+
+/// Issue 14: the designs run while the partitions are computed
+/// (`prepare_running`, what `spillover run` does) equal the same designs
+/// simulated after preparing, and the preparation is the same.
+#[test]
+fn designs_run_during_preparation_equal_designs_run_after() {
+    let toml = r#"
+seed = 8
+replicates = 40
+[graph]
+model = "sbm"
+n = 3000
+blocks = 30
+mean_degree = 8.0
+mu = 0.2
+[outcome]
+icc = 0.1
+direct_effect = 0.2
+spillover = 0.2
+[[design]]
+name = "user"
+[[design]]
+name = "louvain"
+unit = "cluster"
+partition = { method = "louvain" }
+[[design]]
+name = "bernoulli"
+assignment = "bernoulli"
+[[design]]
+name = "balanced"
+unit = "cluster"
+partition = { method = "ldg", parts = 30 }
+"#;
+    use spillover::{diagnosis, scenario};
+    let s = scenario::parse(toml, std::path::Path::new("test.toml")).expect("valid scenario");
+    let after = scenario::prepare(&s).expect("prepared");
+    let want = diagnosis::simulate(&after, &|| {}).expect("simulated");
+    for threads in [1, 2] {
+        let ticks = std::sync::atomic::AtomicUsize::new(0);
+        let (p, early) = common::on_threads(threads, || {
+            scenario::prepare_running(&s, &diagnosis::Cancel::default(), &|| {
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })
+        })
+        .expect("prepared");
+        for (a, b) in p.designs.iter().zip(&after.designs) {
+            assert_eq!(a.clusters.labels(), b.clusters.labels());
+        }
+        let ran: Vec<bool> = early.iter().map(Option::is_some).collect();
+        assert_eq!(ran, [true, false, true, false]);
+        assert_eq!(ticks.into_inner(), 80);
+        for (i, run) in early.into_iter().enumerate() {
+            if let Some(run) = run {
+                assert_eq!(
+                    run.replicates, want[i].replicates,
+                    "design {i}, {threads} threads"
+                );
+            }
+        }
+    }
+}

@@ -770,8 +770,9 @@ impl<'a> Engine<'a> {
         })
     }
 
-    /// Replicates `rs` (at most [`Engine::batch_lanes`] of them) with one
-    /// shared exposure sweep, each with its per-cluster other-arm weights
+    /// Replicates `rs` with one shared exposure sweep (when the operator
+    /// batches and `rs` holds at most [`Engine::batch_lanes`] replicates;
+    /// otherwise one by one), each with its per-cluster other-arm weights
     /// (`width` clusters); `tick` after each. Equal, bit for bit, to running
     /// them one by one.
     pub fn replicate_batch(
@@ -781,6 +782,19 @@ impl<'a> Engine<'a> {
         scratch: &mut Scratch,
         tick: &(dyn Fn() + Sync),
     ) -> Result<Vec<(Replicate, Vec<f64>)>> {
+        if self.batch_lanes == 0 || rs.len() > self.batch_lanes {
+            return rs
+                .map(|ri| {
+                    if self.cfg.cancel.is_cancelled() {
+                        return Err(crate::Error::Cancelled);
+                    }
+                    let mut other = vec![0.0f64; width];
+                    let rep = self.replicate_with(ri, &mut other, scratch)?;
+                    tick();
+                    Ok((rep, other))
+                })
+                .collect();
+        }
         if self.cfg.cancel.is_cancelled() {
             return Err(crate::Error::Cancelled);
         }
@@ -1327,20 +1341,7 @@ pub fn run_design_part(
                 || Pooled::take(&pool),
                 |pooled, first| {
                     let scratch = pooled.scratch();
-                    let rs = first..(first + lanes).min(end);
-                    if engine.batch_lanes > 0 {
-                        return engine.replicate_batch(rs, width, scratch, tick);
-                    }
-                    rs.map(|ri| {
-                        if cfg.cancel.is_cancelled() {
-                            return Err(crate::Error::Cancelled);
-                        }
-                        let mut other = vec![0.0f64; width];
-                        let rep = engine.replicate_with(ri, &mut other, scratch)?;
-                        tick();
-                        Ok((rep, other))
-                    })
-                    .collect()
+                    engine.replicate_batch(first..(first + lanes).min(end), width, scratch, tick)
                 },
             )
             .collect::<Result<_>>()?;

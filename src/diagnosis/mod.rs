@@ -171,7 +171,39 @@ pub fn diagnose(
     tick: &(dyn Fn() + Sync),
     tick_power: &(dyn Fn() + Sync),
 ) -> crate::error::Result<(Report, Vec<DesignRun>)> {
-    let runs = simulate(p, tick)?;
+    diagnose_with(
+        name,
+        p,
+        Vec::new(),
+        power_curve,
+        clusters_files,
+        tick,
+        tick_power,
+    )
+}
+
+/// [`diagnose`] with some designs' runs already done (`runs[i]` for design
+/// `i`, as [`crate::scenario::prepare_running`] gives them); the others are
+/// simulated here.
+pub fn diagnose_with(
+    name: &str,
+    p: &Prepared,
+    runs: Vec<Option<DesignRun>>,
+    power_curve: Option<&PowerCurveSpec>,
+    clusters_files: &[Option<String>],
+    tick: &(dyn Fn() + Sync),
+    tick_power: &(dyn Fn() + Sync),
+) -> crate::error::Result<(Report, Vec<DesignRun>)> {
+    let mut done = runs.into_iter();
+    let runs = p
+        .designs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match done.next().flatten() {
+            Some(run) => Ok(run),
+            None => run_design(&p.graph, &p.population, d, &p.config, i, tick),
+        })
+        .collect::<crate::error::Result<Vec<_>>>()?;
     let mut report = build(name, p, &runs, clusters_files);
     if let Some(pc) = power_curve {
         let deffs = simulated_deffs(&report);
