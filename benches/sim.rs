@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
         for (i, d) in p.designs.iter().enumerate() {
             let engine =
                 diagnosis::Engine::new(&p.graph, &p.population, d, &p.config, i).expect("engine");
-            let (width, lanes) = (d.units(), engine.batch_lanes.max(1));
+            let (width, lanes) = (d.units(), engine.batch_lanes().max(1));
             g.bench_function(d.spec.name.clone(), |b| {
                 b.iter(|| {
                     let firsts: Vec<usize> = (0..BATCH).step_by(lanes).collect();

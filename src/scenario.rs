@@ -787,26 +787,35 @@ fn prepare_inner(
             })
             .collect()
     };
-    // Meanwhile, the designs without a partition run (their errors, if any,
-    // are reported after the designs' own checks below).
+    // Meanwhile, the designs without a partition run. The first failure
+    // (a partition's or an early run's) stops starting new ones; a design
+    // whose early run failed is left to run again in order after
+    // preparation, so errors come as before: the first failing design in
+    // scenario order, in the same words.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let partitions = || {
+        let parts = partitions();
+        if parts.iter().any(|p| p.is_err()) {
+            failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        parts
+    };
     let running = || -> EarlyRuns {
         s.designs
             .iter()
             .enumerate()
             .map(|(i, spec)| {
                 let (_, tick) = early?;
-                if spec.partition.is_some() {
+                if spec.partition.is_some() || failed.load(std::sync::atomic::Ordering::Relaxed) {
                     return None;
                 }
                 let design = make_design(spec, None).ok()?;
-                Some(crate::diagnosis::run_design(
-                    &graph,
-                    &population,
-                    &design,
-                    &config,
-                    i,
-                    tick,
-                ))
+                let run =
+                    crate::diagnosis::run_design(&graph, &population, &design, &config, i, tick);
+                if run.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(run)
             })
             .collect()
     };
@@ -815,10 +824,7 @@ fn prepare_inner(
     for (spec, clusters) in s.designs.iter().zip(partitions) {
         designs.push(make_design(spec, clusters?)?);
     }
-    let runs = runs
-        .into_iter()
-        .map(Option::transpose)
-        .collect::<Result<_>>()?;
+    let runs = runs.into_iter().map(|r| r.and_then(|r| r.ok())).collect();
     let estimand = crate::inquiry::global_effect(&population);
     Ok((
         Prepared {

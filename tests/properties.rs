@@ -173,15 +173,14 @@ proptest! {
             .map(|zc| part.labels().iter().map(|&c| zc[c as usize]).collect())
             .collect();
         for op in &ops {
-            let lanes = op.max_lanes(&g).min(zcs.len());
-            if lanes == 0 {
-                prop_assert!(weighted || g.self_loop_count() > 0);
-                continue;
-            }
+            // All 8 lanes: past `max_lanes` (by node with weights or
+            // self-loops: 0) the batch is applied lane by lane.
+            let lanes = zcs.len();
+            prop_assert_eq!(op.max_lanes(&g) == 0, matches!(op, ExposureOp::ByNode { .. }) && (weighted || g.self_loop_count() > 0));
             let zr: Vec<&[u8]> = zns[..lanes].iter().map(|z| z.as_slice()).collect();
             let zcr: Vec<&[u8]> = zcs[..lanes].iter().map(|z| z.as_slice()).collect();
             let mut batch = spillover::data::exposure::BatchCounts::default();
-            op.apply_batch(&g, &zr, &zcr, &mut batch);
+            op.apply_batch(&g, &pop, &zr, &zcr, &mut batch);
             for lane in 0..lanes {
                 let (mut want, mut got) = (vec![0.0; n], vec![0.0; n]);
                 op.apply(&g, &pop, zr[lane], zcr[lane], &mut want);
@@ -247,7 +246,7 @@ proptest! {
         prop_assert_eq!(op.max_lanes(&g), 64);
         let refs: Vec<&[u8]> = zs.iter().map(|z| z.as_slice()).collect();
         let mut batch = BatchCounts::default();
-        op.apply_batch(&g, &refs, &vec![&[][..]; refs.len()], &mut batch);
+        op.apply_batch(&g, &pop, &refs, &vec![&[][..]; refs.len()], &mut batch);
         prop_assert_eq!(batch.lanes(), zs.len());
         for (lane, z) in zs.iter().enumerate() {
             let (mut want, mut got) = (vec![0.0; total], vec![0.0; total]);
@@ -289,7 +288,7 @@ fn batched_exposure_counts_a_hub_past_sixteen_bits() {
         .collect();
     let refs: Vec<&[u8]> = zs.iter().map(|z| z.as_slice()).collect();
     let mut batch = BatchCounts::default();
-    op.apply_batch(&g, &refs, &vec![&[][..]; refs.len()], &mut batch);
+    op.apply_batch(&g, &pop, &refs, &vec![&[][..]; refs.len()], &mut batch);
     for (r, z) in zs.iter().enumerate() {
         let mut e = vec![0.0; n];
         batch.exposure(r, &pop.inv_in_strength, &mut e);

@@ -700,18 +700,36 @@ randomization_inference = 3
     assert!(!g.is_weighted() && pop.inv_in_strength.contains(&0.0));
     for (i, d) in p.designs.iter().enumerate() {
         let engine = diagnosis::Engine::new(g, pop, d, cfg, i).expect("engine");
-        let alone: Vec<diagnosis::Replicate> = (0..cfg.replicates)
+        let width = if d.spec.unit == spillover::data::design::Unit::Cluster {
+            d.units()
+        } else {
+            0
+        };
+        let (alone, others): (Vec<diagnosis::Replicate>, Vec<Vec<f64>>) = (0..cfg.replicates)
             .map(|ri| {
-                engine
-                    .replicate(ri, &mut vec![0.0; d.units()])
-                    .expect("replicate")
+                let mut other = vec![0.0; width];
+                let rep = engine.replicate(ri, &mut other).expect("replicate");
+                (rep, other)
+            })
+            .unzip();
+        // Per block of 64 replicates, the per-cluster sums, in order.
+        let blocks: Vec<Vec<f64>> = others
+            .chunks(64)
+            .map(|b| {
+                let mut sum = vec![0.0; width];
+                for o in b {
+                    for (s, x) in sum.iter_mut().zip(o) {
+                        *s += x;
+                    }
+                }
+                sum
             })
             .collect();
         for threads in [1, 2] {
             let lanes = common::on_threads(threads, || {
                 diagnosis::Engine::new(g, pop, d, cfg, i)
                     .expect("engine")
-                    .batch_lanes
+                    .batch_lanes()
             });
             // By node 64 or 32 lanes; by cluster (the Louvain design) 8.
             let want = match d.spec.name.as_str() {
@@ -723,11 +741,14 @@ randomization_inference = 3
                 diagnosis::run_design_part(g, pop, d, cfg, i, 0..cfg.replicates, &|| {})
             })
             .expect("run");
+            // Bit for bit: Debug prints every f64 exactly, −0.0 included.
             assert_eq!(
-                part.replicates, alone,
+                format!("{:?}", part.replicates),
+                format!("{alone:?}"),
                 "{} on {threads} threads",
                 d.spec.name
             );
+            assert_eq!(format!("{:?}", part.block_sums), format!("{blocks:?}"));
         }
     }
 }
@@ -791,4 +812,12 @@ partition = { method = "ldg", parts = 30 }
             }
         }
     }
+    // Cancelled: no early run is kept, and the run that follows stops.
+    let cancel = diagnosis::Cancel::default();
+    cancel.cancel();
+    let (p, early) = scenario::prepare_running(&s, &cancel, &|| {}).expect("prepared");
+    assert!(early.iter().all(Option::is_none));
+    let files = vec![None; p.designs.len()];
+    let res = diagnosis::diagnose_with("t", &p, early, None, &files, &|| {}, &|| {});
+    assert!(matches!(res, Err(spillover::Error::Cancelled)));
 }

@@ -1679,15 +1679,35 @@ impl ExposureOp {
     /// # Complexity
     /// O(arcs + users · lanes) by node; O(entries · lanes) by cluster, one
     /// read of the operator for the whole batch.
-    pub fn apply_batch(&self, g: &Graph, zs: &[&[u8]], zcs: &[&[u8]], out: &mut BatchCounts) {
+    ///
+    /// A batch the fast paths do not serve (more lanes than
+    /// [`ExposureOp::max_lanes`], or an operator that does not batch) is
+    /// applied lane by lane with [`ExposureOp::apply`]: slower, never wrong.
+    pub fn apply_batch(
+        &self,
+        g: &Graph,
+        pop: &crate::model::Population,
+        zs: &[&[u8]],
+        zcs: &[&[u8]],
+        out: &mut BatchCounts,
+    ) {
         let n = g.node_count();
-        let lanes = zs.len();
-        debug_assert!(lanes <= self.max_lanes(g) && zcs.len() == lanes);
+        let lanes = zs.len().min(zcs.len());
         out.n = n;
         out.lanes = lanes;
         out.narrow.clear();
         out.wide.clear();
         out.values.clear();
+        if lanes == 0 {
+            return;
+        }
+        if lanes > self.max_lanes(g) {
+            out.values.resize(n * lanes, 0.0);
+            for (r, e) in out.values.chunks_mut(n.max(1)).take(lanes).enumerate() {
+                self.apply(g, pop, zs[r], zcs[r], e);
+            }
+            return;
+        }
         match self {
             ExposureOp::ByNode { .. } => {
                 pack(zs, n, &mut out.bits);

@@ -181,10 +181,8 @@ pub struct Engine<'a> {
     pub saturation: Option<Saturation>,
     /// Whether every user is a randomization unit of their own.
     singles: bool,
-    /// Replicates per shared exposure sweep ([`Engine::replicate_batch`]);
-    /// 0 when the operator does not batch. Set by the thread count and memory
-    /// only: results do not depend on it.
-    pub batch_lanes: usize,
+    /// Replicates per shared exposure sweep; 0 when the operator does not batch.
+    batch_lanes: usize,
 }
 
 /// One saturation-design estimator.
@@ -745,7 +743,9 @@ impl<'a> Engine<'a> {
         let batch_lanes = if !design.is_redrawn() {
             // Enough batches per chunk for every thread, within the memory budget.
             let per_thread = CHUNK.div_ceil(rayon::current_num_threads().max(1));
-            let fit = BATCH_BUDGET / op.batch_bytes_per_lane(g).max(1);
+            // The packed arms take 8 bytes per user (or cluster) whatever the lanes.
+            let packed = 8 * g.node_count();
+            let fit = BATCH_BUDGET.saturating_sub(packed) / op.batch_bytes_per_lane(g).max(1);
             let lanes = per_thread.min(fit).min(op.max_lanes(g));
             if lanes >= MIN_LANES {
                 lanes
@@ -770,11 +770,22 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// Replicates per shared exposure sweep ([`Engine::replicate_batch`]);
+    /// 0 when the operator does not batch. Set by the thread count and memory
+    /// only: results do not depend on it.
+    pub fn batch_lanes(&self) -> usize {
+        self.batch_lanes
+    }
+
     /// Replicates `rs` with one shared exposure sweep (when the operator
     /// batches and `rs` holds at most [`Engine::batch_lanes`] replicates;
     /// otherwise one by one), each with its per-cluster other-arm weights
     /// (`width` clusters); `tick` after each. Equal, bit for bit, to running
     /// them one by one.
+    ///
+    /// # Complexity
+    /// One exposure sweep for the batch (see [`ExposureOp::apply_batch`]),
+    /// then O(users + units) per replicate for the outcomes and estimators.
     pub fn replicate_batch(
         &self,
         rs: std::ops::Range<usize>,
@@ -804,7 +815,8 @@ impl<'a> Engine<'a> {
             .collect::<Result<Vec<_>>>()?;
         let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
         let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
-        self.op.apply_batch(self.g, &zs, &zcs, &mut scratch.batch);
+        self.op
+            .apply_batch(self.g, self.pop, &zs, &zcs, &mut scratch.batch);
         rs.zip(drawn)
             .enumerate()
             .map(|(lane, (ri, d))| {
@@ -1327,6 +1339,10 @@ pub fn run_design_part(
     };
     let mut replicates = Vec::with_capacity(range.len());
     let mut block_sums = Vec::new();
+    // A cancelled run does not build the next design's set-up.
+    if cfg.cancel.is_cancelled() {
+        return Err(crate::Error::Cancelled);
+    }
     let engine = Engine::new(g, pop, design, cfg, design_index)?;
     // Workers' buffers outlive a chunk: a batch's counts are tens of MB.
     let pool = std::sync::Mutex::new(Vec::new());
