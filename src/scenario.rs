@@ -766,6 +766,8 @@ fn prepare_inner(
         };
         Design::with_categories(spec.clone(), clusters, &population.x, categories)
     };
+    // Set by the first failure, a partition's or an early run's (below).
+    let failed = std::sync::atomic::AtomicBool::new(false);
     // The designs' partitions are independent (each has its own seeded
     // stream), so they are computed side by side; the first failing design
     // in scenario order is the one reported.
@@ -785,6 +787,11 @@ fn prepare_inner(
                 .map_err(|e| e.context(format!("design {:?}", spec.name))),
                 None => Ok(None),
             })
+            .inspect(|p| {
+                if p.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
             .collect()
     };
     // Meanwhile, the designs without a partition run. The first failure
@@ -792,14 +799,6 @@ fn prepare_inner(
     // whose early run failed is left to run again in order after
     // preparation, so errors come as before: the first failing design in
     // scenario order, in the same words.
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let partitions = || {
-        let parts = partitions();
-        if parts.iter().any(|p| p.is_err()) {
-            failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        parts
-    };
     let running = || -> EarlyRuns {
         s.designs
             .iter()

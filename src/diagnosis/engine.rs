@@ -793,38 +793,35 @@ impl<'a> Engine<'a> {
         scratch: &mut Scratch,
         tick: &(dyn Fn() + Sync),
     ) -> Result<Vec<(Replicate, Vec<f64>)>> {
-        if self.batch_lanes == 0 || rs.len() > self.batch_lanes {
-            return rs
+        // Batched: every assignment is drawn first and their exposures come
+        // from one sweep; otherwise each replicate draws and sweeps alone.
+        let mut drawn = Vec::new();
+        if self.batch_lanes > 0 && rs.len() <= self.batch_lanes {
+            if self.cfg.cancel.is_cancelled() {
+                return Err(crate::Error::Cancelled);
+            }
+            drawn = rs
+                .clone()
                 .map(|ri| {
-                    if self.cfg.cancel.is_cancelled() {
-                        return Err(crate::Error::Cancelled);
-                    }
-                    let mut other = vec![0.0f64; width];
-                    let rep = self.replicate_with(ri, &mut other, scratch)?;
-                    tick();
-                    Ok((rep, other))
+                    draw_assignment(self.g, self.design, self.cfg.seed, self.design_index, ri)
                 })
-                .collect();
+                .collect::<Result<Vec<_>>>()?;
+            let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
+            let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
+            self.op
+                .apply_batch(self.g, self.pop, &zs, &zcs, &mut scratch.batch);
         }
-        if self.cfg.cancel.is_cancelled() {
-            return Err(crate::Error::Cancelled);
-        }
-        let drawn = rs
-            .clone()
-            .map(|ri| draw_assignment(self.g, self.design, self.cfg.seed, self.design_index, ri))
-            .collect::<Result<Vec<_>>>()?;
-        let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
-        let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
-        self.op
-            .apply_batch(self.g, self.pop, &zs, &zcs, &mut scratch.batch);
-        rs.zip(drawn)
-            .enumerate()
-            .map(|(lane, (ri, d))| {
+        let mut drawn = drawn.into_iter();
+        rs.enumerate()
+            .map(|(lane, ri)| {
                 if self.cfg.cancel.is_cancelled() {
                     return Err(crate::Error::Cancelled);
                 }
                 let mut other = vec![0.0f64; width];
-                let rep = finish(self, ri, d, Some(lane), &mut other, scratch)?;
+                let rep = match drawn.next() {
+                    Some(d) => finish(self, ri, d, Some(lane), &mut other, scratch)?,
+                    None => self.replicate_with(ri, &mut other, scratch)?,
+                };
                 tick();
                 Ok((rep, other))
             })
@@ -875,7 +872,7 @@ pub struct Scratch {
 /// A [`Scratch`] taken from a pool and given back when dropped.
 struct Pooled<'p> {
     pool: &'p std::sync::Mutex<Vec<Scratch>>,
-    scratch: Option<Scratch>,
+    scratch: Scratch,
 }
 
 impl<'p> Pooled<'p> {
@@ -883,19 +880,15 @@ impl<'p> Pooled<'p> {
         let scratch = pool.lock().ok().and_then(|mut p| p.pop());
         Pooled {
             pool,
-            scratch: Some(scratch.unwrap_or_default()),
+            scratch: scratch.unwrap_or_default(),
         }
-    }
-
-    fn scratch(&mut self) -> &mut Scratch {
-        self.scratch.get_or_insert_with(Scratch::default)
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let (Some(s), Ok(mut pool)) = (self.scratch.take(), self.pool.lock()) {
-            pool.push(s);
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.push(std::mem::take(&mut self.scratch));
         }
     }
 }
@@ -1346,9 +1339,9 @@ pub fn run_design_part(
     let engine = Engine::new(g, pop, design, cfg, design_index)?;
     // Workers' buffers outlive a chunk: a batch's counts are tens of MB.
     let pool = std::sync::Mutex::new(Vec::new());
+    let lanes = engine.batch_lanes.max(1);
     for start in range.clone().step_by(CHUNK) {
         let end = (start + CHUNK).min(range.end);
-        let lanes = engine.batch_lanes.max(1);
         let batches: Vec<Vec<(Replicate, Vec<f64>)>> = (start..end)
             .step_by(lanes)
             .collect::<Vec<_>>()
@@ -1356,7 +1349,7 @@ pub fn run_design_part(
             .map_init(
                 || Pooled::take(&pool),
                 |pooled, first| {
-                    let scratch = pooled.scratch();
+                    let scratch = &mut pooled.scratch;
                     engine.replicate_batch(first..(first + lanes).min(end), width, scratch, tick)
                 },
             )
@@ -1497,9 +1490,23 @@ fn design_meta(engine: &Engine, pop: &Population, cfg: &SimConfig) -> DesignMeta
 
 /// Run every design of `p`; `tick` is called once per finished replicate.
 pub fn simulate(p: &Prepared, tick: &(dyn Fn() + Sync)) -> Result<Vec<DesignRun>> {
+    simulate_rest(p, Vec::new(), tick)
+}
+
+/// [`simulate`] with some designs' runs already done (`done[i]` for design
+/// `i`; missing or `None` ones are simulated here, in order).
+pub fn simulate_rest(
+    p: &Prepared,
+    done: Vec<Option<DesignRun>>,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<DesignRun>> {
+    let mut done = done.into_iter();
     p.designs
         .iter()
         .enumerate()
-        .map(|(i, d)| run_design(&p.graph, &p.population, d, &p.config, i, tick))
+        .map(|(i, d)| match done.next().flatten() {
+            Some(run) => Ok(run),
+            None => run_design(&p.graph, &p.population, d, &p.config, i, tick),
+        })
         .collect()
 }

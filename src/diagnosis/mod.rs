@@ -194,16 +194,7 @@ pub fn diagnose_with(
     tick: &(dyn Fn() + Sync),
     tick_power: &(dyn Fn() + Sync),
 ) -> crate::error::Result<(Report, Vec<DesignRun>)> {
-    let mut done = runs.into_iter();
-    let runs = p
-        .designs
-        .iter()
-        .enumerate()
-        .map(|(i, d)| match done.next().flatten() {
-            Some(run) => Ok(run),
-            None => run_design(&p.graph, &p.population, d, &p.config, i, tick),
-        })
-        .collect::<crate::error::Result<Vec<_>>>()?;
+    let runs = simulate_rest(p, runs, tick)?;
     let mut report = build(name, p, &runs, clusters_files);
     if let Some(pc) = power_curve {
         let deffs = simulated_deffs(&report);
