@@ -9,6 +9,9 @@
 //! against the state before the chunk and their moves applied in order
 //! (`State::move_chunked`), so the partition is the same on any number of
 //! threads.
+//! The Leiden refinement runs in parallel by community (communities are
+//! refined independently, each in the seeded order), so it too gives the same
+//! partition on any number of threads.
 //! Aggregation runs in parallel over fixed blocks of communities, each row
 //! computed independently, so it is deterministic on any number of threads.
 //! A maximum cluster size is respected by construction: a move that would make
@@ -187,17 +190,30 @@ pub const PARALLEL_LEVEL: usize = 100_000;
 /// Nodes whose moves are computed together in parallel local moving.
 const MOVE_CHUNK: usize = 4096;
 
+/// Nodes of at most this degree sum their weight per neighbouring community
+/// in a short list rather than a dense array.
+const SMALL_DEGREE: usize = 32;
+
 /// Most sweeps of parallel local moving on one level.
 const MAX_SWEEPS: usize = 100;
+
+/// One community's totals during local moving.
+#[derive(Debug, Clone, Copy, Default)]
+struct Comm {
+    /// Σ strength of its nodes.
+    tot: f64,
+    /// Original nodes it holds.
+    size: u64,
+    /// Nodes of this level it holds.
+    members: u32,
+}
 
 /// Community bookkeeping during local moving.
 struct State<'a> {
     g: &'a Level,
     comm: Vec<u32>,
-    tot: Vec<f64>,
-    csize: Vec<u64>,
-    /// Nodes of this level in each community.
-    members: Vec<u32>,
+    /// Each community's totals, side by side (one cache line per look-up).
+    cs: Vec<Comm>,
     /// γ / 2m.
     scale: f64,
     max_size: u64,
@@ -208,20 +224,17 @@ struct State<'a> {
 impl<'a> State<'a> {
     fn new(g: &'a Level, comm: Vec<u32>, gamma: f64, m2: f64, max_size: Option<usize>) -> Self {
         let n = g.n();
-        let mut tot = vec![0.0; n];
-        let mut csize = vec![0u64; n];
-        let mut members = vec![0u32; n];
+        let mut cs = vec![Comm::default(); n];
         for v in 0..n {
-            tot[comm[v] as usize] += g.k[v];
-            csize[comm[v] as usize] += g.size[v] as u64;
-            members[comm[v] as usize] += 1;
+            let c = &mut cs[comm[v] as usize];
+            c.tot += g.k[v];
+            c.size += g.size[v] as u64;
+            c.members += 1;
         }
         State {
             g,
             comm,
-            tot,
-            csize,
-            members,
+            cs,
             scale: gamma / m2,
             max_size: max_size.map_or(u64::MAX, |m| m as u64),
             acc: vec![0.0; n],
@@ -244,8 +257,8 @@ impl<'a> State<'a> {
     /// nothing beats staying), with a per-thread scratch of community weights.
     fn best_move(&self, v: u32) -> u32 {
         thread_local! {
-            static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<u32>)> =
-                const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+            static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<u32>, Vec<f64>)> =
+                const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
         }
         let g = self.g;
         let vi = v as usize;
@@ -253,41 +266,64 @@ impl<'a> State<'a> {
         let kv = g.k[vi];
         let sv = g.size[vi] as u64;
         SCRATCH.with(|cell| {
-            let (acc, touched) = &mut *cell.borrow_mut();
-            if acc.len() < g.n() {
-                acc.resize(g.n(), 0.0);
-            }
-            for e in g.offsets[vi]..g.offsets[vi + 1] {
-                let c = self.comm[g.targets[e] as usize];
-                if acc[c as usize] == 0.0 {
-                    touched.push(c);
+            let (acc, touched, wsum) = &mut *cell.borrow_mut();
+            // The weight from v to each neighbouring community, in the order
+            // the communities are first met.
+            touched.clear();
+            wsum.clear();
+            let edges = g.offsets[vi]..g.offsets[vi + 1];
+            if edges.len() <= SMALL_DEGREE {
+                // A short list searched in place: no scattered writes.
+                for e in edges {
+                    let c = self.comm[g.targets[e] as usize];
+                    match touched.iter().position(|&t| t == c) {
+                        Some(j) => wsum[j] += g.weights[e],
+                        None => {
+                            touched.push(c);
+                            wsum.push(g.weights[e]);
+                        }
+                    }
                 }
-                acc[c as usize] += g.weights[e];
+            } else {
+                if acc.len() < g.n() {
+                    acc.resize(g.n(), 0.0);
+                }
+                for e in edges {
+                    let c = self.comm[g.targets[e] as usize];
+                    if acc[c as usize] == 0.0 {
+                        touched.push(c);
+                    }
+                    acc[c as usize] += g.weights[e];
+                }
+                wsum.extend(touched.iter().map(|&c| acc[c as usize]));
+                for &c in touched.iter() {
+                    acc[c as usize] = 0.0;
+                }
             }
+            let to_d = touched
+                .iter()
+                .position(|&c| c == d)
+                .map_or(0.0, |j| wsum[j]);
             let mut best = d;
-            let mut best_gain = acc[d as usize] - self.scale * kv * (self.tot[d as usize] - kv);
-            let alone = self.members[d as usize] == 1;
-            for &c in touched.iter() {
-                if c == d || self.csize[c as usize] + sv > self.max_size {
+            let mut best_gain = to_d - self.scale * kv * (self.cs[d as usize].tot - kv);
+            let alone = self.cs[d as usize].members == 1;
+            for (&c, &w) in touched.iter().zip(wsum.iter()) {
+                if c == d || self.cs[c as usize].size + sv > self.max_size {
                     continue;
                 }
                 // Two nodes alone in their communities evaluated in the same
                 // chunk could swap communities forever: a lone node joins
                 // another lone node only when its community id is smaller
                 // (Lu, Halappanavar & Kalyanaraman 2015).
-                if alone && self.members[c as usize] == 1 && c > d {
+                if alone && self.cs[c as usize].members == 1 && c > d {
                     continue;
                 }
-                let gain = acc[c as usize] - self.scale * kv * self.tot[c as usize];
+                let gain = w - self.scale * kv * self.cs[c as usize].tot;
                 if gain > best_gain {
                     best_gain = gain;
                     best = c;
                 }
             }
-            for &c in touched.iter() {
-                acc[c as usize] = 0.0;
-            }
-            touched.clear();
             best
         })
     }
@@ -304,7 +340,7 @@ impl<'a> State<'a> {
         let g = self.g;
         let n = g.n();
         let mut active = vec![true; n];
-        let next: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+        let mut next: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
         let mut moved_any = false;
         let mut batch = Vec::with_capacity(MOVE_CHUNK);
         let mut moved = Vec::with_capacity(MOVE_CHUNK);
@@ -323,16 +359,16 @@ impl<'a> State<'a> {
                     let vi = v as usize;
                     let d = self.comm[vi];
                     let sv = g.size[vi] as u64;
-                    if c == d || self.csize[c as usize] + sv > self.max_size {
+                    if c == d || self.cs[c as usize].size + sv > self.max_size {
                         continue;
                     }
                     let kv = g.k[vi];
-                    self.tot[d as usize] -= kv;
-                    self.csize[d as usize] -= sv;
-                    self.members[d as usize] -= 1;
-                    self.tot[c as usize] += kv;
-                    self.csize[c as usize] += sv;
-                    self.members[c as usize] += 1;
+                    self.cs[d as usize].tot -= kv;
+                    self.cs[d as usize].size -= sv;
+                    self.cs[d as usize].members -= 1;
+                    self.cs[c as usize].tot += kv;
+                    self.cs[c as usize].size += sv;
+                    self.cs[c as usize].members += 1;
                     self.comm[vi] = c;
                     moved.push(v);
                 }
@@ -355,8 +391,9 @@ impl<'a> State<'a> {
                 break;
             }
             moved_any = true;
-            for (a, x) in active.iter_mut().zip(&next) {
-                *a = x.swap(false, Ordering::Relaxed);
+            // No other thread holds `next` here: plain reads and writes.
+            for (a, x) in active.iter_mut().zip(next.iter_mut()) {
+                *a = std::mem::take(x.get_mut());
             }
         }
         moved_any
@@ -383,15 +420,15 @@ impl<'a> State<'a> {
                 }
                 self.acc[c as usize] += g.weights[e];
             }
-            self.tot[d as usize] -= kv;
-            self.csize[d as usize] -= sv;
+            self.cs[d as usize].tot -= kv;
+            self.cs[d as usize].size -= sv;
             let mut best = d;
-            let mut best_gain = self.acc[d as usize] - self.scale * kv * self.tot[d as usize];
+            let mut best_gain = self.acc[d as usize] - self.scale * kv * self.cs[d as usize].tot;
             for &c in &self.touched {
-                if c == d || self.csize[c as usize] + sv > self.max_size {
+                if c == d || self.cs[c as usize].size + sv > self.max_size {
                     continue;
                 }
-                let gain = self.acc[c as usize] - self.scale * kv * self.tot[c as usize];
+                let gain = self.acc[c as usize] - self.scale * kv * self.cs[c as usize].tot;
                 if gain > best_gain {
                     best_gain = gain;
                     best = c;
@@ -401,12 +438,12 @@ impl<'a> State<'a> {
                 self.acc[c as usize] = 0.0;
             }
             self.touched.clear();
-            self.tot[best as usize] += kv;
-            self.csize[best as usize] += sv;
+            self.cs[best as usize].tot += kv;
+            self.cs[best as usize].size += sv;
             if best != d {
                 self.comm[vi] = best;
-                self.members[d as usize] -= 1;
-                self.members[best as usize] += 1;
+                self.cs[d as usize].members -= 1;
+                self.cs[best as usize].members += 1;
                 moved_any = true;
                 for e in g.offsets[vi]..g.offsets[vi + 1] {
                     let u = g.targets[e];
@@ -423,39 +460,120 @@ impl<'a> State<'a> {
     /// Leiden refinement: inside each community, merge singletons greedily into
     /// well-connected sub-communities they are linked to. Returns the refined
     /// labels (dense) and their count. Every refined sub-community is connected.
-    fn refine(&mut self, order: &[u32]) -> (Vec<u32>, usize) {
+    ///
+    /// Communities are refined independently (a node only ever joins a
+    /// sub-community of its own community), each visiting its members in the
+    /// seeded `order`, so they run in parallel and the result is the same on
+    /// any number of threads, and the same as one sweep over `order`.
+    ///
+    /// # Complexity
+    /// O(nodes + arcs), spread over the threads by community.
+    fn refine(&self, order: &[u32]) -> (Vec<u32>, usize) {
         let g = self.g;
         let n = g.n();
-        let mut refined: Vec<u32> = (0..n as u32).collect();
-        let mut rtot = g.k.clone();
-        let mut singleton = vec![true; n];
-        // Weight from each refined sub-community to the rest of its community.
-        let mut ext = vec![0.0f64; n];
-        for (v, x) in ext.iter_mut().enumerate() {
+        let count = self.comm.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+        // Members of each community in the seeded order (counting sort).
+        let mut start = vec![0usize; count + 1];
+        for &c in &self.comm {
+            start[c as usize + 1] += 1;
+        }
+        for c in 0..count {
+            start[c + 1] += start[c];
+        }
+        let mut members = vec![0u32; n];
+        // pos[v]: v's index among its community's members.
+        let mut pos = vec![0u32; n];
+        let mut cursor = start.clone();
+        for &v in order {
+            let c = self.comm[v as usize] as usize;
+            pos[v as usize] = (cursor[c] - start[c]) as u32;
+            members[cursor[c]] = v;
+            cursor[c] += 1;
+        }
+        // Each community's slice of the output (its members' refined
+        // sub-community, as a node id), cut without overlap.
+        let mut out = vec![0u32; n];
+        let mut slices = Vec::with_capacity(count);
+        let mut rest: &mut [u32] = &mut out;
+        for c in 0..count {
+            let (head, tail) = rest.split_at_mut(start[c + 1] - start[c]);
+            slices.push(head);
+            rest = tail;
+        }
+        let (members, pos) = (&members, &pos);
+        slices
+            .into_par_iter()
+            .enumerate()
+            .with_min_len(64)
+            .for_each_init(Refiner::default, |rf, (c, out)| {
+                rf.community(self, &members[start[c]..start[c + 1]], pos, c, out)
+            });
+        let mut refined = vec![0u32; n];
+        for (&v, &r) in members.iter().zip(&out) {
+            refined[v as usize] = r;
+        }
+        let p = Partition::from_dense(&refined, n);
+        let count = p.count();
+        (p.labels, count)
+    }
+}
+
+/// Per-worker buffers of [`State::refine`], indexed by a node's position among
+/// its community's members.
+#[derive(Default)]
+struct Refiner {
+    refined: Vec<u32>,
+    rtot: Vec<f64>,
+    singleton: Vec<bool>,
+    /// Weight from each refined sub-community to the rest of its community.
+    ext: Vec<f64>,
+    acc: Vec<f64>,
+    touched: Vec<u32>,
+}
+
+impl Refiner {
+    /// Refine community `c`, whose members are `m` (in the seeded order; `pos`
+    /// maps a node to its index in `m`); `out[j]` gets the node standing for
+    /// the refined sub-community of `m[j]`.
+    fn community(&mut self, st: &State, m: &[u32], pos: &[u32], c: usize, out: &mut [u32]) {
+        let g = st.g;
+        let len = m.len();
+        self.refined.clear();
+        self.refined.extend(0..len as u32);
+        self.rtot.clear();
+        self.rtot.extend(m.iter().map(|&v| g.k[v as usize]));
+        self.singleton.clear();
+        self.singleton.resize(len, true);
+        self.acc.clear();
+        self.acc.resize(len, 0.0);
+        self.ext.clear();
+        self.ext.extend(m.iter().map(|&v| {
+            let v = v as usize;
+            let mut x = 0.0;
             for e in g.offsets[v]..g.offsets[v + 1] {
-                if self.comm[g.targets[e] as usize] == self.comm[v] {
-                    *x += g.weights[e];
+                if st.comm[g.targets[e] as usize] as usize == c {
+                    x += g.weights[e];
                 }
             }
-        }
-        for &v in order {
+            x
+        }));
+        let tot_c = st.cs[c].tot;
+        for (j, &v) in m.iter().enumerate() {
             let vi = v as usize;
-            if !singleton[vi] {
+            if !self.singleton[j] {
                 continue;
             }
-            let c = self.comm[vi] as usize;
             let kv = g.k[vi];
-            let tot_c = self.tot[c];
             // v must be well connected to its community.
-            if ext[vi] < self.scale * kv * (tot_c - kv) {
+            if self.ext[j] < st.scale * kv * (tot_c - kv) {
                 continue;
             }
             for e in g.offsets[vi]..g.offsets[vi + 1] {
                 let u = g.targets[e] as usize;
-                if self.comm[u] as usize != c {
+                if st.comm[u] as usize != c {
                     continue;
                 }
-                let r = refined[u];
+                let r = self.refined[pos[u] as usize];
                 if self.acc[r as usize] == 0.0 {
                     self.touched.push(r);
                 }
@@ -464,14 +582,15 @@ impl<'a> State<'a> {
             let mut best: Option<(u32, f64)> = None;
             for &r in &self.touched {
                 let ri = r as usize;
-                if r == v {
+                if ri == j {
                     continue;
                 }
                 // The target must be well connected to the rest of its community.
-                if ext[ri] < self.scale * rtot[ri] * (tot_c - rtot[ri]) {
+                let rt = self.rtot[ri];
+                if self.ext[ri] < st.scale * rt * (tot_c - rt) {
                     continue;
                 }
-                let gain = self.acc[ri] - self.scale * kv * rtot[ri];
+                let gain = self.acc[ri] - st.scale * kv * rt;
                 if gain >= 0.0 && best.is_none_or(|(_, bg)| gain > bg) {
                     best = Some((r, gain));
                 }
@@ -479,20 +598,20 @@ impl<'a> State<'a> {
             if let Some((r, _)) = best {
                 let ri = r as usize;
                 let w_vr = self.acc[ri];
-                refined[vi] = r;
-                rtot[ri] += kv;
-                ext[ri] = ext[ri] + ext[vi] - 2.0 * w_vr;
-                singleton[vi] = false;
-                singleton[ri] = false;
+                self.refined[j] = r;
+                self.rtot[ri] += kv;
+                self.ext[ri] = self.ext[ri] + self.ext[j] - 2.0 * w_vr;
+                self.singleton[j] = false;
+                self.singleton[ri] = false;
             }
             for &r in &self.touched {
                 self.acc[r as usize] = 0.0;
             }
             self.touched.clear();
         }
-        let p = Partition::from_dense(&refined, n);
-        let count = p.count();
-        (p.labels, count)
+        for (o, &r) in out.iter_mut().zip(&self.refined) {
+            *o = m[r as usize];
+        }
     }
 }
 
@@ -614,4 +733,125 @@ pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
         })?;
     }
     Ok(part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refinement as one sequential sweep over the seeded order (its
+    /// first form), the reference for the parallel one.
+    fn refine_sequential(st: &State, order: &[u32]) -> (Vec<u32>, usize) {
+        let g = st.g;
+        let n = g.n();
+        let mut refined: Vec<u32> = (0..n as u32).collect();
+        let mut rtot = g.k.clone();
+        let mut singleton = vec![true; n];
+        let (mut acc, mut touched) = (vec![0.0f64; n], Vec::<u32>::new());
+        let mut ext = vec![0.0f64; n];
+        for (v, x) in ext.iter_mut().enumerate() {
+            for e in g.offsets[v]..g.offsets[v + 1] {
+                if st.comm[g.targets[e] as usize] == st.comm[v] {
+                    *x += g.weights[e];
+                }
+            }
+        }
+        for &v in order {
+            let vi = v as usize;
+            if !singleton[vi] {
+                continue;
+            }
+            let c = st.comm[vi] as usize;
+            let kv = g.k[vi];
+            let tot_c = st.cs[c].tot;
+            if ext[vi] < st.scale * kv * (tot_c - kv) {
+                continue;
+            }
+            for e in g.offsets[vi]..g.offsets[vi + 1] {
+                let u = g.targets[e] as usize;
+                if st.comm[u] as usize != c {
+                    continue;
+                }
+                let r = refined[u];
+                if acc[r as usize] == 0.0 {
+                    touched.push(r);
+                }
+                acc[r as usize] += g.weights[e];
+            }
+            let mut best: Option<(u32, f64)> = None;
+            for &r in &touched {
+                let ri = r as usize;
+                if r == v || ext[ri] < st.scale * rtot[ri] * (tot_c - rtot[ri]) {
+                    continue;
+                }
+                let gain = acc[ri] - st.scale * kv * rtot[ri];
+                if gain >= 0.0 && best.is_none_or(|(_, bg)| gain > bg) {
+                    best = Some((r, gain));
+                }
+            }
+            if let Some((r, _)) = best {
+                let ri = r as usize;
+                refined[vi] = r;
+                rtot[ri] += kv;
+                ext[ri] = ext[ri] + ext[vi] - 2.0 * acc[ri];
+                singleton[vi] = false;
+                singleton[ri] = false;
+            }
+            for &r in &touched {
+                acc[r as usize] = 0.0;
+            }
+            touched.clear();
+        }
+        let p = Partition::from_dense(&refined, n);
+        let count = p.count();
+        (p.labels, count)
+    }
+
+    /// The parallel refinement equals the sequential sweep on every level of
+    /// Louvain runs over graphs with hubs, weights and planted blocks, on 1
+    /// and 2 threads.
+    #[test]
+    fn parallel_refinement_equals_the_sequential_sweep() {
+        use crate::graph::generate::{Ba, Model, Sbm};
+        let graphs = [
+            Model::Sbm(Sbm {
+                n: Some(3_000),
+                blocks: Some(30),
+                mean_degree: Some(12.0),
+                mu: Some(0.3),
+                ..Default::default()
+            }),
+            Model::Ba(Ba { n: 3_000, m: 3 }),
+        ]
+        .map(|m| m.generate(5).unwrap().graph);
+        let mut compared = 0;
+        for g in &graphs {
+            let base = Level::from_graph(g);
+            let m2: f64 = base.k.iter().sum();
+            let mut level = Level::from_graph(g);
+            for lvl in 0..4 {
+                let order = permutation(level.n(), 3, lvl);
+                let mut st = State::new(&level, (0..level.n() as u32).collect(), 1.0, m2, None);
+                st.move_nodes(&order);
+                let comm = Partition::from_dense(&st.comm, level.n());
+                let st = State::new(&level, comm.labels.clone(), 1.0, m2, None);
+                let order = permutation(level.n(), 4, lvl);
+                let want = refine_sequential(&st, &order);
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    assert_eq!(pool.install(|| st.refine(&order)), want);
+                }
+                compared += 1;
+                if want.1 == level.n() {
+                    break;
+                }
+                let next = level.aggregate(&want.0, want.1);
+                level = next;
+            }
+        }
+        assert!(compared >= 6, "only {compared} levels compared");
+    }
 }
