@@ -54,6 +54,8 @@ impl Default for Params {
 struct Level {
     offsets: Vec<usize>,
     targets: Vec<u32>,
+    /// Arc weights; empty when every arc weighs 1 (an unweighted graph's
+    /// first level), which halves the memory a sweep reads.
     weights: Vec<f64>,
     /// Weight of edges inside the node (each counted once).
     self_w: Vec<f64>,
@@ -65,6 +67,15 @@ struct Level {
 impl Level {
     fn n(&self) -> usize {
         self.k.len()
+    }
+
+    /// Weight of arc `e`.
+    #[inline]
+    fn w(&self, e: usize) -> f64 {
+        match self.weights.get(e) {
+            Some(&w) => w,
+            None => 1.0,
+        }
     }
 
     fn from_graph(g: &Graph) -> Level {
@@ -89,6 +100,9 @@ impl Level {
                 }
             }
             offsets.push(targets.len());
+        }
+        if weights.iter().all(|&w| w == 1.0) {
+            weights = Vec::new();
         }
         Level {
             offsets,
@@ -135,12 +149,12 @@ impl Level {
                             for e in self.offsets[v]..self.offsets[v + 1] {
                                 let d = part[self.targets[e] as usize];
                                 if d as usize == c {
-                                    inside += 0.5 * self.weights[e];
+                                    inside += 0.5 * self.w(e);
                                 } else {
                                     if acc[d as usize] == 0.0 {
                                         touched.push(d);
                                     }
-                                    acc[d as usize] += self.weights[e];
+                                    acc[d as usize] += self.w(e);
                                 }
                             }
                         }
@@ -277,10 +291,10 @@ impl<'a> State<'a> {
                 for e in edges {
                     let c = self.comm[g.targets[e] as usize];
                     match touched.iter().position(|&t| t == c) {
-                        Some(j) => wsum[j] += g.weights[e],
+                        Some(j) => wsum[j] += g.w(e),
                         None => {
                             touched.push(c);
-                            wsum.push(g.weights[e]);
+                            wsum.push(g.w(e));
                         }
                     }
                 }
@@ -293,7 +307,7 @@ impl<'a> State<'a> {
                     if acc[c as usize] == 0.0 {
                         touched.push(c);
                     }
-                    acc[c as usize] += g.weights[e];
+                    acc[c as usize] += g.w(e);
                 }
                 wsum.extend(touched.iter().map(|&c| acc[c as usize]));
                 for &c in touched.iter() {
@@ -418,7 +432,7 @@ impl<'a> State<'a> {
                 if self.acc[c as usize] == 0.0 {
                     self.touched.push(c);
                 }
-                self.acc[c as usize] += g.weights[e];
+                self.acc[c as usize] += g.w(e);
             }
             self.cs[d as usize].tot -= kv;
             self.cs[d as usize].size -= sv;
@@ -552,7 +566,7 @@ impl Refiner {
             let mut x = 0.0;
             for e in g.offsets[v]..g.offsets[v + 1] {
                 if st.comm[g.targets[e] as usize] as usize == c {
-                    x += g.weights[e];
+                    x += g.w(e);
                 }
             }
             x
@@ -577,7 +591,7 @@ impl Refiner {
                 if self.acc[r as usize] == 0.0 {
                     self.touched.push(r);
                 }
-                self.acc[r as usize] += g.weights[e];
+                self.acc[r as usize] += g.w(e);
             }
             let mut best: Option<(u32, f64)> = None;
             for &r in &self.touched {
@@ -752,7 +766,7 @@ mod tests {
         for (v, x) in ext.iter_mut().enumerate() {
             for e in g.offsets[v]..g.offsets[v + 1] {
                 if st.comm[g.targets[e] as usize] == st.comm[v] {
-                    *x += g.weights[e];
+                    *x += g.w(e);
                 }
             }
         }
@@ -776,7 +790,7 @@ mod tests {
                 if acc[r as usize] == 0.0 {
                     touched.push(r);
                 }
-                acc[r as usize] += g.weights[e];
+                acc[r as usize] += g.w(e);
             }
             let mut best: Option<(u32, f64)> = None;
             for &r in &touched {
