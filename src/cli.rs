@@ -294,7 +294,8 @@ struct PartitionArgs {
     /// Allowed imbalance for balanced and ldg: largest part ≤ (1 + x)·n/k.
     #[arg(long, default_value_t = 0.03)]
     imbalance: f64,
-    /// Restreaming passes for ldg.
+    /// Restreaming passes for ldg; most whole passes for leiden (it stops
+    /// earlier once a pass leaves the partition unchanged).
     #[arg(long, default_value_t = 10)]
     passes: usize,
     /// Clusters file for --method file.

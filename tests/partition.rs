@@ -318,3 +318,37 @@ fn louvain_on_a_million_node_barabasi_albert_graph_completes() {
     assert_eq!(p.labels().len(), 1_000_000);
     assert!(q.modularity > 0.2, "modularity {}", q.modularity);
 }
+
+/// Leiden's `passes` bounds its whole passes: each pass starts from the last
+/// one's result and can only raise modularity, so more passes never do worse;
+/// zero passes is refused by the partitioner and by a scenario's partition spec.
+#[test]
+fn leiden_passes_bound_the_work_and_never_lower_modularity() {
+    use spillover::data::design::{PartitionMethod, PartitionSpec};
+    let path = common::shared_data("facebook_combined.txt");
+    let (g, _) = read_edge_list(&path, &ReadOptions::default()).unwrap();
+    let run = |passes| {
+        louvain::louvain(
+            &g,
+            &louvain::Params {
+                passes,
+                ..lv(1.0, 3)
+            },
+            true,
+        )
+    };
+    let q: Vec<f64> = [1, 2, 10]
+        .iter()
+        .map(|&k| quality(&g, &run(k).unwrap()).modularity)
+        .collect();
+    eprintln!("leiden modularity after 1, 2, 10 passes: {q:?}");
+    assert!(q[0] <= q[1] + 1e-12 && q[1] <= q[2] + 1e-12, "{q:?}");
+    assert!(q[2] > q[0], "later passes change nothing here: {q:?}");
+    assert_eq!(run(10).unwrap(), run(louvain::LEIDEN_ITERATIONS).unwrap());
+    assert!(run(0).is_err());
+    let spec = PartitionSpec {
+        passes: 0,
+        ..PartitionSpec::new(PartitionMethod::Leiden)
+    };
+    assert!(spec.validate().is_err());
+}

@@ -185,7 +185,8 @@ pub struct PartitionSpec {
     /// Clusters file for `file` (relative to the scenario file).
     #[serde(default)]
     pub path: Option<PathBuf>,
-    /// Restreaming passes for ldg (default 10).
+    /// Restreaming passes for ldg; most whole passes for leiden (it stops
+    /// earlier once a pass leaves the partition unchanged). Default 10.
     #[serde(default = "d_passes")]
     pub passes: usize,
     /// Randomized graph cluster randomization: draw a fresh louvain/leiden
@@ -222,6 +223,9 @@ impl PartitionSpec {
                         self.resolution,
                         "> 0",
                     ));
+                }
+                if self.method == PartitionMethod::Leiden && self.passes == 0 {
+                    return Err(Error::parameter("partition passes", 0, "at least 1"));
                 }
                 if let Some([lo, hi]) = self.resolution_range {
                     if !self.redraw {
@@ -657,6 +661,7 @@ pub fn make_partition(
         resolution: spec.resolution,
         seed,
         max_size: spec.max_size,
+        passes: spec.passes,
         ..Default::default()
     };
     let bp = |parts: usize| balanced::Params {

@@ -36,6 +36,10 @@ pub struct Params {
     pub max_size: Option<usize>,
     /// Most levels (aggregation rounds).
     pub max_levels: usize,
+    /// Leiden: most whole passes, each from the last one's result (it stops
+    /// earlier once a pass leaves the partition unchanged; default
+    /// [`LEIDEN_ITERATIONS`]). Louvain makes one.
+    pub passes: usize,
 }
 
 impl Default for Params {
@@ -45,6 +49,7 @@ impl Default for Params {
             seed: 1,
             max_size: None,
             max_levels: 100,
+            passes: LEIDEN_ITERATIONS,
         }
     }
 }
@@ -635,7 +640,7 @@ fn permutation(n: usize, seed: u64, level: usize) -> Vec<u32> {
     )
 }
 
-/// Most whole passes Leiden makes.
+/// Most whole passes Leiden makes by default ([`Params::passes`]).
 pub const LEIDEN_ITERATIONS: usize = 10;
 
 /// One pass of local moving and aggregation from the communities `start`;
@@ -700,7 +705,7 @@ fn pass(
 
 /// Louvain (or Leiden when `leiden`) on an undirected graph. Leiden repeats
 /// whole passes, each starting from the previous result, until the partition
-/// no longer changes (at most [`LEIDEN_ITERATIONS`]).
+/// no longer changes (at most [`Params::passes`]).
 pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
     if !(p.resolution > 0.0 && p.resolution.is_finite()) {
         return Err(Error::input(format!(
@@ -711,6 +716,9 @@ pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
     if p.max_size == Some(0) {
         return Err(Error::input("max size must be at least 1"));
     }
+    if leiden && p.passes == 0 {
+        return Err(Error::input("passes must be at least 1"));
+    }
     let n = g.node_count();
     let base = Level::from_graph(g);
     let m2: f64 = base.k.iter().sum();
@@ -718,7 +726,7 @@ pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
     // The communities so far, relabelled in order of first appearance.
     let mut part = Partition::from_dense(&final_comm, n);
     if m2 > 0.0 {
-        let iterations = if leiden { LEIDEN_ITERATIONS } else { 1 };
+        let iterations = if leiden { p.passes } else { 1 };
         for it in 0..iterations {
             final_comm = pass(&base, std::mem::take(&mut final_comm), m2, p, leiden, it);
             let next = Partition::from_dense(&final_comm, n);
