@@ -4,6 +4,7 @@ Not part of `cargo test`. Needs `pip install igraph networkit` and a release bui
 (`cargo build --release`). Usage, from the repository root:
 
     python3 benches/compare_louvain.py [n] [graph ...] [--louvain-only] [--no-igraph] [--runs R]
+                                       [--leiden-passes K,K,...]
 
 n = 100000 by default; graphs are `planted` (blocks of 100, mean degree 20,
 mu 0.2), `ba` (Barabási–Albert, m = 5: hubs of degree in the thousands) and
@@ -15,7 +16,12 @@ resident set, reading the graph included) is its own. Times are partitioning
 only (reading excluded), best of R runs (3 by default), on 1 and 2 threads
 where the implementation has threads (igraph has none). Modularity at
 resolution 1 as each library reports it. `--louvain-only` skips Leiden,
-`--no-igraph` skips igraph (slow at a million nodes).
+`--no-igraph` skips igraph (slow at a million nodes), `--no-multilevel` its
+multilevel (minutes per run on the BA graph). `--leiden-passes 2,6`
+adds rows for spillover's Leiden capped at those whole passes (`--passes K`,
+two threads); its default is at most 10, until the partition stops changing.
+igraph's Leiden is `community_leiden(objective_function="modularity")` at its
+default of two iterations.
 """
 import json
 import os
@@ -29,6 +35,11 @@ runs = 3
 if "--runs" in sys.argv:
     runs = int(sys.argv[sys.argv.index("--runs") + 1])
     args = [a for a in args if a != str(runs)]
+leiden_passes = []
+if "--leiden-passes" in sys.argv:
+    value = sys.argv[sys.argv.index("--leiden-passes") + 1]
+    leiden_passes = [int(k) for k in value.split(",")]
+    args = [a for a in args if a != value]
 n_nodes = int(args[0]) if args and args[0].isdigit() else 100_000
 kinds = [a for a in args if not a.isdigit()] or ["planted"]
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,11 +98,11 @@ def child(argv, env=None):
     return out, usage.ru_maxrss / 1024
 
 
-def spillover(path, method, threads):
+def spillover(path, method, threads, extra=()):
     secs, peak, q, k = [], 0.0, None, None
     for _ in range(runs):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-        line, mib = child([binary, "partition", path, "--method", method, "--json"], env)
+        line, mib = child([binary, "partition", path, "--method", method, "--json", *extra], env)
         v = json.loads(line)
         secs.append(v["seconds"])
         peak = max(peak, mib)
@@ -105,7 +116,8 @@ def python_child(code, *argv):
     return min(v["seconds"]), v["modularity"], v["clusters"], mib
 
 
-print(f"{'graph':<8} {'implementation':<44} {'threads':>7} {'seconds':>8} {'modularity':>10} {'clusters':>8} {'peak MiB':>8}")
+print(f"{'graph':<8} {'implementation':<44} {'threads':>7} {'seconds':>8} {'modularity':>10} {'clusters':>8} {'peak MiB':>8}",
+      flush=True)
 for kind in kinds:
     path = os.path.join(tmp, f"{kind}.tsv")
     model = {
@@ -119,6 +131,10 @@ for kind in kinds:
     for method in ("louvain",) if "--louvain-only" in flags else ("louvain", "leiden"):
         for threads in (1, 2):
             rows.append((f"spillover {method}", threads, *spillover(path, method, threads)))
+    if "--louvain-only" not in flags:
+        for k in leiden_passes:
+            rows.append((f"spillover leiden --passes {k}", 2,
+                         *spillover(path, "leiden", 2, ("--passes", str(k)))))
     for threads in (1, 2):
         try:
             rows.append(("networkit PLM (refine=False)", threads, *python_child(NETWORKIT, path, threads, runs)))
@@ -127,6 +143,8 @@ for kind in kinds:
             break
     if "--no-igraph" not in flags:
         methods = ("multilevel",) if "--louvain-only" in flags else ("multilevel", "leiden")
+        if "--no-multilevel" in flags:
+            methods = tuple(m for m in methods if m != "multilevel")
         for method in methods:
             name = "igraph community_multilevel" if method == "multilevel" else \
                 "igraph community_leiden (modularity, 2 it.)"
@@ -135,4 +153,4 @@ for kind in kinds:
             except (RuntimeError, json.JSONDecodeError, IndexError) as e:
                 print(f"igraph skipped ({e}): pip install igraph")
     for name, threads, secs, q, k, peak in rows:
-        print(f"{kind:<8} {name:<44} {threads:>7} {secs:>8.2f} {q:>10.4f} {k:>8} {peak:>8.0f}", flush=True)
+        print(f"{kind:<8} {name:<44} {threads:>7} {secs:>8.2f} {q:>10.6f} {k:>8} {peak:>8.0f}", flush=True)

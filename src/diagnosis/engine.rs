@@ -893,6 +893,13 @@ impl Drop for Pooled<'_> {
     }
 }
 
+/// `v` with `n` entries (stale values: the caller writes every one),
+/// reusing its allocation.
+fn sized(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
+    v.resize(n, 0.0);
+    v
+}
+
 /// `v` as `n` zeros, reusing its allocation.
 fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
     v.clear();
@@ -986,7 +993,8 @@ fn finish(
             e
         }
     };
-    let (y, y0) = (zeroed(y, n), zeroed(y0, n));
+    // Every entry of y and y0 is written below: no need to zero them.
+    let (y, y0) = (sized(y, n), sized(y0, n));
     let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
     let labels = part.labels();
     let cluster_design = design.spec.unit == Unit::Cluster;
@@ -1000,13 +1008,13 @@ fn finish(
         if inv > 0.0 {
             let s = 1.0 / inv;
             let other = if treated { s * (1.0 - e[i]) } else { s * e[i] };
-            if treated {
-                ct += other;
-                wt += s;
-            } else {
-                cc += other;
-                wc += s;
-            }
+            // Without a branch on the (random) arm: the other arm's sums add
+            // ±0, which leaves a sum that is never −0 unchanged.
+            let (t, c) = (f64::from(u8::from(treated)), f64::from(u8::from(!treated)));
+            ct += t * other;
+            wt += t * s;
+            cc += c * other;
+            wc += c * s;
             if per_cluster {
                 cluster_other[labels[i] as usize] += other;
             }
