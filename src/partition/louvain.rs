@@ -522,7 +522,6 @@ impl<'a> State<'a> {
         slices
             .into_par_iter()
             .enumerate()
-            .with_min_len(64)
             .for_each_init(Refiner::default, |rf, (c, out)| {
                 rf.community(self, &members[start[c]..start[c + 1]], pos, c, out)
             });
