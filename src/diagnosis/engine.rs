@@ -1009,7 +1009,8 @@ fn finish(
             let s = 1.0 / inv;
             let other = if treated { s * (1.0 - e[i]) } else { s * e[i] };
             // Without a branch on the (random) arm: the other arm's sums add
-            // ±0, which leaves a sum that is never −0 unchanged.
+            // ±0, which leaves a sum that is never −0 unchanged (`other` and
+            // `s` are finite: in-strengths are finite and positive).
             let (t, c) = (f64::from(u8::from(treated)), f64::from(u8::from(!treated)));
             ct += t * other;
             wt += t * s;
