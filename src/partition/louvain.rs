@@ -362,7 +362,23 @@ impl<'a> State<'a> {
         let mut next: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
         let mut moved_any = false;
         let mut batch = Vec::with_capacity(MOVE_CHUNK);
+        let mut best = Vec::with_capacity(MOVE_CHUNK);
+        // Nodes moved by the last chunk whose neighbours are not marked yet.
         let mut moved = Vec::with_capacity(MOVE_CHUNK);
+        // Mark for the next sweep the neighbours of `moved` now in another
+        // community. Marking a chunk's moves while the next chunk is being
+        // evaluated sees the same communities (no move is applied between).
+        let mark = |moved: &[u32], comm: &[u32], next: &[AtomicBool]| {
+            moved.par_iter().for_each(|&v| {
+                let vi = v as usize;
+                for e in g.offsets[vi]..g.offsets[vi + 1] {
+                    let u = g.targets[e] as usize;
+                    if comm[u] != comm[vi] {
+                        next[u].store(true, Ordering::Relaxed);
+                    }
+                }
+            })
+        };
         for _sweep in 0..MAX_SWEEPS {
             let mut moved_in_sweep = false;
             for chunk in order.chunks(MOVE_CHUNK) {
@@ -372,7 +388,15 @@ impl<'a> State<'a> {
                     continue;
                 }
                 let state = &*self;
-                let best: Vec<u32> = batch.par_iter().map(|&v| state.best_move(v)).collect();
+                rayon::join(
+                    || {
+                        batch
+                            .par_iter()
+                            .map(|&v| state.best_move(v))
+                            .collect_into_vec(&mut best)
+                    },
+                    || mark(&moved, &state.comm, &next),
+                );
                 moved.clear();
                 for (&v, &c) in batch.iter().zip(&best) {
                     let vi = v as usize;
@@ -391,21 +415,10 @@ impl<'a> State<'a> {
                     self.comm[vi] = c;
                     moved.push(v);
                 }
-                if moved.is_empty() {
-                    continue;
-                }
-                moved_in_sweep = true;
-                let comm = &self.comm;
-                moved.par_iter().for_each(|&v| {
-                    let vi = v as usize;
-                    for e in g.offsets[vi]..g.offsets[vi + 1] {
-                        let u = g.targets[e] as usize;
-                        if comm[u] != comm[vi] {
-                            next[u].store(true, Ordering::Relaxed);
-                        }
-                    }
-                });
+                moved_in_sweep |= !moved.is_empty();
             }
+            mark(&moved, &self.comm, &next);
+            moved.clear();
             if !moved_in_sweep {
                 break;
             }
