@@ -122,20 +122,7 @@ impl Level {
 
     /// Aggregate: one node per community of `part` (dense ids `0..count`).
     fn aggregate(&self, part: &[u32], count: usize) -> Level {
-        // Members of each community, in node order (counting sort).
-        let mut start = vec![0usize; count + 1];
-        for &c in part {
-            start[c as usize + 1] += 1;
-        }
-        for c in 0..count {
-            start[c + 1] += start[c];
-        }
-        let mut members = vec![0u32; part.len()];
-        let mut cursor = start.clone();
-        for (v, &c) in part.iter().enumerate() {
-            members[cursor[c as usize]] = v as u32;
-            cursor[c as usize] += 1;
-        }
+        let (start, members) = group(part, count, 0..part.len() as u32);
         // Rows in blocks small enough that a level of few communities (but
         // many arcs) still spreads over the threads.
         let block = (count / 64).clamp(16, 2048);
@@ -501,27 +488,16 @@ impl<'a> State<'a> {
     ///
     /// # Complexity
     /// O(nodes + arcs), spread over the threads by community.
-    fn refine(&self, order: &[u32]) -> (Vec<u32>, usize) {
+    fn refine(&self, order: &[u32], count: usize) -> (Vec<u32>, usize) {
         let g = self.g;
         let n = g.n();
-        let count = self.comm.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
-        // Members of each community in the seeded order (counting sort).
-        let mut start = vec![0usize; count + 1];
-        for &c in &self.comm {
-            start[c as usize + 1] += 1;
-        }
-        for c in 0..count {
-            start[c + 1] += start[c];
-        }
-        let mut members = vec![0u32; n];
+        let (start, members) = group(&self.comm, count, order.iter().copied());
         // pos[v]: v's index among its community's members.
         let mut pos = vec![0u32; n];
-        let mut cursor = start.clone();
-        for &v in order {
-            let c = self.comm[v as usize] as usize;
-            pos[v as usize] = (cursor[c] - start[c]) as u32;
-            members[cursor[c]] = v;
-            cursor[c] += 1;
+        for c in 0..count {
+            for (j, &v) in members[start[c]..start[c + 1]].iter().enumerate() {
+                pos[v as usize] = j as u32;
+            }
         }
         // Each community's slice of the output (its members' refined
         // sub-community, as a node id), cut without overlap.
@@ -548,6 +524,27 @@ impl<'a> State<'a> {
         let count = p.count();
         (p.labels, count)
     }
+}
+
+/// The nodes of each community of `labels` (dense ids below `count`), each
+/// community's in the order `nodes` gives them (a counting sort): community
+/// `c` holds `members[start[c]..start[c + 1]]`.
+fn group(labels: &[u32], count: usize, nodes: impl Iterator<Item = u32>) -> (Vec<usize>, Vec<u32>) {
+    let mut start = vec![0usize; count + 1];
+    for &c in labels {
+        start[c as usize + 1] += 1;
+    }
+    for c in 0..count {
+        start[c + 1] += start[c];
+    }
+    let mut members = vec![0u32; labels.len()];
+    let mut cursor = start.clone();
+    for v in nodes {
+        let c = labels[v as usize] as usize;
+        members[cursor[c]] = v;
+        cursor[c] += 1;
+    }
+    (start, members)
 }
 
 /// Per-worker buffers of [`State::refine`], indexed by a node's position among
@@ -690,7 +687,7 @@ fn pass(
             // Refinement reads community totals by the dense labels.
             st = State::new(level, comm.labels.clone(), p.resolution, m2, p.max_size);
             let order = permutation(level.n(), p.seed, 50_000 + key);
-            let (refined, count) = st.refine(&order);
+            let (refined, count) = st.refine(&order, comm.count());
             if count < level.n() {
                 (refined, count)
             } else if moved {
@@ -875,7 +872,7 @@ mod tests {
                         .num_threads(threads)
                         .build()
                         .unwrap();
-                    assert_eq!(pool.install(|| st.refine(&order)), want);
+                    assert_eq!(pool.install(|| st.refine(&order, comm.count())), want);
                 }
                 compared += 1;
                 if want.1 == level.n() {
