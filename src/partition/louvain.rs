@@ -136,30 +136,36 @@ impl Level {
                     let (mut sw, mut kk, mut sz) = (Vec::new(), Vec::new(), Vec::new());
                     for c in b * block..((b + 1) * block).min(count) {
                         let (mut inside, mut kc, mut size) = (0.0, 0.0, 0u32);
+                        let mut len = 0;
                         for &v in &members[start[c]..start[c + 1]] {
                             let v = v as usize;
                             inside += self.self_w[v];
                             kc += self.k[v];
                             size += self.size[v];
-                            for e in self.offsets[v]..self.offsets[v + 1] {
+                            let edges = self.offsets[v]..self.offsets[v + 1];
+                            if touched.len() <= len + edges.len() {
+                                touched.resize(len + edges.len() + 1, 0);
+                            }
+                            // Without branches: an arc adds its weight to
+                            // `inside` or to its community's, and +0 to the
+                            // other (which leaves both unchanged: they are
+                            // never −0); a community's id is kept only the
+                            // first time it is met.
+                            for e in edges {
                                 let d = part[self.targets[e] as usize];
-                                if d as usize == c {
-                                    inside += 0.5 * self.w(e);
-                                } else {
-                                    if acc[d as usize] == 0.0 {
-                                        touched.push(d);
-                                    }
-                                    acc[d as usize] += self.w(e);
-                                }
+                                let (w, here) = (self.w(e), d as usize == c);
+                                inside += 0.5 * w * f64::from(u8::from(here));
+                                touched[len] = d;
+                                len += usize::from(acc[d as usize] == 0.0) & usize::from(!here);
+                                acc[d as usize] += w * f64::from(u8::from(!here));
                             }
                         }
-                        lens.push(touched.len());
-                        for &d in touched.iter() {
+                        lens.push(len);
+                        for &d in &touched[..len] {
                             tg.push(d);
                             wt.push(acc[d as usize]);
                             acc[d as usize] = 0.0;
                         }
-                        touched.clear();
                         sw.push(inside);
                         kk.push(kc);
                         sz.push(size);
@@ -168,10 +174,11 @@ impl Level {
                 },
             )
             .collect();
+        let arcs = blocks.iter().map(|b| b.1.len()).sum();
         let mut lvl = Level {
             offsets: Vec::with_capacity(count + 1),
-            targets: Vec::new(),
-            weights: Vec::new(),
+            targets: Vec::with_capacity(arcs),
+            weights: Vec::with_capacity(arcs),
             self_w: Vec::with_capacity(count),
             k: Vec::with_capacity(count),
             size: Vec::with_capacity(count),
@@ -191,6 +198,28 @@ impl Level {
         }
         lvl
     }
+}
+
+/// Nodes whose neighbours' communities are gathered together before any is
+/// weighed ([`State::best_moves`]).
+const GATHER: usize = 16;
+
+/// A chunk with fewer active and just-moved nodes than this is evaluated on
+/// the calling thread (sharing it would cost more than it saves).
+const SMALL_CHUNK: usize = 256;
+
+/// Per-thread buffers of [`State::best_moves`].
+#[derive(Default)]
+struct Scratch {
+    /// Weight to each community (nodes of degree above [`SMALL_DEGREE`]);
+    /// zero between uses.
+    acc: Vec<f64>,
+    /// Neighbouring communities in the order first met, and the weight to
+    /// each.
+    touched: Vec<u32>,
+    wsum: Vec<f64>,
+    /// The gathered communities of a group's neighbours.
+    nbr: Vec<u32>,
 }
 
 /// Levels with at least this many nodes move nodes in parallel chunks.
@@ -259,79 +288,121 @@ impl<'a> State<'a> {
         }
     }
 
-    /// The best community for `v` against the current state (its own when
-    /// nothing beats staying), with a per-thread scratch of community weights.
-    fn best_move(&self, v: u32) -> u32 {
+    /// The best community of each of `nodes` against the current state, into
+    /// `out`: its own when
+    /// nothing beats staying. The neighbours' communities of [`GATHER`] nodes
+    /// are read before any of them is weighed, so that those scattered reads
+    /// overlap instead of waiting one after the other.
+    fn best_moves(&self, nodes: &[u32], out: &mut [u32]) {
         thread_local! {
-            static SCRATCH: std::cell::RefCell<(Vec<f64>, Vec<u32>, Vec<f64>)> =
-                const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
         }
+        let g = self.g;
+        SCRATCH.with(|cell| {
+            let s = &mut *cell.borrow_mut();
+            for (nodes, out) in nodes.chunks(GATHER).zip(out.chunks_mut(GATHER)) {
+                s.nbr.clear();
+                let mut ends = [0usize; GATHER];
+                for (end, &v) in ends.iter_mut().zip(nodes) {
+                    let vi = v as usize;
+                    s.nbr
+                        .extend_from_slice(&g.targets[g.offsets[vi]..g.offsets[vi + 1]]);
+                    *end = s.nbr.len();
+                }
+                for t in s.nbr.iter_mut() {
+                    *t = self.comm[*t as usize];
+                }
+                let mut start = 0;
+                for ((&v, o), &end) in nodes.iter().zip(out.iter_mut()).zip(&ends) {
+                    let Scratch {
+                        acc,
+                        touched,
+                        wsum,
+                        nbr,
+                    } = s;
+                    *o = self.best_move(v, &nbr[start..end], acc, touched, wsum);
+                    start = end;
+                }
+            }
+        })
+    }
+
+    /// The best community for `v` whose neighbours' communities are `comms`
+    /// (in arc order), against the current state: its own when nothing beats
+    /// staying.
+    fn best_move(
+        &self,
+        v: u32,
+        comms: &[u32],
+        acc: &mut Vec<f64>,
+        touched: &mut Vec<u32>,
+        wsum: &mut Vec<f64>,
+    ) -> u32 {
         let g = self.g;
         let vi = v as usize;
         let d = self.comm[vi];
         let kv = g.k[vi];
         let sv = g.size[vi] as u64;
-        SCRATCH.with(|cell| {
-            let (acc, touched, wsum) = &mut *cell.borrow_mut();
-            // The weight from v to each neighbouring community, in the order
-            // the communities are first met.
-            touched.clear();
-            wsum.clear();
-            let edges = g.offsets[vi]..g.offsets[vi + 1];
-            if edges.len() <= SMALL_DEGREE {
-                // A short list searched in place: no scattered writes.
-                for e in edges {
-                    let c = self.comm[g.targets[e] as usize];
-                    match touched.iter().position(|&t| t == c) {
-                        Some(j) => wsum[j] += g.w(e),
-                        None => {
-                            touched.push(c);
-                            wsum.push(g.w(e));
-                        }
-                    }
-                }
-            } else {
-                if acc.len() < g.n() {
-                    acc.resize(g.n(), 0.0);
-                }
-                for e in edges {
-                    let c = self.comm[g.targets[e] as usize];
-                    if acc[c as usize] == 0.0 {
+        // The weight from v to each neighbouring community, in the order
+        // the communities are first met.
+        touched.clear();
+        wsum.clear();
+        let first = g.offsets[vi];
+        if comms.len() <= SMALL_DEGREE {
+            // A short list searched in place: no scattered writes.
+            for (e, &c) in (first..).zip(comms) {
+                match touched.iter().position(|&t| t == c) {
+                    Some(j) => wsum[j] += g.w(e),
+                    None => {
                         touched.push(c);
+                        wsum.push(g.w(e));
                     }
-                    acc[c as usize] += g.w(e);
-                }
-                wsum.extend(touched.iter().map(|&c| acc[c as usize]));
-                for &c in touched.iter() {
-                    acc[c as usize] = 0.0;
                 }
             }
-            let to_d = touched
-                .iter()
-                .position(|&c| c == d)
-                .map_or(0.0, |j| wsum[j]);
-            let mut best = d;
-            let mut best_gain = to_d - self.scale * kv * (self.cs[d as usize].tot - kv);
-            let alone = self.cs[d as usize].members == 1;
-            for (&c, &w) in touched.iter().zip(wsum.iter()) {
-                if c == d || self.cs[c as usize].size + sv > self.max_size {
-                    continue;
-                }
-                // Two nodes alone in their communities evaluated in the same
-                // chunk could swap communities forever: a lone node joins
-                // another lone node only when its community id is smaller
-                // (Lu, Halappanavar & Kalyanaraman 2015).
-                if alone && self.cs[c as usize].members == 1 && c > d {
-                    continue;
-                }
-                let gain = w - self.scale * kv * self.cs[c as usize].tot;
-                if gain > best_gain {
-                    best_gain = gain;
-                    best = c;
-                }
+        } else {
+            if acc.len() < g.n() {
+                acc.resize(g.n(), 0.0);
             }
-            best
-        })
+            // Without a branch on whether a community is new (as in
+            // `move_sequential`).
+            touched.resize(comms.len() + 1, 0);
+            let mut len = 0;
+            for (e, &c) in (first..).zip(comms) {
+                touched[len] = c;
+                len += usize::from(acc[c as usize] == 0.0);
+                acc[c as usize] += g.w(e);
+            }
+            touched.truncate(len);
+            wsum.extend(touched.iter().map(|&c| acc[c as usize]));
+            for &c in touched.iter() {
+                acc[c as usize] = 0.0;
+            }
+        }
+        let to_d = touched
+            .iter()
+            .position(|&c| c == d)
+            .map_or(0.0, |j| wsum[j]);
+        let mut best = d;
+        let mut best_gain = to_d - self.scale * kv * (self.cs[d as usize].tot - kv);
+        let alone = self.cs[d as usize].members == 1;
+        for (&c, &w) in touched.iter().zip(wsum.iter()) {
+            if c == d || self.cs[c as usize].size + sv > self.max_size {
+                continue;
+            }
+            // Two nodes alone in their communities evaluated in the same
+            // chunk could swap communities forever: a lone node joins
+            // another lone node only when its community id is smaller
+            // (Lu, Halappanavar & Kalyanaraman 2015).
+            if alone && self.cs[c as usize].members == 1 && c > d {
+                continue;
+            }
+            let gain = w - self.scale * kv * self.cs[c as usize].tot;
+            if gain > best_gain {
+                best_gain = gain;
+                best = c;
+            }
+        }
+        best
     }
 
     /// Deterministic parallel local moving: sweeps over the seeded order in
@@ -355,16 +426,17 @@ impl<'a> State<'a> {
         // Mark for the next sweep the neighbours of `moved` now in another
         // community. Marking a chunk's moves while the next chunk is being
         // evaluated sees the same communities (no move is applied between).
-        let mark = |moved: &[u32], comm: &[u32], next: &[AtomicBool]| {
-            moved.par_iter().for_each(|&v| {
-                let vi = v as usize;
-                for e in g.offsets[vi]..g.offsets[vi + 1] {
-                    let u = g.targets[e] as usize;
-                    if comm[u] != comm[vi] {
-                        next[u].store(true, Ordering::Relaxed);
-                    }
+        let mark_one = |v: u32, comm: &[u32], next: &[AtomicBool]| {
+            let vi = v as usize;
+            for e in g.offsets[vi]..g.offsets[vi + 1] {
+                let u = g.targets[e] as usize;
+                if comm[u] != comm[vi] {
+                    next[u].store(true, Ordering::Relaxed);
                 }
-            })
+            }
+        };
+        let mark = |moved: &[u32], comm: &[u32], next: &[AtomicBool]| {
+            moved.par_iter().for_each(|&v| mark_one(v, comm, next))
         };
         for _sweep in 0..MAX_SWEEPS {
             let mut moved_in_sweep = false;
@@ -375,15 +447,23 @@ impl<'a> State<'a> {
                     continue;
                 }
                 let state = &*self;
-                rayon::join(
-                    || {
-                        batch
-                            .par_iter()
-                            .map(|&v| state.best_move(v))
-                            .collect_into_vec(&mut best)
-                    },
-                    || mark(&moved, &state.comm, &next),
-                );
+                best.resize(batch.len(), 0);
+                if batch.len() + moved.len() < SMALL_CHUNK {
+                    // Too little work to share: the same results in place.
+                    state.best_moves(&batch, &mut best);
+                    for &v in &moved {
+                        mark_one(v, &state.comm, &next);
+                    }
+                } else {
+                    rayon::join(
+                        || {
+                            best.par_chunks_mut(GATHER)
+                                .zip(batch.par_chunks(GATHER))
+                                .for_each(|(out, nodes)| state.best_moves(nodes, out))
+                        },
+                        || mark(&moved, &state.comm, &next),
+                    );
+                }
                 moved.clear();
                 for (&v, &c) in batch.iter().zip(&best) {
                     let vi = v as usize;
@@ -433,18 +513,25 @@ impl<'a> State<'a> {
             let d = self.comm[vi];
             let kv = g.k[vi];
             let sv = g.size[vi] as u64;
-            for e in g.offsets[vi]..g.offsets[vi + 1] {
+            let edges = g.offsets[vi]..g.offsets[vi + 1];
+            if touched.len() <= edges.len() {
+                touched.resize(edges.len() + 1, 0);
+            }
+            // Without a branch on whether a community is new: its id is
+            // always written, and kept by moving past it only when it is.
+            let mut len = 0;
+            for e in edges {
                 let c = self.comm[g.targets[e] as usize];
-                if acc[c as usize] == 0.0 {
-                    touched.push(c);
-                }
+                touched[len] = c;
+                len += usize::from(acc[c as usize] == 0.0);
                 acc[c as usize] += g.w(e);
             }
+            let touched = &touched[..len];
             self.cs[d as usize].tot -= kv;
             self.cs[d as usize].size -= sv;
             let mut best = d;
             let mut best_gain = acc[d as usize] - self.scale * kv * self.cs[d as usize].tot;
-            for &c in &touched {
+            for &c in touched {
                 if c == d || self.cs[c as usize].size + sv > self.max_size {
                     continue;
                 }
@@ -454,10 +541,9 @@ impl<'a> State<'a> {
                     best = c;
                 }
             }
-            for &c in &touched {
+            for &c in touched {
                 acc[c as usize] = 0.0;
             }
-            touched.clear();
             self.cs[best as usize].tot += kv;
             self.cs[best as usize].size += sv;
             if best != d {
@@ -834,6 +920,84 @@ mod tests {
         let p = Partition::from_dense(&refined, n);
         let count = p.count();
         (p.labels, count)
+    }
+
+    /// One node's best move written plainly (the weight to each neighbouring
+    /// community summed in the order the communities are first met, the
+    /// first best gain kept), the reference for [`State::best_moves`].
+    fn best_move_plain(st: &State, v: u32) -> u32 {
+        let g = st.g;
+        let vi = v as usize;
+        let (d, kv, sv) = (st.comm[vi], g.k[vi], u64::from(g.size[vi]));
+        let mut sums: Vec<(u32, f64)> = Vec::new();
+        for e in g.offsets[vi]..g.offsets[vi + 1] {
+            let c = st.comm[g.targets[e] as usize];
+            match sums.iter_mut().find(|(t, _)| *t == c) {
+                Some((_, w)) => *w += g.w(e),
+                None => sums.push((c, g.w(e))),
+            }
+        }
+        let to_d = sums.iter().find(|(c, _)| *c == d).map_or(0.0, |s| s.1);
+        let cs = &st.cs;
+        let (mut best, mut best_gain) = (d, to_d - st.scale * kv * (cs[d as usize].tot - kv));
+        for (c, w) in sums {
+            let ci = c as usize;
+            let lone_pair = cs[d as usize].members == 1 && cs[ci].members == 1 && c > d;
+            if c == d || cs[ci].size + sv > st.max_size || lone_pair {
+                continue;
+            }
+            let gain = w - st.scale * kv * cs[ci].tot;
+            if gain > best_gain {
+                (best, best_gain) = (c, gain);
+            }
+        }
+        best
+    }
+
+    /// The gathered evaluation of a chunk's nodes (groups of [`GATHER`],
+    /// degrees on both sides of [`SMALL_DEGREE`], weighted levels) gives each
+    /// node the move the plain one-node evaluation gives it, from states
+    /// with lone nodes and with merged communities, with and without a cap.
+    #[test]
+    fn gathered_best_moves_equal_the_plain_evaluation() {
+        use crate::graph::generate::{Ba, Model};
+        let g = Model::Ba(Ba { n: 2_000, m: 4 }).generate(9).unwrap().graph;
+        let base = Level::from_graph(&g);
+        let m2: f64 = base.k.iter().sum();
+        assert!(base.offsets.windows(2).any(|w| w[1] - w[0] > SMALL_DEGREE));
+        // Lone nodes, then communities from local moving; then a weighted level.
+        let mut st = State::new(&base, (0..base.n() as u32).collect(), 1.0, m2, None);
+        let singles = st.comm.clone();
+        st.move_nodes(&permutation(base.n(), 1, 0));
+        let merged = Partition::from_dense(&st.comm, base.n());
+        let coarse = base.aggregate(&merged.labels, merged.count());
+        let cases = [
+            (&base, singles, None),
+            (&base, merged.labels.clone(), None),
+            (&base, merged.labels.clone(), Some(20)),
+            (
+                &coarse,
+                (0..coarse.n() as u32).map(|c| c / 3).collect(),
+                None,
+            ),
+        ];
+        let mut moves = 0;
+        for (level, comm, cap) in cases {
+            let st = State::new(level, comm, 1.0, m2, cap);
+            let nodes: Vec<u32> = permutation(level.n(), 2, 0);
+            let want: Vec<u32> = nodes.iter().map(|&v| best_move_plain(&st, v)).collect();
+            for len in [1, GATHER - 1, GATHER + 3, nodes.len()] {
+                let mut got = vec![0u32; len.min(nodes.len())];
+                st.best_moves(&nodes[..got.len()], &mut got);
+                assert_eq!(got, want[..got.len()], "chunk of {len}");
+            }
+            moves += want
+                .iter()
+                .zip(&nodes)
+                .filter(|(c, v)| **c != st.comm[**v as usize])
+                .count();
+        }
+        assert!(moves > 100, "only {moves} nodes would move");
     }
 
     /// The parallel refinement equals the sequential sweep on up to four
