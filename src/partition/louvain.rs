@@ -84,40 +84,70 @@ impl Level {
         }
     }
 
+    /// The first level: `g`'s arcs, self-loops set apart, built in parallel
+    /// blocks of nodes.
+    ///
+    /// # Complexity
+    /// O(nodes + arcs), spread over the threads.
     fn from_graph(g: &Graph) -> Level {
+        const BLOCK: usize = 16_384;
         let n = g.node_count();
-        let mut offsets = Vec::with_capacity(n + 1);
-        offsets.push(0);
-        // Every stored arc once (self-loops included, which only over-reserves).
-        let arcs: usize = (0..n as u32).map(|u| g.out_degree(u)).sum();
-        let mut targets = Vec::with_capacity(arcs);
-        let mut weights = Vec::with_capacity(arcs);
-        let mut self_w = vec![0.0; n];
-        let mut k = vec![0.0; n];
-        for u in 0..n as u32 {
-            for (v, w) in g.out_edges(u) {
-                if v == u {
-                    self_w[u as usize] += w;
-                    k[u as usize] += 2.0 * w;
-                } else {
-                    targets.push(v);
-                    weights.push(w);
-                    k[u as usize] += w;
+        let weighted = g.is_weighted();
+        type Rows = (Vec<usize>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>);
+        let blocks: Vec<Rows> = (0..n.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let nodes = b * BLOCK..((b + 1) * BLOCK).min(n);
+                let (mut lens, mut tg, mut wt) = (Vec::new(), Vec::new(), Vec::new());
+                let (mut sw, mut kk) = (Vec::new(), Vec::new());
+                for u in nodes {
+                    let u = u as u32;
+                    let (mut self_w, mut k, before) = (0.0, 0.0, tg.len());
+                    for (v, w) in g.out_edges(u) {
+                        if v == u {
+                            self_w += w;
+                            k += 2.0 * w;
+                        } else {
+                            tg.push(v);
+                            if weighted {
+                                wt.push(w);
+                            }
+                            k += w;
+                        }
+                    }
+                    lens.push(tg.len() - before);
+                    sw.push(self_w);
+                    kk.push(k);
                 }
-            }
-            offsets.push(targets.len());
-        }
-        if weights.iter().all(|&w| w == 1.0) {
-            weights = Vec::new();
-        }
-        Level {
-            offsets,
-            targets,
-            weights,
-            self_w,
-            k,
+                (lens, tg, wt, sw, kk)
+            })
+            .collect();
+        let arcs = blocks.iter().map(|b| b.1.len()).sum();
+        let mut lvl = Level {
+            offsets: Vec::with_capacity(n + 1),
+            targets: Vec::with_capacity(arcs),
+            weights: Vec::with_capacity(if weighted { arcs } else { 0 }),
+            self_w: Vec::with_capacity(n),
+            k: Vec::with_capacity(n),
             size: vec![1; n],
+        };
+        lvl.offsets.push(0);
+        for (lens, tg, wt, sw, kk) in blocks {
+            let base = lvl.targets.len();
+            lvl.offsets.extend(lens.iter().scan(base, |acc, &l| {
+                *acc += l;
+                Some(*acc)
+            }));
+            lvl.targets.extend(tg);
+            lvl.weights.extend(wt);
+            lvl.self_w.extend(sw);
+            lvl.k.extend(kk);
         }
+        // Arcs that all weigh 1 need no weights.
+        if lvl.weights.iter().all(|&w| w == 1.0) {
+            lvl.weights = Vec::new();
+        }
+        lvl
     }
 
     /// Aggregate: one node per community of `part` (dense ids `0..count`).
@@ -644,31 +674,60 @@ struct Refiner {
     ext: Vec<f64>,
     acc: Vec<f64>,
     touched: Vec<u32>,
+    /// For each arc of the community's members (member by member, in arc
+    /// order), the index of its head among the members, or the members'
+    /// count when the head is in another community.
+    local: Vec<u32>,
+    /// Member `j`'s arcs are `local[lstart[j]..lstart[j + 1]]`.
+    lstart: Vec<usize>,
 }
 
 impl Refiner {
     /// Refine community `c`, whose members are `m` (in the seeded order; `pos`
     /// maps a node to its index in `m`); `out[j]` gets the node standing for
     /// the refined sub-community of `m[j]`.
+    ///
+    /// The heads of the members' arcs are looked up once, before any move
+    /// (their scattered reads overlap); the sweep then works on the
+    /// community's own arrays, with one extra slot, index `m.len()`, that
+    /// takes the weight of arcs leaving the community (so that no arc needs
+    /// a branch) and is never a candidate.
     fn community(&mut self, st: &State, m: &[u32], pos: &[u32], c: usize, out: &mut [u32]) {
         let g = st.g;
         let len = m.len();
+        let outside = len as u32;
+        self.local.clear();
+        self.lstart.clear();
+        self.lstart.push(0);
+        for &v in m {
+            let v = v as usize;
+            self.local
+                .extend(g.targets[g.offsets[v]..g.offsets[v + 1]].iter().map(|&u| {
+                    let (u, p) = (u as usize, pos[u as usize]);
+                    if st.comm[u] as usize == c {
+                        p
+                    } else {
+                        outside
+                    }
+                }));
+            self.lstart.push(self.local.len());
+        }
         self.refined.clear();
-        self.refined.extend(0..len as u32);
+        self.refined.extend(0..=outside);
         self.rtot.clear();
         self.rtot.extend(m.iter().map(|&v| g.k[v as usize]));
         self.singleton.clear();
         self.singleton.resize(len, true);
         self.acc.clear();
-        self.acc.resize(len, 0.0);
+        self.acc.resize(len + 1, 0.0);
+        // Adding +0 for an arc that leaves leaves the sum's bits unchanged.
+        let (local, lstart) = (&self.local, &self.lstart);
         self.ext.clear();
-        self.ext.extend(m.iter().map(|&v| {
-            let v = v as usize;
+        self.ext.extend(m.iter().enumerate().map(|(j, &v)| {
+            let first = g.offsets[v as usize];
             let mut x = 0.0;
-            for e in g.offsets[v]..g.offsets[v + 1] {
-                if st.comm[g.targets[e] as usize] as usize == c {
-                    x += g.w(e);
-                }
+            for (e, &p) in (first..).zip(&local[lstart[j]..lstart[j + 1]]) {
+                x += g.w(e) * f64::from(u8::from(p != outside));
             }
             x
         }));
@@ -683,19 +742,21 @@ impl Refiner {
             if self.ext[j] < st.scale * kv * (tot_c - kv) {
                 continue;
             }
-            for e in g.offsets[vi]..g.offsets[vi + 1] {
-                let u = g.targets[e] as usize;
-                if st.comm[u] as usize != c {
-                    continue;
-                }
-                let r = self.refined[pos[u] as usize];
-                if self.acc[r as usize] == 0.0 {
-                    self.touched.push(r);
-                }
+            let arcs = &local[lstart[j]..lstart[j + 1]];
+            if self.touched.len() <= arcs.len() {
+                self.touched.resize(arcs.len() + 1, 0);
+            }
+            // Without branches: a sub-community's id is kept the first time
+            // it is met; arcs that leave add to the extra slot.
+            let mut count = 0;
+            for (e, &p) in (g.offsets[vi]..).zip(arcs) {
+                let r = self.refined[p as usize];
+                self.touched[count] = r;
+                count += usize::from(self.acc[r as usize] == 0.0) & usize::from(r != outside);
                 self.acc[r as usize] += g.w(e);
             }
             let mut best: Option<(u32, f64)> = None;
-            for &r in &self.touched {
+            for &r in &self.touched[..count] {
                 let ri = r as usize;
                 if ri == j {
                     continue;
@@ -719,10 +780,10 @@ impl Refiner {
                 self.singleton[j] = false;
                 self.singleton[ri] = false;
             }
-            for &r in &self.touched {
+            for &r in &self.touched[..count] {
                 self.acc[r as usize] = 0.0;
             }
-            self.touched.clear();
+            self.acc[len] = 0.0;
         }
         for (o, &r) in out.iter_mut().zip(&self.refined) {
             *o = m[r as usize];
