@@ -93,56 +93,34 @@ impl Level {
         const BLOCK: usize = 16_384;
         let n = g.node_count();
         let weighted = g.is_weighted();
-        type Rows = (Vec<usize>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>);
         let blocks: Vec<Rows> = (0..n.div_ceil(BLOCK))
             .into_par_iter()
             .map(|b| {
-                let nodes = b * BLOCK..((b + 1) * BLOCK).min(n);
-                let (mut lens, mut tg, mut wt) = (Vec::new(), Vec::new(), Vec::new());
-                let (mut sw, mut kk) = (Vec::new(), Vec::new());
-                for u in nodes {
+                let mut rows = Rows::default();
+                for u in b * BLOCK..((b + 1) * BLOCK).min(n) {
                     let u = u as u32;
-                    let (mut self_w, mut k, before) = (0.0, 0.0, tg.len());
+                    let (mut self_w, mut k, before) = (0.0, 0.0, rows.targets.len());
                     for (v, w) in g.out_edges(u) {
                         if v == u {
                             self_w += w;
                             k += 2.0 * w;
                         } else {
-                            tg.push(v);
+                            rows.targets.push(v);
                             if weighted {
-                                wt.push(w);
+                                rows.weights.push(w);
                             }
                             k += w;
                         }
                     }
-                    lens.push(tg.len() - before);
-                    sw.push(self_w);
-                    kk.push(k);
+                    rows.lens.push(rows.targets.len() - before);
+                    rows.self_w.push(self_w);
+                    rows.k.push(k);
+                    rows.size.push(1);
                 }
-                (lens, tg, wt, sw, kk)
+                rows
             })
             .collect();
-        let arcs = blocks.iter().map(|b| b.1.len()).sum();
-        let mut lvl = Level {
-            offsets: Vec::with_capacity(n + 1),
-            targets: Vec::with_capacity(arcs),
-            weights: Vec::with_capacity(if weighted { arcs } else { 0 }),
-            self_w: Vec::with_capacity(n),
-            k: Vec::with_capacity(n),
-            size: vec![1; n],
-        };
-        lvl.offsets.push(0);
-        for (lens, tg, wt, sw, kk) in blocks {
-            let base = lvl.targets.len();
-            lvl.offsets.extend(lens.iter().scan(base, |acc, &l| {
-                *acc += l;
-                Some(*acc)
-            }));
-            lvl.targets.extend(tg);
-            lvl.weights.extend(wt);
-            lvl.self_w.extend(sw);
-            lvl.k.extend(kk);
-        }
+        let mut lvl = Rows::concat(blocks);
         // Arcs that all weigh 1 need no weights.
         if lvl.weights.iter().all(|&w| w == 1.0) {
             lvl.weights = Vec::new();
@@ -156,14 +134,12 @@ impl Level {
         // Rows in blocks small enough that a level of few communities (but
         // many arcs) still spreads over the threads.
         let block = (count / 64).clamp(16, 2048);
-        type Rows = (Vec<usize>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<u32>);
         let blocks: Vec<Rows> = (0..count.div_ceil(block))
             .into_par_iter()
             .map_init(
                 || (vec![0.0f64; count], Vec::<u32>::new()),
                 |(acc, touched), b| {
-                    let (mut lens, mut tg, mut wt) = (Vec::new(), Vec::new(), Vec::new());
-                    let (mut sw, mut kk, mut sz) = (Vec::new(), Vec::new(), Vec::new());
+                    let mut rows = Rows::default();
                     for c in b * block..((b + 1) * block).min(count) {
                         let (mut inside, mut kc, mut size) = (0.0, 0.0, 0u32);
                         let mut len = 0;
@@ -190,41 +166,61 @@ impl Level {
                                 acc[d as usize] += w * f64::from(u8::from(!here));
                             }
                         }
-                        lens.push(len);
+                        rows.lens.push(len);
                         for &d in &touched[..len] {
-                            tg.push(d);
-                            wt.push(acc[d as usize]);
+                            rows.targets.push(d);
+                            rows.weights.push(acc[d as usize]);
                             acc[d as usize] = 0.0;
                         }
-                        sw.push(inside);
-                        kk.push(kc);
-                        sz.push(size);
+                        rows.self_w.push(inside);
+                        rows.k.push(kc);
+                        rows.size.push(size);
                     }
-                    (lens, tg, wt, sw, kk, sz)
+                    rows
                 },
             )
             .collect();
-        let arcs = blocks.iter().map(|b| b.1.len()).sum();
+        Rows::concat(blocks)
+    }
+}
+
+/// The rows of a block of a level's nodes, built on a thread of their own:
+/// each node's arc count, then the level's per-arc and per-node fields.
+#[derive(Default)]
+struct Rows {
+    lens: Vec<usize>,
+    targets: Vec<u32>,
+    weights: Vec<f64>,
+    self_w: Vec<f64>,
+    k: Vec<f64>,
+    size: Vec<u32>,
+}
+
+impl Rows {
+    /// The level made of `blocks`, in order.
+    fn concat(blocks: Vec<Rows>) -> Level {
+        let total = |f: fn(&Rows) -> usize| blocks.iter().map(f).sum::<usize>();
+        let nodes = total(|b| b.lens.len());
         let mut lvl = Level {
-            offsets: Vec::with_capacity(count + 1),
-            targets: Vec::with_capacity(arcs),
-            weights: Vec::with_capacity(arcs),
-            self_w: Vec::with_capacity(count),
-            k: Vec::with_capacity(count),
-            size: Vec::with_capacity(count),
+            offsets: Vec::with_capacity(nodes + 1),
+            targets: Vec::with_capacity(total(|b| b.targets.len())),
+            weights: Vec::with_capacity(total(|b| b.weights.len())),
+            self_w: Vec::with_capacity(nodes),
+            k: Vec::with_capacity(nodes),
+            size: Vec::with_capacity(nodes),
         };
         lvl.offsets.push(0);
-        for (lens, tg, wt, sw, kk, sz) in blocks {
+        for rows in blocks {
             let base = lvl.targets.len();
-            lvl.offsets.extend(lens.iter().scan(base, |acc, &l| {
+            lvl.offsets.extend(rows.lens.iter().scan(base, |acc, &l| {
                 *acc += l;
                 Some(*acc)
             }));
-            lvl.targets.extend(tg);
-            lvl.weights.extend(wt);
-            lvl.self_w.extend(sw);
-            lvl.k.extend(kk);
-            lvl.size.extend(sz);
+            lvl.targets.extend(rows.targets);
+            lvl.weights.extend(rows.weights);
+            lvl.self_w.extend(rows.self_w);
+            lvl.k.extend(rows.k);
+            lvl.size.extend(rows.size);
         }
         lvl
     }
@@ -324,6 +320,7 @@ impl<'a> State<'a> {
     /// are read before any of them is weighed, so that those scattered reads
     /// overlap instead of waiting one after the other.
     fn best_moves(&self, nodes: &[u32], out: &mut [u32]) {
+        debug_assert_eq!(nodes.len(), out.len());
         thread_local! {
             static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
         }
@@ -437,8 +434,10 @@ impl<'a> State<'a> {
 
     /// Deterministic parallel local moving: sweeps over the seeded order in
     /// fixed chunks of [`MOVE_CHUNK`] nodes. Each chunk's best moves are
-    /// computed in parallel against the state left by the previous chunk,
-    /// then applied one by one in order (a move that would break the size cap
+    /// computed against the state left by the previous chunk (in parallel,
+    /// unless the chunk has fewer than [`SMALL_CHUNK`] active and just-moved
+    /// nodes: the same moves on the calling thread), then applied one by one
+    /// in order (a move that would break the size cap
     /// by then is dropped), and the neighbours of moved nodes are marked for
     /// the next sweep. The chunks and the order of application do not depend
     /// on the number of threads, so neither does the partition.
@@ -880,6 +879,11 @@ pub fn louvain(g: &Graph, p: &Params, leiden: bool) -> Result<Partition> {
     let n = g.node_count();
     let base = Level::from_graph(g);
     let m2: f64 = base.k.iter().sum();
+    if !m2.is_finite() {
+        return Err(Error::input(format!(
+            "the edge weights sum to {m2}, beyond the largest finite number: scale the weights down"
+        )));
+    }
     let mut final_comm: Vec<u32> = (0..n as u32).collect();
     // The communities so far, relabelled in order of first appearance.
     let mut part = Partition::from_dense(&final_comm, n);
@@ -1031,7 +1035,15 @@ mod tests {
         let singles = st.comm.clone();
         st.move_nodes(&permutation(base.n(), 1, 0));
         let merged = Partition::from_dense(&st.comm, base.n());
-        let coarse = base.aggregate(&merged.labels, merged.count());
+        // Pairs of nodes: a weighted level whose hubs have more than
+        // SMALL_DEGREE neighbours.
+        let pairs: Vec<u32> = (0..base.n() as u32).map(|v| v / 2).collect();
+        let coarse = base.aggregate(&pairs, base.n().div_ceil(2));
+        assert!(coarse
+            .offsets
+            .windows(2)
+            .any(|w| w[1] - w[0] > SMALL_DEGREE));
+        assert!(coarse.weights.iter().any(|&w| w != 1.0));
         let cases = [
             (&base, singles, None),
             (&base, merged.labels.clone(), None),
@@ -1059,6 +1071,158 @@ mod tests {
                 .count();
         }
         assert!(moves > 100, "only {moves} nodes would move");
+    }
+
+    /// The first level as one sequential pass over the graph (its first
+    /// form), the reference for the parallel blocks.
+    fn from_graph_plain(g: &Graph) -> Level {
+        let n = g.node_count();
+        let (mut offsets, mut targets, mut weights) = (vec![0], Vec::new(), Vec::new());
+        let (mut self_w, mut k) = (vec![0.0; n], vec![0.0; n]);
+        for u in 0..n as u32 {
+            let ui = u as usize;
+            for (v, w) in g.out_edges(u) {
+                if v == u {
+                    self_w[ui] += w;
+                    k[ui] += 2.0 * w;
+                } else {
+                    targets.push(v);
+                    weights.push(w);
+                    k[ui] += w;
+                }
+            }
+            offsets.push(targets.len());
+        }
+        if weights.iter().all(|&w| w == 1.0) {
+            weights.clear();
+        }
+        let size = vec![1; n];
+        Level {
+            offsets,
+            targets,
+            weights,
+            self_w,
+            k,
+            size,
+        }
+    }
+
+    /// Aggregation as one sequential pass with branches (its first form),
+    /// the reference for the blocked, branch-free one.
+    fn aggregate_plain(l: &Level, part: &[u32], count: usize) -> Level {
+        let mut members = vec![Vec::new(); count];
+        for (v, &c) in part.iter().enumerate() {
+            members[c as usize].push(v);
+        }
+        let (mut acc, mut touched) = (vec![0.0f64; count], Vec::new());
+        let mut out = Rows::default();
+        for (c, m) in members.iter().enumerate() {
+            let (mut inside, mut kc, mut size) = (0.0, 0.0, 0u32);
+            for &v in m {
+                inside += l.self_w[v];
+                kc += l.k[v];
+                size += l.size[v];
+                for e in l.offsets[v]..l.offsets[v + 1] {
+                    let d = part[l.targets[e] as usize] as usize;
+                    if d == c {
+                        inside += 0.5 * l.w(e);
+                    } else {
+                        if acc[d] == 0.0 {
+                            touched.push(d);
+                        }
+                        acc[d] += l.w(e);
+                    }
+                }
+            }
+            out.lens.push(touched.len());
+            for d in touched.drain(..) {
+                out.targets.push(d as u32);
+                out.weights.push(acc[d]);
+                acc[d] = 0.0;
+            }
+            out.self_w.push(inside);
+            out.k.push(kc);
+            out.size.push(size);
+        }
+        Rows::concat(vec![out])
+    }
+
+    /// Two levels are equal, floats bit for bit.
+    fn assert_same(a: &Level, b: &Level, what: &str) {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(a.offsets, b.offsets, "{what}: offsets");
+        assert_eq!(a.targets, b.targets, "{what}: targets");
+        assert_eq!(bits(&a.weights), bits(&b.weights), "{what}: weights");
+        assert_eq!(bits(&a.self_w), bits(&b.self_w), "{what}: self weights");
+        assert_eq!(bits(&a.k), bits(&b.k), "{what}: strengths");
+        assert_eq!(a.size, b.size, "{what}: sizes");
+    }
+
+    /// The first level built in parallel blocks, and aggregation without
+    /// branches, equal their sequential forms bit for bit: on a weighted graph
+    /// of several blocks with self-loops, on one whose weights all equal 1,
+    /// and on an unweighted one, aggregated by a partition and again by a
+    /// coarser one (weighted levels with self weights).
+    #[test]
+    fn parallel_first_level_and_aggregation_equal_their_plain_forms() {
+        use crate::graph::{BuildOptions, GraphBuilder, SelfLoops};
+        let n = 40_000u32;
+        let build = |weight: &dyn Fn(u32) -> f64, loops: bool| {
+            let mut b = GraphBuilder::new(n as usize, false, true);
+            for u in 0..n {
+                b.add_edge(u, (u + 1) % n, weight(u));
+                b.add_edge(u, (u * 7 + 3) % n, weight(u + 1));
+                if loops && u % 11 == 0 {
+                    b.add_edge(u, u, weight(u + 2));
+                }
+            }
+            let opts = BuildOptions {
+                self_loops: SelfLoops::Keep,
+                ..Default::default()
+            };
+            b.build(&opts).unwrap().0
+        };
+        let graphs = [
+            build(&|u| 0.5 + f64::from(u % 13) / 7.0, true),
+            build(&|_| 1.0, true),
+            build(&|_| 1.0, false),
+        ];
+        for (i, g) in graphs.iter().enumerate() {
+            let level = Level::from_graph(g);
+            assert_same(&level, &from_graph_plain(g), &format!("graph {i}"));
+            assert!(level.self_w.iter().any(|&w| w > 0.0) == (i < 2));
+            let fine: Vec<u32> = (0..n).map(|v| (v * 31 % 997) / 3).collect();
+            let fine = Partition::from_dense(&fine, n as usize);
+            let one = level.aggregate(&fine.labels, fine.count());
+            assert_same(
+                &one,
+                &aggregate_plain(&level, &fine.labels, fine.count()),
+                "first",
+            );
+            let coarse: Vec<u32> = (0..one.n() as u32).map(|c| c / 5).collect();
+            let coarse = Partition::from_dense(&coarse, one.n());
+            let two = one.aggregate(&coarse.labels, coarse.count());
+            let want = aggregate_plain(&one, &coarse.labels, coarse.count());
+            assert_same(&two, &want, "second");
+        }
+    }
+
+    /// Weights that sum past the largest finite number are refused, not
+    /// partitioned on infinite strengths.
+    #[test]
+    fn weights_summing_to_infinity_are_refused() {
+        use crate::graph::{BuildOptions, GraphBuilder};
+        let mut b = GraphBuilder::new(3, false, true);
+        b.add_edge(0, 1, 1e308);
+        b.add_edge(1, 2, 1e308);
+        let g = b.build(&BuildOptions::default()).unwrap().0;
+        for leiden in [false, true] {
+            let err = louvain(&g, &Params::default(), leiden).unwrap_err();
+            assert!(
+                err.to_string().contains("beyond the largest finite number"),
+                "{err}"
+            );
+        }
     }
 
     /// The parallel refinement equals the sequential sweep on up to four
