@@ -315,10 +315,10 @@ impl<'a> State<'a> {
     }
 
     /// The best community of each of `nodes` against the current state, into
-    /// `out`: its own when
-    /// nothing beats staying. The neighbours' communities of [`GATHER`] nodes
-    /// are read before any of them is weighed, so that those scattered reads
-    /// overlap instead of waiting one after the other.
+    /// `out` (its own when nothing beats staying). The neighbours'
+    /// communities of [`GATHER`] nodes are read before any of them is
+    /// weighed, so that those scattered reads overlap instead of waiting one
+    /// after the other.
     fn best_moves(&self, nodes: &[u32], out: &mut [u32]) {
         debug_assert_eq!(nodes.len(), out.len());
         thread_local! {
@@ -390,15 +390,8 @@ impl<'a> State<'a> {
             if acc.len() < g.n() {
                 acc.resize(g.n(), 0.0);
             }
-            // Without a branch on whether a community is new (as in
-            // `move_sequential`).
-            touched.resize(comms.len() + 1, 0);
-            let mut len = 0;
-            for (e, &c) in (first..).zip(comms) {
-                touched[len] = c;
-                len += usize::from(acc[c as usize] == 0.0);
-                acc[c as usize] += g.w(e);
-            }
+            let arcs = comms.iter().enumerate().map(|(i, &c)| (c, g.w(first + i)));
+            let len = sum_by_community(arcs, acc, touched, u32::MAX);
             touched.truncate(len);
             wsum.extend(touched.iter().map(|&c| acc[c as usize]));
             for &c in touched.iter() {
@@ -437,9 +430,8 @@ impl<'a> State<'a> {
     /// computed against the state left by the previous chunk (in parallel,
     /// unless the chunk has fewer than [`SMALL_CHUNK`] active and just-moved
     /// nodes: the same moves on the calling thread), then applied one by one
-    /// in order (a move that would break the size cap
-    /// by then is dropped), and the neighbours of moved nodes are marked for
-    /// the next sweep. The chunks and the order of application do not depend
+    /// in order (a move that would break the size cap by then is dropped),
+    /// and the neighbours of moved nodes are marked for the next sweep. The chunks and the order of application do not depend
     /// on the number of threads, so neither does the partition.
     fn move_chunked(&mut self, order: &[u32]) -> bool {
         use std::sync::atomic::{AtomicBool, Ordering};
@@ -542,19 +534,9 @@ impl<'a> State<'a> {
             let d = self.comm[vi];
             let kv = g.k[vi];
             let sv = g.size[vi] as u64;
-            let edges = g.offsets[vi]..g.offsets[vi + 1];
-            if touched.len() <= edges.len() {
-                touched.resize(edges.len() + 1, 0);
-            }
-            // Without a branch on whether a community is new: its id is
-            // always written, and kept by moving past it only when it is.
-            let mut len = 0;
-            for e in edges {
-                let c = self.comm[g.targets[e] as usize];
-                touched[len] = c;
-                len += usize::from(acc[c as usize] == 0.0);
-                acc[c as usize] += g.w(e);
-            }
+            let arcs = (g.offsets[vi]..g.offsets[vi + 1])
+                .map(|e| (self.comm[g.targets[e] as usize], g.w(e)));
+            let len = sum_by_community(arcs, &mut acc, &mut touched, u32::MAX);
             let touched = &touched[..len];
             self.cs[d as usize].tot -= kv;
             self.cs[d as usize].size -= sv;
@@ -662,6 +644,31 @@ fn group(labels: &[u32], count: usize, nodes: impl Iterator<Item = u32>) -> (Vec
     (start, members)
 }
 
+/// Add each of `arcs`' weights to its community's entry of `acc` and list
+/// every community but `skip` once in `touched`, in the order first met;
+/// returns how many are listed (`touched[..count]`). No branch on whether a
+/// community is new: its id is always written, and kept by moving past it
+/// only when its sum was still zero (weights are positive). `skip`'s entry
+/// of `acc` takes its arcs' weights and is the caller's to reset.
+#[inline]
+fn sum_by_community(
+    arcs: impl ExactSizeIterator<Item = (u32, f64)>,
+    acc: &mut [f64],
+    touched: &mut Vec<u32>,
+    skip: u32,
+) -> usize {
+    if touched.len() <= arcs.len() {
+        touched.resize(arcs.len() + 1, 0);
+    }
+    let mut count = 0;
+    for (c, w) in arcs {
+        touched[count] = c;
+        count += usize::from(acc[c as usize] == 0.0) & usize::from(c != skip);
+        acc[c as usize] += w;
+    }
+    count
+}
+
 /// Per-worker buffers of [`State::refine`], indexed by a node's position among
 /// its community's members.
 #[derive(Default)]
@@ -741,19 +748,14 @@ impl Refiner {
             if self.ext[j] < st.scale * kv * (tot_c - kv) {
                 continue;
             }
-            let arcs = &local[lstart[j]..lstart[j + 1]];
-            if self.touched.len() <= arcs.len() {
-                self.touched.resize(arcs.len() + 1, 0);
-            }
-            // Without branches: a sub-community's id is kept the first time
-            // it is met; arcs that leave add to the extra slot.
-            let mut count = 0;
-            for (e, &p) in (g.offsets[vi]..).zip(arcs) {
-                let r = self.refined[p as usize];
-                self.touched[count] = r;
-                count += usize::from(self.acc[r as usize] == 0.0) & usize::from(r != outside);
-                self.acc[r as usize] += g.w(e);
-            }
+            // Arcs that leave add to the extra slot, never listed.
+            let refined = &self.refined;
+            let first = g.offsets[vi];
+            let arcs = local[lstart[j]..lstart[j + 1]]
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| (refined[p as usize], g.w(first + i)));
+            let count = sum_by_community(arcs, &mut self.acc, &mut self.touched, outside);
             let mut best: Option<(u32, f64)> = None;
             for &r in &self.touched[..count] {
                 let ri = r as usize;
