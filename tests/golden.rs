@@ -2,8 +2,10 @@
 //! bundled scenario (run with `--replicates 6`, which also caps the power
 //! curve) must stay byte-identical across refactors. The fixtures in
 //! `tests/golden/<scenario>/` were written by the code before the issue-11
-//! restructuring; regenerate them only deliberately, when a change of
-//! numbers or format is intended:
+//! restructuring and rewritten once in issue 14, when the one-user-per-unit
+//! sums and the contamination moved to fixed lanes (every float within
+//! 3.3e-12 relative of the old files, no text changed); regenerate them only
+//! deliberately, when a change of numbers or format is intended:
 //!
 //! ```sh
 //! SPILLOVER_UPDATE_GOLDEN=1 cargo test --profile ci --test golden

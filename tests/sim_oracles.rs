@@ -753,6 +753,108 @@ randomization_inference = 3
     }
 }
 
+/// Issue 14: with only the estimators the sums cover (difference in means,
+/// naive and CR2), a replicate keeps no per-user outcomes or exposures: each
+/// block of users is drawn, observed and summed in cache. Its effects, null
+/// runs and contamination equal, bit for bit, those of the same replicate
+/// when a regression makes it keep them, batched or run alone, on 1 and 2
+/// threads: a directed graph with pure senders and isolated users, user and
+/// Bernoulli designs, and a cluster design (which keeps its sums per cluster).
+#[test]
+fn lean_replicates_equal_replicates_that_keep_their_outcomes() {
+    use spillover::{diagnosis, scenario};
+    let toml = |estimators: &str| {
+        format!(
+            r#"
+seed = 8
+replicates = 70
+[graph]
+path = "{}"
+directed = true
+third_column = "ignore"
+[outcome]
+icc = 0.1
+direct_effect = 0.2
+spillover = 0.3
+[[design]]
+name = "user"
+[[design]]
+name = "bernoulli"
+assignment = "bernoulli"
+[[design]]
+name = "louvain"
+unit = "cluster"
+partition = {{ method = "louvain", min_size = 10 }}
+[analysis]
+estimators = [{estimators}]
+"#,
+            common::shared_data("CollegeMsg.txt").display()
+        )
+    };
+    let run = |estimators: &str, threads: usize| {
+        let s = scenario::parse(&toml(estimators), std::path::Path::new("t.toml")).expect("valid");
+        let p = scenario::prepare(&s).expect("prepared");
+        let (g, pop, cfg) = (&p.graph, &p.population, &p.config);
+        let mut out = Vec::new();
+        for (i, d) in p.designs.iter().enumerate() {
+            let (_, part) = common::on_threads(threads, || {
+                diagnosis::run_design_part(g, pop, d, cfg, i, 0..cfg.replicates, &|| {})
+            })
+            .expect("run");
+            let engine = diagnosis::Engine::new(g, pop, d, cfg, i).expect("engine");
+            let width = if d.spec.unit == spillover::data::design::Unit::Cluster {
+                d.units()
+            } else {
+                0
+            };
+            let alone: Vec<diagnosis::Replicate> = (0..cfg.replicates)
+                .map(|ri| {
+                    engine
+                        .replicate(ri, &mut vec![0.0; width])
+                        .expect("replicate")
+                })
+                .collect();
+            out.push((part.replicates, alone, part.block_sums));
+        }
+        out
+    };
+    // What both runs compute: the two differences in means, the null run's,
+    // and the contamination.
+    let key = |r: &diagnosis::Replicate| {
+        format!(
+            "{:?} {:?} {:?} {:?} {:?}",
+            &r.effect[..2],
+            &r.null[..2],
+            r.dm_null,
+            r.contamination_treated,
+            r.contamination_control
+        )
+    };
+    let lean = run(r#""dm-naive", "dm-cr2""#, 1);
+    let kept = run(r#""dm-naive", "dm-cr2", "regression""#, 1);
+    for ((l, k), name) in lean.iter().zip(&kept).zip(["user", "bernoulli", "louvain"]) {
+        assert_eq!(l.0.len(), 70);
+        for (a, b) in l.0.iter().zip(&k.0) {
+            assert_eq!(key(a), key(b), "{name}: lean against kept");
+        }
+        assert_eq!(
+            format!("{:?}", l.0),
+            format!("{:?}", l.1),
+            "{name}: batched against alone"
+        );
+        assert_eq!(
+            format!("{:?}", l.2),
+            format!("{:?}", k.2),
+            "{name}: cluster sums"
+        );
+        assert!(l.0.iter().all(|r| r.effect.iter().all(|e| e.is_ok())));
+    }
+    assert_eq!(
+        format!("{lean:?}"),
+        format!("{:?}", run(r#""dm-naive", "dm-cr2""#, 2))
+    );
+}
+
 /// Issue 14: the designs run while the partitions are computed
 /// (`prepare_running`, what `spillover run` does) equal the same designs
 /// simulated after preparing, and the preparation is the same.

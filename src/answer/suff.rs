@@ -96,48 +96,90 @@ impl ArmSums {
     }
 }
 
-/// One arm's sums of both outcomes, the shared ones (count, covariate,
+/// Lanes of the one-user-per-unit sums: users are summed into `LANES`
+/// running sums by their position in their arm's list, then the lanes are
+/// added in a fixed order, so the result depends on the users' order only
+/// (never on threads) and the sums vectorize.
+const LANES: usize = 4;
+
+/// Users per block of [`Singles::add`]: each arm's users in a block are
+/// listed first (without branching on the arm), then summed.
+const BLOCK: usize = 2048;
+
+/// One arm's lane sums of both outcomes, the shared ones (covariate,
 /// exposure) kept once.
 #[derive(Debug, Clone, Copy, Default)]
-struct ArmPair {
+struct ArmLanes {
     n: f64,
-    x: f64,
-    xx: f64,
-    e: f64,
-    ee: f64,
-    d: [f64; 2],
-    dd: [f64; 2],
-    xd: [f64; 2],
-    ed: [f64; 2],
+    x: [f64; LANES],
+    xx: [f64; LANES],
+    e: [f64; LANES],
+    ee: [f64; LANES],
+    d: [[f64; LANES]; 2],
+    dd: [[f64; LANES]; 2],
+    xd: [[f64; LANES]; 2],
+    ed: [[f64; LANES]; 2],
 }
 
-impl ArmPair {
-    /// Add `users` (in order), with the arithmetic of [`ArmSums::push`].
+/// The lanes added in a fixed order.
+fn fold(l: &[f64; LANES]) -> f64 {
+    (l[0] + l[1]) + (l[2] + l[3])
+}
+
+impl ArmLanes {
+    /// Add the users `list` (offsets from `base`): the outcomes' count, sum
+    /// and sum of squares, and with `extra` the covariate's and exposure's.
     #[inline]
-    fn add_users(
+    #[allow(clippy::too_many_arguments)]
+    fn add(
         &mut self,
-        users: impl Iterator<Item = usize>,
+        list: &[u16],
+        base: usize,
         y: [&[f64]; 2],
         ky: [f64; 2],
         x: &[f64],
         kx: f64,
         e: &[f64],
+        extra: bool,
     ) {
+        self.n += list.len() as f64;
         let mut s = *self;
-        for i in users {
-            let (xi, ei) = (x[i] - kx, e[i]);
-            s.n += 1.0;
-            s.x += xi;
-            s.xx += xi * xi;
-            s.e += ei;
-            s.ee += ei * ei;
-            for o in 0..2 {
-                let d = y[o][i] - ky[o];
-                s.d[o] += d;
-                s.dd[o] += d * d;
-                s.xd[o] += xi * d;
-                s.ed[o] += ei * d;
+        if extra {
+            for (l, &j) in list.iter().enumerate() {
+                let (i, l) = (base + j as usize, l % LANES);
+                let (xi, ei) = (x[i] - kx, e[i]);
+                s.x[l] += xi;
+                s.xx[l] += xi * xi;
+                s.e[l] += ei;
+                s.ee[l] += ei * ei;
+                for o in 0..2 {
+                    let d = y[o][i] - ky[o];
+                    s.d[o][l] += d;
+                    s.dd[o][l] += d * d;
+                    s.xd[o][l] += xi * d;
+                    s.ed[o][l] += ei * d;
+                }
             }
+        } else {
+            let (mut d, mut dd) = (s.d, s.dd);
+            let mut chunks = list.chunks_exact(LANES);
+            for c in &mut chunks {
+                for o in 0..2 {
+                    for l in 0..LANES {
+                        let v = y[o][base + c[l] as usize] - ky[o];
+                        d[o][l] += v;
+                        dd[o][l] += v * v;
+                    }
+                }
+            }
+            for (l, &j) in chunks.remainder().iter().enumerate() {
+                for o in 0..2 {
+                    let v = y[o][base + j as usize] - ky[o];
+                    d[o][l] += v;
+                    dd[o][l] += v * v;
+                }
+            }
+            (s.d, s.dd) = (d, dd);
         }
         *self = s;
     }
@@ -146,15 +188,103 @@ impl ArmPair {
     fn split(&self) -> [ArmSums; 2] {
         [0, 1].map(|o| ArmSums {
             n: self.n,
-            d: self.d[o],
-            dd: self.dd[o],
-            x: self.x,
-            xx: self.xx,
-            xd: self.xd[o],
-            e: self.e,
-            ee: self.ee,
-            ed: self.ed[o],
+            d: fold(&self.d[o]),
+            dd: fold(&self.dd[o]),
+            x: fold(&self.x),
+            xx: fold(&self.xx),
+            xd: fold(&self.xd[o]),
+            e: fold(&self.e),
+            ee: fold(&self.ee),
+            ed: fold(&self.ed[o]),
         })
+    }
+}
+
+/// [`Sufficient`] for one user per unit, collected block by block: the
+/// simulation adds each block of users while its outcomes are in cache.
+///
+/// ```
+/// use spillover::answer::suff::{Singles, Sufficient};
+/// let (y, y0) = ([1.0, 2.0, 4.0, 3.0], [0.0; 4]);
+/// let (z, e, x) = ([1u8, 0, 1, 0], [0.0; 4], [0.0; 4]);
+/// let mut s = Singles::new(false);
+/// s.add([&y[..2], &y0[..2]], &z[..2], &e[..2], &x[..2]);
+/// s.add([&y[2..], &y0[2..]], &z[2..], &e[2..], &x[2..]);
+/// let (t, c) = s.finish().arm_moments(0);
+/// assert_eq!((t.mean, c.mean), (2.5, 2.5));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Singles {
+    ky: [f64; 2],
+    kx: f64,
+    extra: bool,
+    started: bool,
+    arms: [ArmLanes; 2],
+}
+
+impl Singles {
+    /// Empty sums; with `extra` the covariate's and exposure's sums too
+    /// (CUPED and the regression read them), else only the outcomes'.
+    pub fn new(extra: bool) -> Singles {
+        Singles {
+            ky: [0.0; 2],
+            kx: 0.0,
+            extra,
+            started: false,
+            arms: [ArmLanes::default(); 2],
+        }
+    }
+
+    /// Add the next users (blocks in user order, from the first user):
+    /// outcomes `y`, arms `z`, exposures `e`, covariate `x` of these users.
+    ///
+    /// # Complexity
+    /// O(users in the block).
+    pub fn add(&mut self, y: [&[f64]; 2], z: &[u8], e: &[f64], x: &[f64]) {
+        if !self.started && !z.is_empty() {
+            self.ky = [y[0][0], y[1][0]];
+            self.kx = x.first().copied().unwrap_or(0.0);
+            self.started = true;
+        }
+        let mut lists = [[0u16; BLOCK]; 2];
+        for base in (0..z.len()).step_by(BLOCK) {
+            let end = (base + BLOCK).min(z.len());
+            let (mut lens, zb) = ([0usize; 2], &z[base..end]);
+            for (j, &zj) in zb.iter().enumerate() {
+                let t = usize::from(zj == 1);
+                lists[1][lens[1]] = j as u16;
+                lists[0][lens[0]] = j as u16;
+                lens[1] += t;
+                lens[0] += 1 - t;
+            }
+            for a in 0..2 {
+                self.arms[a].add(
+                    &lists[a][..lens[a]],
+                    base,
+                    y,
+                    self.ky,
+                    x,
+                    self.kx,
+                    e,
+                    self.extra,
+                );
+            }
+        }
+    }
+
+    /// The sums.
+    pub fn finish(&self) -> Sufficient {
+        let mut arms = [[ArmSums::default(); 2]; 2];
+        for (a, lanes) in self.arms.iter().enumerate() {
+            [arms[0][a], arms[1][a]] = lanes.split();
+        }
+        Sufficient {
+            ky: self.ky,
+            kx: self.kx,
+            arms,
+            units: None,
+            extra: self.extra,
+        }
     }
 }
 
@@ -191,6 +321,9 @@ pub struct Sufficient {
     pub arms: [[ArmSums; 2]; 2],
     /// Per-unit sums; `None` with one user per unit.
     pub units: Option<UnitSums>,
+    /// Whether the covariate's and exposure's sums were collected (else
+    /// they are 0 and CUPED and the regression are not computed here).
+    pub extra: bool,
 }
 
 /// Whether `cluster` gives every user a unit of their own (`cluster[i] == i`).
@@ -223,37 +356,9 @@ impl Sufficient {
         let kx = x.first().copied().unwrap_or(0.0);
         let mut arms = [[ArmSums::default(); 2]; 2];
         if singles {
-            // Users in blocks; within a block, each arm's users are listed
-            // first (without branching on the arm), then summed in registers.
-            // Each sum adds the same terms in the same order as one sweep
-            // pushing every user into its arm, so the results are identical.
-            const BLOCK: usize = 2048;
-            let mut sums = [ArmPair::default(); 2];
-            let mut lists = [[0u16; BLOCK]; 2];
-            for base in (0..n).step_by(BLOCK) {
-                let end = (base + BLOCK).min(n);
-                let (mut lens, zb) = ([0usize; 2], &z[base..end]);
-                for (j, &zj) in zb.iter().enumerate() {
-                    let t = usize::from(zj == 1);
-                    lists[1][lens[1]] = j as u16;
-                    lists[0][lens[0]] = j as u16;
-                    lens[1] += t;
-                    lens[0] += 1 - t;
-                }
-                for a in 0..2 {
-                    let users = lists[a][..lens[a]].iter().map(|&j| base + j as usize);
-                    sums[a].add_users(users, y, ky, x, kx, e);
-                }
-            }
-            for a in 0..2 {
-                [arms[0][a], arms[1][a]] = sums[a].split();
-            }
-            return Sufficient {
-                ky,
-                kx,
-                arms,
-                units: None,
-            };
+            let mut s = Singles::new(true);
+            s.add(y, z, e, x);
+            return s.finish();
         }
         let zero = || vec![0.0f64; clusters];
         let mut u = UnitSums {
@@ -287,6 +392,7 @@ impl Sufficient {
             kx,
             arms,
             units: Some(u),
+            extra: true,
         }
     }
 
@@ -302,7 +408,9 @@ impl Sufficient {
     /// Estimator `kind` (unblocked) on outcome `o`, with `y`, `z`, `e` the
     /// user-level data (read only by the regression with one user per unit)
     /// and `f` the regression's contrast weight on the exposure. `None` for
-    /// the exposure estimators, which these sums do not cover.
+    /// the exposure estimators, which these sums do not cover, and for CUPED
+    /// and the regression when the covariate's and exposure's sums were not
+    /// collected.
     #[allow(clippy::too_many_arguments)]
     pub fn estimate(
         &self,
@@ -314,6 +422,9 @@ impl Sufficient {
         f: f64,
         alpha: f64,
     ) -> Option<Outcome> {
+        if !self.extra && matches!(kind, EstimatorKind::Regression | EstimatorKind::Cuped) {
+            return None;
+        }
         Some(match kind {
             EstimatorKind::DmNaive => {
                 let (t, c) = self.arm_moments(o);
@@ -586,15 +697,19 @@ mod tests {
     use crate::answer::{analyst, Blocking, Experiment};
     use proptest::prelude::*;
 
-    /// The blocked, branch-free sweep of one user per unit equals, bit for
-    /// bit, one plain sweep pushing each user into its arm, across block
-    /// edges and with an arm left empty.
+    /// The lane sums of one user per unit equal one plain sweep pushing each
+    /// user into its arm (to rounding: within 1e-12 of the sum of the terms'
+    /// magnitudes), across block edges and with an arm left empty; the
+    /// outcomes' sums are the same bits whether or not the covariate's and
+    /// exposure's are taken; and adding users in blocks of 1,024 gives the
+    /// same bits on every run.
     #[test]
-    fn singles_sums_equal_the_plain_sweep_bit_for_bit() {
+    fn singles_sums_equal_the_plain_sweep() {
         let mut r = crate::rng::stream(9, &[]);
         use rand::RngExt;
         for (n, p) in [
             (1, 0.5),
+            (7, 0.5),
             (2047, 0.5),
             (2048, 0.3),
             (5000, 0.5),
@@ -609,20 +724,72 @@ mod tests {
             let cluster: Vec<u32> = (0..n as u32).collect();
             let got = Sufficient::collect([&y, &y0], &z, &e, &x, &cluster, n, true);
             let (ky, kx) = ([y[0], y0[0]], x[0]);
-            let mut arms = [[ArmSums::default(); 2]; 2];
+            let (mut arms, mut mags) = ([[ArmSums::default(); 2]; 2], [[ArmSums::default(); 2]; 2]);
             for i in 0..n {
                 let (a, xi, ei) = (usize::from(z[i] == 1), x[i] - kx, e[i]);
                 arms[0][a].push(y[i] - ky[0], xi, ei);
                 arms[1][a].push(y0[i] - ky[1], xi, ei);
+                mags[0][a].push((y[i] - ky[0]).abs(), xi.abs(), ei.abs());
+                mags[1][a].push((y0[i] - ky[1]).abs(), xi.abs(), ei.abs());
             }
-            let want = Sufficient {
-                ky,
-                kx,
-                arms,
-                units: None,
+            assert_eq!((got.ky, got.kx), (ky, kx));
+            for o in 0..2 {
+                for a in 0..2 {
+                    let (g, w, m) = (&got.arms[o][a], &arms[o][a], &mags[o][a]);
+                    let pairs = [
+                        (g.n, w.n, m.n),
+                        (g.d, w.d, m.d),
+                        (g.dd, w.dd, m.dd),
+                        (g.x, w.x, m.x),
+                        (g.xx, w.xx, m.xx),
+                        (g.xd, w.xd, m.xd),
+                        (g.e, w.e, m.e),
+                        (g.ee, w.ee, m.ee),
+                        (g.ed, w.ed, m.ed),
+                    ];
+                    for (k, (g, w, m)) in pairs.into_iter().enumerate() {
+                        assert!(
+                            (g - w).abs() <= 1e-12 * m,
+                            "n {n} o {o} arm {a} sum {k}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+            let blocks = |extra: bool| {
+                let mut s = Singles::new(extra);
+                for b in (0..n).step_by(1024) {
+                    let c = b..(b + 1024).min(n);
+                    s.add(
+                        [&y[c.clone()], &y0[c.clone()]],
+                        &z[c.clone()],
+                        &e[c.clone()],
+                        &x[c],
+                    );
+                }
+                s.finish()
             };
-            // Debug prints every bit that matters (−0 included).
-            assert_eq!(format!("{got:?}"), format!("{want:?}"), "n = {n}");
+            let (full, lean) = (blocks(true), blocks(false));
+            assert_eq!(
+                format!("{:?}", full.arms),
+                format!("{:?}", blocks(true).arms)
+            );
+            for o in 0..2 {
+                for a in 0..2 {
+                    let (f, l) = (&full.arms[o][a], &lean.arms[o][a]);
+                    assert_eq!(
+                        (f.n.to_bits(), f.d.to_bits(), f.dd.to_bits()),
+                        (l.n.to_bits(), l.d.to_bits(), l.dd.to_bits())
+                    );
+                    assert_eq!(
+                        (l.x, l.xx, l.xd, l.e, l.ee, l.ed),
+                        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+                    );
+                }
+            }
+            assert!(full.extra && !lean.extra);
+            assert!(lean
+                .estimate(EstimatorKind::Cuped, 0, &y, &z, &e, 0.5, 0.05)
+                .is_none());
         }
     }
 

@@ -1590,6 +1590,25 @@ impl BatchCounts {
         (!self.values.is_empty()).then(|| &self.values[lane * self.n..(lane + 1) * self.n])
     }
 
+    /// Lane `lane`'s exposures of users `start..start + out.len()` into
+    /// `out`, as [`BatchCounts::exposure`] gives them; `inv` holds those
+    /// users' `inv_in_strength`.
+    pub fn exposure_block(&self, lane: usize, start: usize, inv: &[f64], out: &mut [f64]) {
+        let a = lane * self.n + start;
+        let b = a + out.len();
+        if let Some(v) = self.values(lane) {
+            out.copy_from_slice(&v[start..start + out.len()]);
+        } else if self.wide.is_empty() {
+            for ((ei, &c), &inv) in out.iter_mut().zip(&self.narrow[a..b]).zip(inv) {
+                *ei = f64::from(c) * inv;
+            }
+        } else {
+            for ((ei, &c), &inv) in out.iter_mut().zip(&self.wide[a..b]).zip(inv) {
+                *ei = f64::from(c) * inv;
+            }
+        }
+    }
+
     /// Fill `e` with lane `lane`'s exposures, exactly (bit for bit) what
     /// [`ExposureOp::apply`] gives for that assignment: by node, each user's
     /// treated in-neighbour count times `inv_in_strength`.
@@ -1637,9 +1656,15 @@ fn wide_counts(g: &Graph) -> bool {
 fn pack(zs: &[&[u8]], len: usize, bits: &mut Vec<u64>) {
     bits.clear();
     bits.resize(len, 0);
-    for (r, z) in zs.iter().enumerate() {
-        for (b, &zi) in bits.iter_mut().zip(z.iter()) {
-            *b |= u64::from(zi & 1) << r;
+    // A block of words at a time, so the words stay in cache across lanes.
+    const WORDS: usize = 4096;
+    for (w, block) in bits.chunks_mut(WORDS).enumerate() {
+        let start = w * WORDS;
+        for (r, z) in zs.iter().enumerate() {
+            let z = z.get(start..).unwrap_or(&[]);
+            for (b, &zi) in block.iter_mut().zip(z.iter()) {
+                *b |= u64::from(zi & 1) << r;
+            }
         }
     }
 }

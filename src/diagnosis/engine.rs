@@ -158,6 +158,66 @@ pub fn smd(x: &[f64], z: &[u8]) -> f64 {
 /// Replicates computed together before their per-cluster sums are reduced.
 const CHUNK: usize = 64;
 
+/// Users per block of a replicate's outcome loop: the block's noise, outcomes
+/// and sums stay in cache.
+const OUT_BLOCK: usize = 1024;
+
+/// Running sums per contamination total: users add into lane (position mod
+/// `LANES`), and the lanes are added in a fixed order.
+const LANES: usize = 4;
+
+/// Add a block's contamination sums to `acc`: lanes of [Σ s, Σ s·e,
+/// Σ_t s, Σ_t s·e] over the block's users, `s` their in-strength
+/// (`strength`, 0 without in-neighbours) and `e` their exposure, so s·e is
+/// the in-weight from treated users; the treated arm's sums multiply by the
+/// arm (0 or 1), without branching on it. See [`contamination_shares`].
+fn contamination(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
+    let [mut s1, mut se1, mut st, mut set] = *acc;
+    let (zc, ec, sc) = (
+        z.chunks_exact(LANES),
+        e.chunks_exact(LANES),
+        strength.chunks_exact(LANES),
+    );
+    let (zr, er, sr) = (zc.remainder(), ec.remainder(), sc.remainder());
+    for ((zc, ec), sc) in zc.zip(ec).zip(sc) {
+        for l in 0..LANES {
+            let t = f64::from(u8::from(zc[l] == 1));
+            let se = sc[l] * ec[l];
+            s1[l] += sc[l];
+            se1[l] += se;
+            st[l] += t * sc[l];
+            set[l] += t * se;
+        }
+    }
+    for l in 0..zr.len() {
+        let t = f64::from(u8::from(zr[l] == 1));
+        let se = sr[l] * er[l];
+        s1[l] += sr[l];
+        se1[l] += se;
+        st[l] += t * sr[l];
+        set[l] += t * se;
+    }
+    *acc = [s1, se1, st, set];
+}
+
+/// Contamination of each arm from the sums of [`contamination`]: the share
+/// of the treated users' in-weight that comes from control users, and of
+/// the control users' in-weight that comes from treated users (0 for an arm
+/// without in-weight).
+fn contamination_shares(acc: &[[f64; LANES]; 4]) -> (f64, f64) {
+    let [s, se, st, set] = acc.map(|l| (l[0] + l[1]) + (l[2] + l[3]));
+    let (wt, wc) = (st, s - st);
+    let (ct, cc) = (st - set, se - set);
+    let share = |x: f64, w: f64| {
+        if w > 0.0 {
+            (x / w).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    (share(ct, wt), share(cc, wc))
+}
+
 /// Memory a worker may spend on a batch's exposure counts and assignments.
 const BATCH_BUDGET: usize = 256 << 20;
 
@@ -183,6 +243,10 @@ pub struct Engine<'a> {
     singles: bool,
     /// Replicates per shared exposure sweep; 0 when the operator does not batch.
     batch_lanes: usize,
+    /// Each user's in-strength (0 without in-neighbours), for contamination.
+    strength: Vec<f64>,
+    /// Every user's direct effect, when they share one.
+    tau: Option<f64>,
 }
 
 /// One saturation-design estimator.
@@ -755,8 +819,16 @@ impl<'a> Engine<'a> {
         } else {
             0
         };
+        // 1 / (1 / s) as the exposure's users use it, 0 without in-neighbours.
+        let strength = pop
+            .inv_in_strength
+            .iter()
+            .map(|&inv| if inv > 0.0 { 1.0 / inv } else { 0.0 })
+            .collect();
         Ok(Engine {
             batch_lanes,
+            strength,
+            tau: pop.uniform_tau(),
             singles: estimate::suff::one_user_per_unit(design.clusters.labels(), design.units()),
             connected_share: pop.connected_share(),
             g,
@@ -978,9 +1050,49 @@ fn finish(
     } = drawn;
     let mut r = rng;
     let part = redrawn.as_ref().unwrap_or(&design.clusters);
-    // Exposure: weighted share of treated in-neighbours.
+    let labels = part.labels();
+    let cluster_design = design.spec.unit == Unit::Cluster;
+    let per_cluster = cluster_design && redrawn.is_none();
+    let k = part.count();
+    let b = if redrawn.is_some() {
+        estimate::Blocking::None
+    } else {
+        blocking(design)
+    };
+    // The unblocked analyst estimators run on one pass of sufficient
+    // statistics (answer::suff); the user-level functions are their reference.
+    let use_suff =
+        b == estimate::Blocking::None && pop.covariates.is_empty() && en.saturation.is_none();
+    let singles = match &redrawn {
+        None => en.singles,
+        Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
+    };
+    // With one user per unit the sums are taken block by block below, while
+    // the block's outcomes are in cache; the covariate's and exposure's sums
+    // only when an estimator reads them.
+    let extra = cfg
+        .estimators
+        .iter()
+        .any(|k| matches!(k, EstimatorKind::Regression | EstimatorKind::Cuped));
+    let mut singles_sums = (use_suff && singles && (pop.x.len() == n || !extra))
+        .then(|| estimate::suff::Singles::new(extra));
+    // Lean: every estimator comes from those sums and nothing else reads the
+    // users' exposures and outcomes, so they live only block by block.
+    let lean = singles_sums.is_some()
+        && en.ht.is_none()
+        && cfg.randomization_inference == 0
+        && cfg.estimators.iter().all(|k| {
+            matches!(
+                k,
+                EstimatorKind::DmNaive | EstimatorKind::DmCr2 | EstimatorKind::ClusterMeans
+            )
+        });
+    // Exposure: weighted share of treated in-neighbours; lean with batch
+    // counts, each block's from the counts.
     let Scratch { e, y, y0, batch } = scratch;
+    let counts_lane = lane.filter(|&l| lean && batch.values(l).is_none());
     let e: &[f64] = match lane.map(|l| (l, batch.values(l))) {
+        _ if counts_lane.is_some() => &[],
         Some((_, Some(values))) => values,
         Some((l, None)) => {
             let e = zeroed(e, n);
@@ -994,50 +1106,58 @@ fn finish(
         }
     };
     // Every entry of y and y0 is written below: no need to zero them.
-    let (y, y0) = (sized(y, n), sized(y0, n));
-    let (mut ct, mut wt, mut cc, mut wc) = (0.0, 0.0, 0.0, 0.0);
-    let labels = part.labels();
-    let cluster_design = design.spec.unit == Unit::Cluster;
-    let per_cluster = cluster_design && redrawn.is_none();
-    for i in 0..n {
-        let noise = pop.noise(&mut r);
-        let treated = z[i] == 1;
-        y[i] = pop.observe_user(i, pop.mean_outcome(i, treated, e[i]), noise);
-        y0[i] = pop.observe_user(i, pop.null_mean_outcome(i), noise);
-        let inv = pop.inv_in_strength[i];
-        if inv > 0.0 {
-            let s = 1.0 / inv;
-            let other = if treated { s * (1.0 - e[i]) } else { s * e[i] };
-            // Without a branch on the (random) arm: the other arm's sums add
-            // ±0, which leaves a sum that is never −0 unchanged (`other` and
-            // `s` are finite: in-strengths are finite and positive).
-            let (t, c) = (f64::from(u8::from(treated)), f64::from(u8::from(!treated)));
-            ct += t * other;
-            wt += t * s;
-            cc += c * other;
-            wc += c * s;
-            if per_cluster {
-                cluster_other[labels[i] as usize] += other;
+    let keep = if lean { 0 } else { n };
+    let (y, y0) = (sized(y, keep), sized(y0, keep));
+    let no_x: &[f64] = &[];
+    // Contamination in lanes (see `contamination`).
+    let mut cont = [[0.0f64; LANES]; 4];
+    let mut noise = [0.0f64; OUT_BLOCK];
+    let (mut eblock, mut yblock, mut y0block) = (
+        [0.0f64; OUT_BLOCK],
+        [0.0f64; OUT_BLOCK],
+        [0.0f64; OUT_BLOCK],
+    );
+    for base in (0..n).step_by(OUT_BLOCK) {
+        let end = (base + OUT_BLOCK).min(n);
+        let len = end - base;
+        let inv = &pop.inv_in_strength[base..end];
+        let zb = &z[base..end];
+        let eb: &[f64] = match counts_lane {
+            Some(l) => {
+                batch.exposure_block(l, base, inv, &mut eblock[..len]);
+                &eblock[..len]
+            }
+            None => &e[base..end],
+        };
+        let (yb, y0b) = if lean {
+            (&mut yblock[..len], &mut y0block[..len])
+        } else {
+            (&mut y[base..end], &mut y0[base..end])
+        };
+        let nb = &mut noise[..len];
+        pop.noise_fill(&mut r, nb);
+        pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
+        let strength = &en.strength[base..end];
+        contamination(zb, eb, strength, &mut cont);
+        if per_cluster {
+            for (j, &s) in strength.iter().enumerate() {
+                if s > 0.0 {
+                    let ej = eb[j];
+                    let other = if zb[j] == 1 { s * (1.0 - ej) } else { s * ej };
+                    cluster_other[labels[base + j] as usize] += other;
+                }
             }
         }
+        if let Some(sums) = &mut singles_sums {
+            let x = if extra { &pop.x[base..end] } else { no_x };
+            sums.add([&*yb, &*y0b], zb, eb, x);
+        }
     }
-    let k = part.count();
-    let b = if redrawn.is_some() {
-        estimate::Blocking::None
-    } else {
-        blocking(design)
-    };
-    // The unblocked analyst estimators run on one pass of sufficient
-    // statistics (answer::suff); the user-level functions are their reference.
-    let suff =
-        (b == estimate::Blocking::None && pop.covariates.is_empty() && en.saturation.is_none())
-            .then(|| {
-                let singles = match &redrawn {
-                    None => en.singles,
-                    Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
-                };
-                estimate::suff::Sufficient::collect([y, y0], &z, e, &pop.x, labels, k, singles)
-            });
+    let (contamination_treated, contamination_control) = contamination_shares(&cont);
+    let suff = use_suff.then(|| match &singles_sums {
+        Some(sums) => sums.finish(),
+        None => estimate::suff::Sufficient::collect([y, y0], &z, e, &pop.x, labels, k, singles),
+    });
     let run = |yv: &[f64], kind: EstimatorKind, null_run: bool| -> Outcome {
         if let Some(s) = &suff {
             let o = usize::from(null_run);
@@ -1109,7 +1229,10 @@ fn finish(
     {
         Some(j) if null[j].is_ok() => null[j].as_ref().ok().map(|e| e.value),
         _ => {
-            let (t, c) = estimate::arm_moments(y0, &z);
+            let (t, c) = match &suff {
+                Some(s) => s.arm_moments(1),
+                None => estimate::arm_moments(y0, &z),
+            };
             (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
     };
@@ -1133,8 +1256,8 @@ fn finish(
         dm_null,
         ri_effect,
         ri_null,
-        contamination_treated: if wt > 0.0 { ct / wt } else { 0.0 },
-        contamination_control: if wc > 0.0 { cc / wc } else { 0.0 },
+        contamination_treated,
+        contamination_control,
         icc: if cluster_design {
             match suff.as_ref().and_then(|s| s.unit_moments(1)) {
                 Some(sums) => crate::stats::anova_icc_from_sums(sums, n, k),

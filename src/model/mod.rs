@@ -532,6 +532,18 @@ impl Population {
         }
     }
 
+    /// The direct effect when every user has the same one.
+    ///
+    /// # Complexity
+    /// O(users).
+    pub fn uniform_tau(&self) -> Option<f64> {
+        let t = *self.tau.first()?;
+        self.tau
+            .iter()
+            .all(|v| v.to_bits() == t.to_bits())
+            .then_some(t)
+    }
+
     /// Number of units.
     pub fn len(&self) -> usize {
         self.alpha.len()
@@ -578,10 +590,79 @@ impl Population {
     }
 
     /// Draw the noise for one unit.
-    pub fn noise(&self, r: &mut Rng) -> f64 {
+    pub fn noise<R: rand::Rng + ?Sized>(&self, r: &mut R) -> f64 {
         match self.kind {
             Kind::Continuous => StandardNormal.sample(r),
             Kind::Binary => r.random::<f64>(),
+        }
+    }
+
+    /// Fill `out` with consecutive noise draws, each as [`Population::noise`].
+    pub fn noise_fill<R: rand::Rng + ?Sized>(&self, r: &mut R, out: &mut [f64]) {
+        match self.kind {
+            Kind::Continuous => out.iter_mut().for_each(|v| *v = StandardNormal.sample(r)),
+            Kind::Binary => out.iter_mut().for_each(|v| *v = r.random::<f64>()),
+        }
+    }
+
+    /// The observed outcomes of users `start..start + z.len()` under the
+    /// model (`y`) and the null model (`y0`), from their arms `z`, exposures
+    /// `e` and noise draws `noise`: for each user exactly
+    /// [`Population::observe_user`] of [`Population::mean_outcome`] and of
+    /// [`Population::null_mean_outcome`] with the same draw. `tau`, when
+    /// given, is every user's direct effect (see [`Population::uniform_tau`]),
+    /// so the per-user effects are not read.
+    ///
+    /// # Complexity
+    /// O(users in the block); the common case (a continuous metric with one
+    /// noise scale) is a branch-free loop.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe_block(
+        &self,
+        start: usize,
+        tau: Option<f64>,
+        z: &[u8],
+        e: &[f64],
+        noise: &[f64],
+        y: &mut [f64],
+        y0: &mut [f64],
+    ) {
+        let n = z.len();
+        let (e, noise, y, y0) = (&e[..n], &noise[..n], &mut y[..n], &mut y0[..n]);
+        let alpha = &self.alpha[start..start + n];
+        if self.kind == Kind::Continuous && self.noise_scale.is_empty() {
+            let (sd, gamma) = (self.noise_sd, self.gamma);
+            let threshold = self.exposure == ExposureFn::Threshold;
+            let thr = self.threshold;
+            let taus = match tau {
+                Some(_) => &[][..],
+                None => &self.tau[start..start + n],
+            };
+            let tau = tau.unwrap_or(0.0);
+            let one = |j: usize, f: f64, t: f64, y: &mut f64, y0: &mut f64| {
+                let zf = f64::from(u8::from(z[j] == 1));
+                let eta = alpha[j] + zf * t + gamma * f;
+                *y = eta + sd * noise[j];
+                *y0 = alpha[j] + sd * noise[j];
+            };
+            // One loop per case, so each is branch-free.
+            let rows = y.iter_mut().zip(y0.iter_mut()).zip(e).enumerate();
+            match (threshold, taus.is_empty()) {
+                (false, true) => rows.for_each(|(j, ((y, y0), &ej))| one(j, ej, tau, y, y0)),
+                (true, true) => rows.for_each(|(j, ((y, y0), &ej))| {
+                    one(j, f64::from(u8::from(ej >= thr)), tau, y, y0)
+                }),
+                (false, false) => rows.for_each(|(j, ((y, y0), &ej))| one(j, ej, taus[j], y, y0)),
+                (true, false) => rows.for_each(|(j, ((y, y0), &ej))| {
+                    one(j, f64::from(u8::from(ej >= thr)), taus[j], y, y0)
+                }),
+            }
+        } else {
+            for j in 0..n {
+                let i = start + j;
+                y[j] = self.observe_user(i, self.mean_outcome(i, z[j] == 1, e[j]), noise[j]);
+                y0[j] = self.observe_user(i, self.null_mean_outcome(i), noise[j]);
+            }
         }
     }
 
@@ -630,6 +711,79 @@ mod tests {
         let est = crate::inquiry::global_effect(&pop);
         assert!((est.value - (0.3 + 0.2 * 0.75)).abs() < 1e-12);
         assert!((est.direct - 0.3).abs() < 1e-12);
+    }
+
+    /// Issue 14: a block of outcomes equals, bit for bit, each user's
+    /// `observe_user` of `mean_outcome` and `null_mean_outcome`: continuous
+    /// and binary metrics, linear and threshold exposure, constant and
+    /// degree-scaled effects (with and without the shared τ), per-user
+    /// noise scales.
+    #[test]
+    fn observed_blocks_equal_each_users_outcome() {
+        use rand::RngExt;
+        let mut b = GraphBuilder::new(60, false, false);
+        for i in 0..59u32 {
+            b.add_edge(i, i + 1, 1.0);
+            b.add_edge(i, (i * 7 + 3) % 60, 1.0);
+        }
+        let (g, _) = b.build(&BuildOptions::default()).unwrap();
+        let groups = Partition::from_labels(&(0..60).map(|i| i / 10).collect::<Vec<_>>());
+        let mut r = rng::stream(3, &[]);
+        let z: Vec<u8> = (0..60).map(|_| u8::from(r.random_bool(0.5))).collect();
+        let e: Vec<f64> = (0..60).map(|_| r.random::<f64>()).collect();
+        let draws: Vec<f64> = (0..60).map(|_| r.random::<f64>() * 4.0 - 2.0).collect();
+        let mut checked = 0;
+        for kind in [Kind::Continuous, Kind::Binary] {
+            for exposure in [ExposureFn::Linear, ExposureFn::Threshold] {
+                for heterogeneity in [Heterogeneity::Constant, Heterogeneity::Degree] {
+                    for scaled in [false, true] {
+                        let spec = OutcomeSpec {
+                            kind,
+                            exposure,
+                            heterogeneity,
+                            direct_effect: 0.3,
+                            spillover: 0.2,
+                            threshold: 0.5,
+                            ..Default::default()
+                        };
+                        let mut pop = Population::draw(&spec, &g, groups.clone(), 1).unwrap();
+                        if scaled {
+                            pop.noise_scale = (0..60).map(|i| 0.5 + i as f64 / 60.0).collect();
+                        }
+                        let uniform = pop.uniform_tau();
+                        assert_eq!(uniform.is_some(), heterogeneity == Heterogeneity::Constant);
+                        for tau in [None, uniform] {
+                            let (mut y, mut y0) = (vec![0.0; 60], vec![0.0; 60]);
+                            for start in [0, 17, 43] {
+                                let end = (start + 26).min(60);
+                                let c = start..end;
+                                pop.observe_block(
+                                    start,
+                                    tau,
+                                    &z[c.clone()],
+                                    &e[c.clone()],
+                                    &draws[c.clone()],
+                                    &mut y[c.clone()],
+                                    &mut y0[c],
+                                );
+                            }
+                            for i in 0..60 {
+                                let want = pop.observe_user(
+                                    i,
+                                    pop.mean_outcome(i, z[i] == 1, e[i]),
+                                    draws[i],
+                                );
+                                let null = pop.observe_user(i, pop.null_mean_outcome(i), draws[i]);
+                                assert_eq!(y[i].to_bits(), want.to_bits(), "{kind:?} {exposure:?}");
+                                assert_eq!(y0[i].to_bits(), null.to_bits());
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 32);
     }
 
     #[test]
