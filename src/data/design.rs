@@ -639,7 +639,7 @@ impl Design {
                 *v = u8::from(r.random_bool(p));
             }
         } else {
-            complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc);
+            complete(r, (0..k as u32).collect(), p, zc);
         }
         for (zi, &c) in z.iter_mut().zip(part.labels()) {
             *zi = zc[c as usize];
@@ -996,7 +996,7 @@ impl Design {
                     *v = u8::from(r.random_bool(p));
                 }
             }
-            Scheme::Complete => complete(r, &(0..k as u32).collect::<Vec<_>>(), p, zc),
+            Scheme::Complete => complete(r, (0..k as u32).collect(), p, zc),
             Scheme::Stratified(strata) => {
                 let mut members: Vec<Vec<u32>> = vec![Vec::new(); strata.count];
                 for (c, &s) in strata.stratum.iter().enumerate() {
@@ -1325,18 +1325,43 @@ fn subset_sum_moments(
 }
 
 /// Treat exactly round(p·|units|) of `units`.
-fn complete(r: &mut Rng, units: &[u32], p: f64, zc: &mut [u8]) {
-    choose(r, units, (p * units.len() as f64).round() as usize, zc);
+fn complete(r: &mut Rng, units: Vec<u32>, p: f64, zc: &mut [u8]) {
+    let m = (p * units.len() as f64).round() as usize;
+    choose_from(r, units, m, zc);
 }
 
 /// Treat `m` of `units` chosen uniformly (a partial Fisher–Yates draw).
+///
+/// The swap positions of a block of steps are drawn first (the same draws in
+/// the same order: each depends only on the step), and the pool entries they
+/// point at are read once in a loop of independent loads, so the scattered
+/// reads overlap before the block's swaps run in order.
+///
+/// # Complexity
+/// O(|units|) time and memory.
 fn choose(r: &mut Rng, units: &[u32], m: usize, zc: &mut [u8]) {
-    let mut pool = units.to_vec();
-    let m = m.min(pool.len());
-    for i in 0..m {
-        let j = r.random_range(i..pool.len());
-        pool.swap(i, j);
-        zc[pool[i] as usize] = 1;
+    choose_from(r, units.to_vec(), m, zc);
+}
+
+/// [`choose`] from `pool`, shuffled in place.
+fn choose_from(r: &mut Rng, mut pool: Vec<u32>, m: usize, zc: &mut [u8]) {
+    const STEPS: usize = 256;
+    let len = pool.len();
+    let m = m.min(len);
+    let mut js = [0usize; STEPS];
+    for start in (0..m).step_by(STEPS) {
+        let end = (start + STEPS).min(m);
+        let js = &mut js[..end - start];
+        for (k, j) in js.iter_mut().enumerate() {
+            *j = r.random_range(start + k..len);
+        }
+        let touched = js.iter().fold(0u32, |acc, &j| acc ^ pool[j]);
+        std::hint::black_box(touched);
+        for (k, &j) in js.iter().enumerate() {
+            let i = start + k;
+            pool.swap(i, j);
+            zc[pool[i] as usize] = 1;
+        }
     }
 }
 
@@ -1356,6 +1381,39 @@ mod tests {
             strata: 2,
             saturations: None,
             saturation_shares: None,
+        }
+    }
+
+    /// Issue 14: the blocked draw (swap positions drawn a block ahead, their
+    /// entries read first) treats exactly the users of the plain partial
+    /// Fisher–Yates draw and leaves the stream where it does, across block
+    /// edges and for a subset of units.
+    #[test]
+    fn blocked_choice_equals_the_plain_partial_fisher_yates() {
+        let plain = |r: &mut Rng, units: &[u32], m: usize, zc: &mut [u8]| {
+            let mut pool = units.to_vec();
+            for i in 0..m.min(pool.len()) {
+                let j = r.random_range(i..pool.len());
+                pool.swap(i, j);
+                zc[pool[i] as usize] = 1;
+            }
+        };
+        let all: Vec<u32> = (0..1000).collect();
+        let odd: Vec<u32> = (0..1000).filter(|i| i % 2 == 1).collect();
+        for units in [&all, &odd] {
+            for m in [0, 1, 255, 256, 257, 500, 999, 1000, 2000] {
+                let (mut a, mut b) = (vec![0u8; 1000], vec![0u8; 1000]);
+                let (mut ra, mut rb) = (
+                    crate::rng::stream(4, &[m as u64]),
+                    crate::rng::stream(4, &[m as u64]),
+                );
+                choose(&mut ra, units, m, &mut a);
+                plain(&mut rb, units, m, &mut b);
+                assert_eq!(a, b, "m = {m}");
+                assert_eq!(ra.random::<u64>(), rb.random::<u64>());
+                let treated = a.iter().map(|&v| usize::from(v)).sum::<usize>();
+                assert_eq!(treated, m.min(units.len()));
+            }
         }
     }
 

@@ -1631,14 +1631,17 @@ impl BatchCounts {
 /// Byte lanes of a word: bit k of byte b of `(w >> k) & LOW_BITS` is bit 8b + k of w.
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 
-/// Per byte lane sums of the bits of `bits[j]` over the in-neighbours `row`
-/// (at most 255 of them, so no byte overflows): lane r = 8b + k lives in
-/// byte b of word k.
+/// Users whose in-neighbours' packed arms [`ExposureOp::apply_batch`]
+/// gathers at once.
+const GATHER: usize = 16;
+
+/// Per byte lane sums of the bits of `words` (the packed arms of at most
+/// 255 in-neighbours, so no byte overflows): lane r = 8b + k lives in byte b
+/// of word k.
 #[inline]
-fn swar_counts(row: &[u32], bits: &[u64]) -> [u64; 8] {
+fn swar_words(words: &[u64]) -> [u64; 8] {
     let mut acc = [0u64; 8];
-    for &j in row {
-        let w = bits[j as usize];
+    for &w in words {
         for (k, a) in acc.iter_mut().enumerate() {
             *a += (w >> k) & LOW_BITS;
         }
@@ -1747,17 +1750,29 @@ impl ExposureOp {
                 let lane_of =
                     |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
                 let mut total = [0u32; MAX_LANES];
+                // A group of users at a time: their in-neighbours' packed arms
+                // are read first, in one loop of independent loads (so the
+                // scattered reads overlap), then counted.
+                let mut words: Vec<u64> = Vec::new();
+                let mut group_start = 0;
                 for i in 0..n {
-                    let row = &src[off[i]..off[i + 1]];
+                    if i == group_start {
+                        let end = (i + GATHER).min(n);
+                        words.clear();
+                        words.extend(src[off[i]..off[end]].iter().map(|&j| bits[j as usize]));
+                        group_start = end;
+                    }
+                    let base = off[group_start.min(n)] - words.len();
+                    let row = &words[off[i] - base..off[i + 1] - base];
                     if row.len() <= 255 {
-                        let acc = swar_counts(row, bits);
+                        let acc = swar_words(row);
                         for (r, t) in total[..lanes].iter_mut().enumerate() {
                             *t = lane_of(&acc, r);
                         }
                     } else {
                         total[..lanes].fill(0);
                         for part in row.chunks(255) {
-                            let acc = swar_counts(part, bits);
+                            let acc = swar_words(part);
                             for (r, t) in total[..lanes].iter_mut().enumerate() {
                                 *t += lane_of(&acc, r);
                             }
