@@ -983,7 +983,7 @@ fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
 /// with the random stream positioned where the replicate's noise starts.
 pub struct DrawnAssignment {
     /// The replicate's stream after the draw (its noise comes next).
-    pub rng: rng::Rng,
+    pub rng: rng::Draws,
     /// Each unit's arm (saturation designs: each cluster's level index).
     pub zc: Vec<u8>,
     /// Each user's arm (1 = treated).
@@ -1004,7 +1004,7 @@ pub fn draw_assignment(
     design_index: usize,
     r_index: usize,
 ) -> Result<DrawnAssignment> {
-    let mut rng = rng::stream(
+    let mut rng = rng::draws(
         seed,
         &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
     );
@@ -1324,7 +1324,7 @@ fn randomization_p_values(
         return (vec![None; m], vec![None; m]);
     }
     let n = y.len();
-    let mut r = rng::stream(
+    let mut r = rng::draws(
         cfg.seed,
         &[
             rng::purpose::RANDOMIZATION_INFERENCE,
