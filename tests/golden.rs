@@ -2,9 +2,11 @@
 //! bundled scenario (run with `--replicates 6`, which also caps the power
 //! curve) must stay byte-identical across refactors. The fixtures in
 //! `tests/golden/<scenario>/` were written by the code before the issue-11
-//! restructuring and rewritten once in issue 14, when the one-user-per-unit
+//! restructuring and rewritten twice in issue 14: when the one-user-per-unit
 //! sums and the contamination moved to fixed lanes (every float within
-//! 3.3e-12 relative of the old files, no text changed); regenerate them only
+//! 3.3e-12 relative of the old files, no text changed), and when replicates
+//! moved to the xoshiro256++ generator and exchangeable complete
+//! randomization (every simulated number redrawn); regenerate them only
 //! deliberately, when a change of numbers or format is intended:
 //!
 //! ```sh

@@ -1323,26 +1323,29 @@ fn subset_sum_moments(
     (mean, var)
 }
 
-/// Treat exactly round(p·|units|) of `units`.
+/// How many of `units` units complete randomization at share `p` treats:
+/// round(p·units).
 fn treated_count(p: f64, units: usize) -> usize {
     (p * units as f64).round() as usize
 }
 
 /// Treat `m` of the units `0..zc.len()` chosen uniformly at random (complete
-/// randomization); every other entry of `zc` is set to 0. See [`choose`].
+/// randomization); every other entry of `zc` is set to 0. See [`choose_by`].
 ///
 /// # Complexity
 /// O(units) expected.
-pub fn choose_all<R: Rng + ?Sized>(r: &mut R, m: usize, zc: &mut [u8]) {
+fn choose_all<R: Rng + ?Sized>(r: &mut R, m: usize, zc: &mut [u8]) {
     choose_by(r, zc.len(), m, |i| i, zc);
 }
 
 /// Treat `m` of `units` chosen uniformly at random; every other entry of
 /// `zc` among `units` is set to 0, entries outside `units` are left alone.
+/// `units` must be distinct (strata and clusters are): a repeated unit
+/// could never be corrected and the draw would not end.
 ///
 /// # Complexity
 /// O(|units|) expected.
-pub fn choose<R: Rng + ?Sized>(r: &mut R, units: &[u32], m: usize, zc: &mut [u8]) {
+fn choose<R: Rng + ?Sized>(r: &mut R, units: &[u32], m: usize, zc: &mut [u8]) {
     choose_by(r, units.len(), m, |i| units[i] as usize, zc);
 }
 
@@ -1356,13 +1359,14 @@ pub fn choose<R: Rng + ?Sized>(r: &mut R, units: &[u32], m: usize, zc: &mut [u8]
 /// while fewer than `m` are, treated if it is not). The first step is
 /// exchangeable (its law does not change when units are permuted) and so is
 /// every correction, so the final set's law is too; it has exactly `m`
-/// units, hence it is uniform over the subsets of size `m`. The correction
-/// touches about √(len) units (plus len / 131072 from rounding `t`), where a
-/// Fisher–Yates draw swaps `m` scattered entries.
+/// units, hence it is uniform over the subsets of size `m`. About
+/// √(len·m/len·(1 − m/len)) units are corrected (plus up to len / 131072
+/// from rounding `t`), where a Fisher–Yates draw swaps `m` scattered entries.
 ///
 /// # Complexity
-/// O(len) expected: each correcting draw succeeds with probability at least
-/// min(m, len − m) / len.
+/// O(len) expected: a correcting draw succeeds with probability at least
+/// min(m, len − m) / len, and the corrections expected are few enough that
+/// their draws total O(len) even when m or len − m is small.
 fn choose_by<R: Rng + ?Sized>(
     r: &mut R,
     len: usize,

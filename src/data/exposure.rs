@@ -1750,32 +1750,43 @@ impl ExposureOp {
                 let lane_of =
                     |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
                 let mut total = [0u32; MAX_LANES];
-                // A group of users at a time: their in-neighbours' packed arms
-                // are read first, in one loop of independent loads (so the
-                // scattered reads overlap), then counted.
-                let mut words: Vec<u64> = Vec::new();
-                let mut group_start = 0;
+                // A group of up to GATHER users at a time (none with more than
+                // 255 in-neighbours, so at most 4,080 words): their
+                // in-neighbours' packed arms are read first, in one loop of
+                // independent loads (so the scattered reads overlap), then
+                // counted. A user with more in-neighbours is read and counted
+                // 255 at a time on its own.
+                let mut words: Vec<u64> = Vec::with_capacity(GATHER * 255);
+                let (mut group, mut group_end) = (0, 0);
                 for i in 0..n {
-                    if i == group_start {
-                        let end = (i + GATHER).min(n);
-                        words.clear();
-                        words.extend(src[off[i]..off[end]].iter().map(|&j| bits[j as usize]));
-                        group_start = end;
-                    }
-                    let base = off[group_start.min(n)] - words.len();
-                    let row = &words[off[i] - base..off[i + 1] - base];
-                    if row.len() <= 255 {
-                        let acc = swar_words(row);
-                        for (r, t) in total[..lanes].iter_mut().enumerate() {
-                            *t = lane_of(&acc, r);
-                        }
-                    } else {
+                    let (a, b) = (off[i], off[i + 1]);
+                    if b - a > 255 {
                         total[..lanes].fill(0);
-                        for part in row.chunks(255) {
-                            let acc = swar_words(part);
+                        for part in src[a..b].chunks(255) {
+                            words.clear();
+                            words.extend(part.iter().map(|&j| bits[j as usize]));
+                            let acc = swar_words(&words);
                             for (r, t) in total[..lanes].iter_mut().enumerate() {
                                 *t += lane_of(&acc, r);
                             }
+                        }
+                    } else {
+                        if i >= group_end {
+                            group = i;
+                            group_end = i;
+                            while group_end < n
+                                && group_end - i < GATHER
+                                && off[group_end + 1] - off[group_end] <= 255
+                            {
+                                group_end += 1;
+                            }
+                            words.clear();
+                            words.extend(src[a..off[group_end]].iter().map(|&j| bits[j as usize]));
+                        }
+                        let row = &words[a - off[group]..b - off[group]];
+                        let acc = swar_words(row);
+                        for (r, t) in total[..lanes].iter_mut().enumerate() {
+                            *t = lane_of(&acc, r);
                         }
                     }
                     if wide {
