@@ -652,18 +652,16 @@ estimators = ["dm-naive"]
     }
 }
 
-/// Issue 14: replicates that share one exposure sweep (batches of 64 on one
-/// thread, 32 on two) equal, bit for bit, replicates run one at a time with
-/// their own sweep: user, Bernoulli, saturation (by node) and cluster (by
-/// cluster) designs, a directed (unweighted) graph with pure senders, HT and
-/// Hájek, and randomization inference.
-#[test]
-fn batched_replicates_equal_replicates_run_alone() {
-    let toml = r#"
-seed = 5
+/// A scenario on the directed CollegeMsg graph (pure senders, isolated
+/// users) with 70 replicates, a user and a Bernoulli design, then `rest`
+/// (more designs and the analysis).
+fn college_scenario(seed: u64, rest: &str) -> String {
+    format!(
+        r#"
+seed = {seed}
 replicates = 70
 [graph]
-path = "COLLEGE"
+path = "{}"
 directed = true
 third_column = "ignore"
 [outcome]
@@ -675,7 +673,21 @@ name = "user"
 [[design]]
 name = "bernoulli"
 assignment = "bernoulli"
-[[design]]
+{rest}"#,
+        common::shared_data("CollegeMsg.txt").display()
+    )
+}
+
+/// Issue 14: replicates that share one exposure sweep (batches of 64 on one
+/// thread, 32 on two) equal, bit for bit, replicates run one at a time with
+/// their own sweep: user, Bernoulli, saturation (by node) and cluster (by
+/// cluster) designs, a directed (unweighted) graph with pure senders, HT and
+/// Hájek, and randomization inference.
+#[test]
+fn batched_replicates_equal_replicates_run_alone() {
+    let toml = college_scenario(
+        5,
+        r#"[[design]]
 name = "saturation"
 unit = "cluster"
 assignment = "saturation"
@@ -688,10 +700,7 @@ partition = { method = "louvain", min_size = 10 }
 [analysis]
 estimators = ["dm-naive", "dm-cr2", "regression", "ht", "hajek"]
 randomization_inference = 3
-"#
-    .replace(
-        "COLLEGE",
-        &common::shared_data("CollegeMsg.txt").display().to_string(),
+"#,
     );
     use spillover::{diagnosis, scenario};
     let s = scenario::parse(&toml, std::path::Path::new("test.toml")).expect("valid scenario");
@@ -764,31 +773,17 @@ randomization_inference = 3
 fn lean_replicates_equal_replicates_that_keep_their_outcomes() {
     use spillover::{diagnosis, scenario};
     let toml = |estimators: &str| {
-        format!(
-            r#"
-seed = 8
-replicates = 70
-[graph]
-path = "{}"
-directed = true
-third_column = "ignore"
-[outcome]
-icc = 0.1
-direct_effect = 0.2
-spillover = 0.3
-[[design]]
-name = "user"
-[[design]]
-name = "bernoulli"
-assignment = "bernoulli"
-[[design]]
+        college_scenario(
+            8,
+            &format!(
+                r#"[[design]]
 name = "louvain"
 unit = "cluster"
 partition = {{ method = "louvain", min_size = 10 }}
 [analysis]
 estimators = [{estimators}]
-"#,
-            common::shared_data("CollegeMsg.txt").display()
+"#
+            ),
         )
     };
     let run = |estimators: &str, threads: usize| {
