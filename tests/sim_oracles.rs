@@ -850,6 +850,63 @@ estimators = [{estimators}]
     );
 }
 
+/// Issue 14: streamed batches (lean replicates of user-level designs whose
+/// exposures are counted a block of users at a time for every replicate of
+/// the batch) equal, bit for bit, replicates run one at a time, on 1 and 2
+/// threads. ego-Facebook has users with more than 255 neighbours (counted
+/// on their own) and 69 replicates leave batches of 5 (one thread) and 5 or
+/// 32 (two), an odd lane count.
+#[test]
+fn streamed_batches_equal_replicates_run_alone() {
+    use spillover::{diagnosis, scenario};
+    let toml = format!(
+        r#"
+seed = 12
+replicates = 69
+[graph]
+path = "{}"
+[outcome]
+icc = 0.1
+direct_effect = 0.2
+spillover = 0.3
+[[design]]
+name = "user"
+[[design]]
+name = "bernoulli"
+assignment = "bernoulli"
+treated_share = 0.3
+[analysis]
+estimators = ["dm-naive", "dm-cr2", "cluster-means"]
+"#,
+        common::shared_data("facebook_combined.txt").display()
+    );
+    let s = scenario::parse(&toml, std::path::Path::new("t.toml")).expect("valid");
+    let p = scenario::prepare(&s).expect("prepared");
+    let (g, pop, cfg) = (&p.graph, &p.population, &p.config);
+    let (off, _, _) = g.in_csr();
+    assert!(off.windows(2).any(|w| w[1] - w[0] > 255), "a hub");
+    for (i, d) in p.designs.iter().enumerate() {
+        let engine = diagnosis::Engine::new(g, pop, d, cfg, i).expect("engine");
+        assert!(engine.streams(), "{}: streams", d.spec.name);
+        let alone: Vec<diagnosis::Replicate> = (0..cfg.replicates)
+            .map(|ri| engine.replicate(ri, &mut []).expect("replicate"))
+            .collect();
+        assert!(alone.iter().all(|r| r.effect.iter().all(|e| e.is_ok())));
+        for threads in [1, 2] {
+            let (_, part) = common::on_threads(threads, || {
+                diagnosis::run_design_part(g, pop, d, cfg, i, 0..cfg.replicates, &|| {})
+            })
+            .expect("run");
+            assert_eq!(
+                format!("{:?}", part.replicates),
+                format!("{alone:?}"),
+                "{} on {threads} threads",
+                d.spec.name
+            );
+        }
+    }
+}
+
 /// Issue 14: the designs run while the partitions are computed
 /// (`prepare_running`, what `spillover run` does) equal the same designs
 /// simulated after preparing, and the preparation is the same.

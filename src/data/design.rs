@@ -1033,8 +1033,13 @@ impl Design {
                 }
             }
         }
-        for (zi, &c) in z.iter_mut().zip(self.clusters.labels()) {
-            *zi = zc[c as usize];
+        if self.spec.unit == Unit::User && z.len() == zc.len() {
+            // Every user is a unit of their own (the identity partition).
+            z.copy_from_slice(zc);
+        } else {
+            for (zi, &c) in z.iter_mut().zip(self.clusters.labels()) {
+                *zi = zc[c as usize];
+            }
         }
     }
 }
@@ -1335,7 +1340,71 @@ fn treated_count(p: f64, units: usize) -> usize {
 /// # Complexity
 /// O(units) expected.
 fn choose_all<R: Rng + ?Sized>(r: &mut R, m: usize, zc: &mut [u8]) {
-    choose_by(r, zc.len(), m, |i| i, zc);
+    let len = zc.len();
+    let m = m.min(len);
+    if len == 0 {
+        return;
+    }
+    // `choose_by`'s first step on contiguous units: the same draws, taken
+    // a block of words at a time so the comparisons run without a
+    // dependence on the stream.
+    let t = start_threshold(len, m);
+    let mut treated = 0usize;
+    let mut words = [0u64; 64];
+    for chunk in zc.chunks_mut(4 * words.len()) {
+        let used = &mut words[..chunk.len().div_ceil(4)];
+        for w in used.iter_mut() {
+            *w = r.next_u64();
+        }
+        let mut quads = chunk.chunks_exact_mut(4);
+        for (q, &w) in (&mut quads).zip(used.iter()) {
+            for (k, v) in q.iter_mut().enumerate() {
+                *v = u8::from((w >> (16 * k)) & 0xffff < t);
+            }
+        }
+        let rest = quads.into_remainder();
+        if let Some(&w) = used.last().filter(|_| !rest.is_empty()) {
+            for (k, v) in rest.iter_mut().enumerate() {
+                *v = u8::from((w >> (16 * k)) & 0xffff < t);
+            }
+        }
+        treated += chunk.iter().map(|&v| usize::from(v)).sum::<usize>();
+    }
+    correct(r, len, m, treated, |i| i, zc);
+}
+
+/// The first step's threshold of `choose_by`: a unit is treated when its
+/// 16-bit draw is below it.
+fn start_threshold(len: usize, m: usize) -> u64 {
+    // 0..=65536; the product is at most 65536 · len / len.
+    ((m as u128 * 65536 + len as u128 / 2) / len as u128) as u64
+}
+
+/// `choose_by`'s corrections: with `treated` of the `len` units (unit `i`
+/// at `zc[at(i)]`) treated, untreat (or treat) units drawn uniformly among
+/// all until exactly `m` are.
+fn correct<R: Rng + ?Sized>(
+    r: &mut R,
+    len: usize,
+    m: usize,
+    mut treated: usize,
+    at: impl Fn(usize) -> usize,
+    zc: &mut [u8],
+) {
+    while treated > m {
+        let j = at(r.random_range(0..len));
+        if zc[j] == 1 {
+            zc[j] = 0;
+            treated -= 1;
+        }
+    }
+    while treated < m {
+        let j = at(r.random_range(0..len));
+        if zc[j] == 0 {
+            zc[j] = 1;
+            treated += 1;
+        }
+    }
 }
 
 /// Treat `m` of `units` chosen uniformly at random; every other entry of
@@ -1378,8 +1447,7 @@ fn choose_by<R: Rng + ?Sized>(
     if len == 0 {
         return;
     }
-    // 0..=65536; the product is at most 65536 · len / len.
-    let t = ((m as u128 * 65536 + len as u128 / 2) / len as u128) as u64;
+    let t = start_threshold(len, m);
     let mut treated = 0usize;
     let mut i = 0;
     while i < len {
@@ -1391,20 +1459,7 @@ fn choose_by<R: Rng + ?Sized>(
         }
         i += 4;
     }
-    while treated > m {
-        let j = at(r.random_range(0..len));
-        if zc[j] == 1 {
-            zc[j] = 0;
-            treated -= 1;
-        }
-    }
-    while treated < m {
-        let j = at(r.random_range(0..len));
-        if zc[j] == 0 {
-            zc[j] = 1;
-            treated += 1;
-        }
-    }
+    correct(r, len, m, treated, at, zc);
 }
 
 #[cfg(test)]

@@ -1672,6 +1672,126 @@ fn pack(zs: &[&[u8]], len: usize, bits: &mut Vec<u64>) {
     }
 }
 
+/// Each user's treated in-neighbour count in every lane, for users `range`:
+/// `put(i, counts)` with lane r's count at `counts[r]`. `bits` holds the
+/// packed arms (bit r of `bits[j]` is lane r's arm of user j), `off`/`src`
+/// the in-adjacency (no self-loops).
+///
+/// # Complexity
+/// O(in-arcs of `range` + users · lanes); the neighbours' words are read
+/// once for every lane.
+fn count_range(
+    off: &[usize],
+    src: &[u32],
+    bits: &[u64],
+    lanes: usize,
+    range: std::ops::Range<usize>,
+    words: &mut Vec<u64>,
+    mut put: impl FnMut(usize, &[u32]),
+) {
+    let lane_of = |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
+    let mut total = [0u32; MAX_LANES];
+    let lanes = lanes.min(MAX_LANES);
+    // A group of up to GATHER users at a time (none with more than 255
+    // in-neighbours, so at most 4,080 words): their in-neighbours' packed
+    // arms are read first, in one loop of independent loads (so the
+    // scattered reads overlap), then counted. A user with more in-neighbours
+    // is read and counted 255 at a time on its own.
+    words.clear();
+    words.reserve(GATHER * 255);
+    let (mut group, mut group_end) = (range.start, range.start);
+    let end = range.end;
+    for i in range {
+        let (a, b) = (off[i], off[i + 1]);
+        if b - a > 255 {
+            total[..lanes].fill(0);
+            for part in src[a..b].chunks(255) {
+                words.clear();
+                words.extend(part.iter().map(|&j| bits[j as usize]));
+                let acc = swar_words(words);
+                for (r, t) in total[..lanes].iter_mut().enumerate() {
+                    *t += lane_of(&acc, r);
+                }
+            }
+        } else {
+            if i >= group_end {
+                group = i;
+                group_end = i;
+                while group_end < end
+                    && group_end - i < GATHER
+                    && off[group_end + 1] - off[group_end] <= 255
+                {
+                    group_end += 1;
+                }
+                words.clear();
+                words.extend(src[a..off[group_end]].iter().map(|&j| bits[j as usize]));
+            }
+            let row = &words[a - off[group]..b - off[group]];
+            let acc = swar_words(row);
+            for (r, t) in total[..lanes].iter_mut().enumerate() {
+                *t = lane_of(&acc, r);
+            }
+        }
+        put(i, &total[..lanes]);
+    }
+}
+
+impl BatchCounts {
+    /// Start a streamed batch of `zs.len()` assignments (node arms `zs` of
+    /// `n` users, at most [`MAX_LANES`]): pack them one bit per lane, for
+    /// [`BatchCounts::count_block`].
+    ///
+    /// # Complexity
+    /// O(users · lanes).
+    pub fn pack(&mut self, n: usize, zs: &[&[u8]]) {
+        self.n = n;
+        self.lanes = zs.len().min(MAX_LANES);
+        self.narrow.clear();
+        self.wide.clear();
+        self.values.clear();
+        pack(&zs[..self.lanes], n, &mut self.bits);
+    }
+
+    /// The treated in-neighbour counts of users `start..start + len` in
+    /// every lane of the packed batch ([`BatchCounts::pack`]), lane after
+    /// lane: lane r's count of user `start + j` at `out[r * stride + j]`,
+    /// the count [`ExposureOp::apply_batch`] gives, where `stride` (at
+    /// least `len`, returned) keeps the lanes off one cache set. `g` must be
+    /// counted by node ([`ExposureOp::counts_by_node`]); `words` is scratch.
+    ///
+    /// # Complexity
+    /// O(in-arcs of the block + len · lanes).
+    pub fn count_block(
+        &self,
+        g: &Graph,
+        start: usize,
+        len: usize,
+        out: &mut Vec<u32>,
+        words: &mut Vec<u64>,
+    ) -> usize {
+        let (off, src, _) = g.in_csr();
+        // Lanes 4 KiB apart would share the cache sets a write of every lane
+        // of one user lands in.
+        let stride = len + 16;
+        out.clear();
+        out.resize(stride * self.lanes, 0);
+        count_range(
+            off,
+            src,
+            &self.bits,
+            self.lanes,
+            start..start + len,
+            words,
+            |i, t| {
+                for (r, &t) in t.iter().enumerate() {
+                    out[r * stride + i - start] = t;
+                }
+            },
+        );
+        stride
+    }
+}
+
 impl ExposureOp {
     /// Most assignments [`ExposureOp::apply_batch`] serves at once on `g`: 0
     /// when it does not batch (by node on a weighted graph or one with
@@ -1682,6 +1802,13 @@ impl ExposureOp {
             ExposureOp::ByNode { .. } => 0,
             ExposureOp::ByCluster { .. } => MAX_CLUSTER_LANES,
         }
+    }
+
+    /// Whether the sweep counts treated in-neighbours by node (an
+    /// unweighted graph without self-loops, by node), so a batch can be
+    /// counted block by block ([`BatchCounts::count_block`]).
+    pub fn counts_by_node(&self, g: &Graph) -> bool {
+        matches!(self, ExposureOp::ByNode { self_loops: false }) && !g.is_weighted()
     }
 
     /// Bytes a batch on `g` keeps per lane (its exposures or counts and the
@@ -1747,58 +1874,20 @@ impl ExposureOp {
                     out.narrow.resize(n * lanes, 0);
                 }
                 let bits = &out.bits;
-                let lane_of =
-                    |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
-                let mut total = [0u32; MAX_LANES];
-                // A group of up to GATHER users at a time (none with more than
-                // 255 in-neighbours, so at most 4,080 words): their
-                // in-neighbours' packed arms are read first, in one loop of
-                // independent loads (so the scattered reads overlap), then
-                // counted. A user with more in-neighbours is read and counted
-                // 255 at a time on its own.
-                let mut words: Vec<u64> = Vec::with_capacity(GATHER * 255);
-                let (mut group, mut group_end) = (0, 0);
-                for i in 0..n {
-                    let (a, b) = (off[i], off[i + 1]);
-                    if b - a > 255 {
-                        total[..lanes].fill(0);
-                        for part in src[a..b].chunks(255) {
-                            words.clear();
-                            words.extend(part.iter().map(|&j| bits[j as usize]));
-                            let acc = swar_words(&words);
-                            for (r, t) in total[..lanes].iter_mut().enumerate() {
-                                *t += lane_of(&acc, r);
-                            }
-                        }
-                    } else {
-                        if i >= group_end {
-                            group = i;
-                            group_end = i;
-                            while group_end < n
-                                && group_end - i < GATHER
-                                && off[group_end + 1] - off[group_end] <= 255
-                            {
-                                group_end += 1;
-                            }
-                            words.clear();
-                            words.extend(src[a..off[group_end]].iter().map(|&j| bits[j as usize]));
-                        }
-                        let row = &words[a - off[group]..b - off[group]];
-                        let acc = swar_words(row);
-                        for (r, t) in total[..lanes].iter_mut().enumerate() {
-                            *t = lane_of(&acc, r);
-                        }
-                    }
-                    if wide {
-                        for (r, &t) in total[..lanes].iter().enumerate() {
+                let mut words = Vec::new();
+                if wide {
+                    count_range(off, src, bits, lanes, 0..n, &mut words, |i, t| {
+                        for (r, &t) in t.iter().enumerate() {
                             out.wide[r * n + i] = t;
                         }
-                    } else {
-                        for (r, &t) in total[..lanes].iter().enumerate() {
+                    });
+                } else {
+                    count_range(off, src, bits, lanes, 0..n, &mut words, |i, t| {
+                        for (r, &t) in t.iter().enumerate() {
                             // In-degree at most u16::MAX here, so the count fits.
                             out.narrow[r * n + i] = t as u16;
                         }
-                    }
+                    });
                 }
             }
             ExposureOp::ByCluster {

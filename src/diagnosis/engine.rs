@@ -172,30 +172,55 @@ const LANES: usize = 4;
 /// the in-weight from treated users; the treated arm's sums multiply by the
 /// arm (0 or 1), without branching on it. See [`contamination_shares`].
 fn contamination(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
+    // The arms as 0.0 or 1.0 first, in a loop of its own, so the sums below
+    // run without branches.
+    let mut arm = [0.0f64; OUT_BLOCK];
+    for chunk in z
+        .chunks(OUT_BLOCK)
+        .zip(e.chunks(OUT_BLOCK))
+        .zip(strength.chunks(OUT_BLOCK))
+    {
+        let ((z, e), strength) = chunk;
+        let t = &mut arm[..z.len()];
+        for (t, &zi) in t.iter_mut().zip(z) {
+            *t = TREATED[usize::from(zi)];
+        }
+        contamination_sums(t, e, strength, acc);
+    }
+}
+
+/// 1.0 for the arm 1 (treated), else 0.0: a table, since compilers turn
+/// `f64::from(u8::from(z == 1))` into a branch, which random arms mispredict.
+static TREATED: [f64; 256] = {
+    let mut t = [0.0; 256];
+    t[1] = 1.0;
+    t
+};
+
+/// [`contamination`] with the arms as 0.0 or 1.0.
+fn contamination_sums(t: &[f64], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
     let [mut s1, mut se1, mut st, mut set] = *acc;
-    let (zc, ec, sc) = (
-        z.chunks_exact(LANES),
+    let (tc, ec, sc) = (
+        t.chunks_exact(LANES),
         e.chunks_exact(LANES),
         strength.chunks_exact(LANES),
     );
-    let (zr, er, sr) = (zc.remainder(), ec.remainder(), sc.remainder());
-    for ((zc, ec), sc) in zc.zip(ec).zip(sc) {
+    let (tr, er, sr) = (tc.remainder(), ec.remainder(), sc.remainder());
+    for ((tc, ec), sc) in tc.zip(ec).zip(sc) {
         for l in 0..LANES {
-            let t = f64::from(u8::from(zc[l] == 1));
             let se = sc[l] * ec[l];
             s1[l] += sc[l];
             se1[l] += se;
-            st[l] += t * sc[l];
-            set[l] += t * se;
+            st[l] += tc[l] * sc[l];
+            set[l] += tc[l] * se;
         }
     }
-    for l in 0..zr.len() {
-        let t = f64::from(u8::from(zr[l] == 1));
+    for l in 0..tr.len() {
         let se = sr[l] * er[l];
         s1[l] += sr[l];
         se1[l] += se;
-        st[l] += t * sr[l];
-        set[l] += t * se;
+        st[l] += tr[l] * sr[l];
+        set[l] += tr[l] * se;
     }
     *acc = [s1, se1, st, set];
 }
@@ -247,6 +272,8 @@ pub struct Engine<'a> {
     strength: Vec<f64>,
     /// Every user's direct effect, when they share one.
     tau: Option<f64>,
+    /// Whether batches stream (see [`streams`]).
+    streams: bool,
 }
 
 /// One saturation-design estimator.
@@ -825,7 +852,8 @@ impl<'a> Engine<'a> {
             .iter()
             .map(|&inv| if inv > 0.0 { 1.0 / inv } else { 0.0 })
             .collect();
-        Ok(Engine {
+        let mut en = Engine {
+            streams: false,
             batch_lanes,
             strength,
             tau: pop.uniform_tau(),
@@ -839,7 +867,16 @@ impl<'a> Engine<'a> {
             design_index,
             ht,
             saturation,
-        })
+        };
+        en.streams = streams(&en);
+        Ok(en)
+    }
+
+    /// Whether this design's batches stream: lean replicates of a user-level
+    /// design whose exposures are counted block by block and consumed at
+    /// once, no per-user array kept for any replicate.
+    pub fn streams(&self) -> bool {
+        self.streams && self.batch_lanes > 0
     }
 
     /// Replicates per shared exposure sweep ([`Engine::replicate_batch`]);
@@ -868,16 +905,22 @@ impl<'a> Engine<'a> {
         // Batched: every assignment is drawn first and their exposures come
         // from one sweep; otherwise each replicate draws and sweeps alone.
         let mut drawn = Vec::new();
-        if self.batch_lanes > 0 && rs.len() <= self.batch_lanes {
+        let batched = self.batch_lanes > 0 && rs.len() <= self.batch_lanes;
+        if batched {
             if self.cfg.cancel.is_cancelled() {
                 return Err(crate::Error::Cancelled);
             }
             drawn = rs
                 .clone()
                 .map(|ri| {
-                    draw_assignment(self.g, self.design, self.cfg.seed, self.design_index, ri)
+                    let (z, zc) = scratch.arms.pop().unwrap_or_default();
+                    let (g, d) = (self.g, self.design);
+                    draw_assignment_into(g, d, self.cfg.seed, self.design_index, ri, z, zc)
                 })
                 .collect::<Result<Vec<_>>>()?;
+            if self.streams {
+                return finish_streamed(self, rs, drawn, scratch, tick);
+            }
             let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
             let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
             self.op
@@ -939,6 +982,12 @@ pub struct Scratch {
     y: Vec<f64>,
     y0: Vec<f64>,
     batch: BatchCounts,
+    /// A streamed block's counts, lane after lane.
+    counts: Vec<u32>,
+    /// The sweep's gathered words.
+    words: Vec<u64>,
+    /// Arms buffers (users', units') of streamed batches, for the next batch.
+    arms: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// A [`Scratch`] taken from a pool and given back when dropped.
@@ -1004,12 +1053,35 @@ pub fn draw_assignment(
     design_index: usize,
     r_index: usize,
 ) -> Result<DrawnAssignment> {
+    draw_assignment_into(
+        g,
+        design,
+        seed,
+        design_index,
+        r_index,
+        Vec::new(),
+        Vec::new(),
+    )
+}
+
+/// [`draw_assignment`] into the buffers `z` and `zc` (their contents are
+/// replaced), so a worker reuses them from one batch to the next.
+fn draw_assignment_into(
+    g: &Graph,
+    design: &Design,
+    seed: u64,
+    design_index: usize,
+    r_index: usize,
+    mut z: Vec<u8>,
+    mut zc: Vec<u8>,
+) -> Result<DrawnAssignment> {
     let mut rng = rng::draws(
         seed,
         &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
     );
-    let mut zc = Vec::new();
-    let mut z = vec![0u8; g.node_count()];
+    z.clear();
+    z.resize(g.node_count(), 0);
+    zc.clear();
     let redrawn = design.draw_full(g, &mut rng, &mut zc, &mut z)?;
     Ok(DrawnAssignment {
         rng,
@@ -1030,6 +1102,82 @@ fn replicate(
     finish(en, r_index, drawn, None, cluster_other, scratch)
 }
 
+/// How one replicate is analysed, from the engine and the partition its
+/// assignment was drawn on.
+struct Modes<'p> {
+    /// The partition (the design's, or the replicate's redrawn one).
+    part: &'p crate::partition::Partition,
+    /// Whether the partition was redrawn for this replicate.
+    redrawn: bool,
+    /// The randomization's restriction, for the analysis to follow it.
+    blocking: estimate::Blocking<'p>,
+    /// Whether the design randomizes clusters.
+    cluster_design: bool,
+    /// Whether each cluster's other-arm in-weight is summed (cluster
+    /// designs on their own partition).
+    per_cluster: bool,
+    /// Whether the unblocked analyst estimators run on sufficient statistics.
+    use_suff: bool,
+    /// Whether every user is a unit of their own.
+    singles: bool,
+    /// Whether an estimator reads the covariate's and exposure's sums.
+    extra: bool,
+    /// Whether the sums are taken block by block while the outcomes are in
+    /// cache ([`estimate::suff::Singles`]).
+    block_sums: bool,
+    /// Whether every estimator comes from those sums and nothing else reads
+    /// the users' exposures and outcomes (so they live only block by block).
+    lean: bool,
+}
+
+impl<'p> Modes<'p> {
+    fn new(en: &'p Engine, redrawn: Option<&'p crate::partition::Partition>) -> Modes<'p> {
+        let (pop, cfg) = (en.pop, en.cfg);
+        let part = redrawn.unwrap_or(&en.design.clusters);
+        let cluster_design = en.design.spec.unit == Unit::Cluster;
+        let blocking = if redrawn.is_some() {
+            estimate::Blocking::None
+        } else {
+            blocking(en.design)
+        };
+        // The unblocked analyst estimators run on one pass of sufficient
+        // statistics (answer::suff); the user-level functions are their reference.
+        let use_suff = blocking == estimate::Blocking::None
+            && pop.covariates.is_empty()
+            && en.saturation.is_none();
+        let singles = match redrawn {
+            None => en.singles,
+            Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
+        };
+        let extra = cfg
+            .estimators
+            .iter()
+            .any(|k| matches!(k, EstimatorKind::Regression | EstimatorKind::Cuped));
+        let block_sums = use_suff && singles && (pop.x.len() == pop.len() || !extra);
+        let lean = block_sums
+            && en.ht.is_none()
+            && cfg.randomization_inference == 0
+            && cfg.estimators.iter().all(|k| {
+                matches!(
+                    k,
+                    EstimatorKind::DmNaive | EstimatorKind::DmCr2 | EstimatorKind::ClusterMeans
+                )
+            });
+        Modes {
+            part,
+            redrawn: redrawn.is_some(),
+            blocking,
+            cluster_design,
+            per_cluster: cluster_design && redrawn.is_none(),
+            use_suff,
+            singles,
+            extra,
+            block_sums,
+            lean,
+        }
+    }
+}
+
 /// Replicate `r_index` from its drawn assignment; its exposures come from
 /// lane `lane` of `scratch`'s batch counts when given, else from the operator.
 fn finish(
@@ -1040,7 +1188,7 @@ fn finish(
     cluster_other: &mut [f64],
     scratch: &mut Scratch,
 ) -> Result<Replicate> {
-    let (g, pop, design, op, cfg) = (en.g, en.pop, en.design, &en.op, en.cfg);
+    let (g, pop, op) = (en.g, en.pop, &en.op);
     let n = pop.len();
     let DrawnAssignment {
         rng,
@@ -1049,47 +1197,18 @@ fn finish(
         redrawn,
     } = drawn;
     let mut r = rng;
-    let part = redrawn.as_ref().unwrap_or(&design.clusters);
-    let labels = part.labels();
-    let cluster_design = design.spec.unit == Unit::Cluster;
-    let per_cluster = cluster_design && redrawn.is_none();
-    let k = part.count();
-    let b = if redrawn.is_some() {
-        estimate::Blocking::None
-    } else {
-        blocking(design)
-    };
-    // The unblocked analyst estimators run on one pass of sufficient
-    // statistics (answer::suff); the user-level functions are their reference.
-    let use_suff =
-        b == estimate::Blocking::None && pop.covariates.is_empty() && en.saturation.is_none();
-    let singles = match &redrawn {
-        None => en.singles,
-        Some(p) => estimate::suff::one_user_per_unit(p.labels(), p.count()),
-    };
+    let m = Modes::new(en, redrawn.as_ref());
+    let labels = m.part.labels();
     // With one user per unit the sums are taken block by block below, while
     // the block's outcomes are in cache; the covariate's and exposure's sums
     // only when an estimator reads them.
-    let extra = cfg
-        .estimators
-        .iter()
-        .any(|k| matches!(k, EstimatorKind::Regression | EstimatorKind::Cuped));
-    let mut singles_sums = (use_suff && singles && (pop.x.len() == n || !extra))
-        .then(|| estimate::suff::Singles::new(extra));
-    // Lean: every estimator comes from those sums and nothing else reads the
-    // users' exposures and outcomes, so they live only block by block.
-    let lean = singles_sums.is_some()
-        && en.ht.is_none()
-        && cfg.randomization_inference == 0
-        && cfg.estimators.iter().all(|k| {
-            matches!(
-                k,
-                EstimatorKind::DmNaive | EstimatorKind::DmCr2 | EstimatorKind::ClusterMeans
-            )
-        });
+    let mut singles_sums = m.block_sums.then(|| estimate::suff::Singles::new(m.extra));
+    let lean = m.lean;
     // Exposure: weighted share of treated in-neighbours; lean with batch
     // counts, each block's from the counts.
-    let Scratch { e, y, y0, batch } = scratch;
+    let Scratch {
+        e, y, y0, batch, ..
+    } = scratch;
     let counts_lane = lane.filter(|&l| lean && batch.values(l).is_none());
     let e: &[f64] = match lane.map(|l| (l, batch.values(l))) {
         _ if counts_lane.is_some() => &[],
@@ -1139,7 +1258,7 @@ fn finish(
         pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
         let strength = &en.strength[base..end];
         contamination(zb, eb, strength, &mut cont);
-        if per_cluster {
+        if m.per_cluster {
             for (j, &s) in strength.iter().enumerate() {
                 if s > 0.0 {
                     let ej = eb[j];
@@ -1149,31 +1268,151 @@ fn finish(
             }
         }
         if let Some(sums) = &mut singles_sums {
-            let x = if extra { &pop.x[base..end] } else { no_x };
+            let x = if m.extra { &pop.x[base..end] } else { no_x };
             sums.add([&*yb, &*y0b], zb, eb, x);
         }
     }
-    let (contamination_treated, contamination_control) = contamination_shares(&cont);
-    let suff = use_suff.then(|| match &singles_sums {
+    Ok(conclude(
+        en,
+        &m,
+        r_index,
+        &z,
+        &zc,
+        [y, y0],
+        e,
+        &cont,
+        singles_sums.as_ref(),
+    ))
+}
+
+/// Whether a batch of replicates can stream: their exposures counted block
+/// by block from the packed arms ([`BatchCounts::count_block`]) and consumed
+/// at once, with no per-user array kept for any lane. True for lean
+/// replicates of a user-level design on a graph the sweep counts by node.
+fn streams(en: &Engine) -> bool {
+    let m = Modes::new(en, None);
+    m.lean && !m.cluster_design && en.op.counts_by_node(en.g)
+}
+
+/// The replicates of a batch that streams ([`streams`]), each exactly (bit
+/// for bit) what [`finish`] gives it: each block of users is counted once
+/// for the whole batch, and each lane's noise, outcomes and sums follow
+/// while the block's counts and per-user arrays are in cache, so those
+/// arrays are read from memory once per batch rather than once per replicate.
+fn finish_streamed(
+    en: &Engine,
+    rs: std::ops::Range<usize>,
+    drawn: Vec<DrawnAssignment>,
+    scratch: &mut Scratch,
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<(Replicate, Vec<f64>)>> {
+    let (g, pop) = (en.g, en.pop);
+    let n = pop.len();
+    let m = Modes::new(en, None);
+    let lanes = drawn.len();
+    let (mut rngs, mut arms) = (Vec::with_capacity(lanes), Vec::with_capacity(lanes));
+    for d in drawn {
+        rngs.push(d.rng);
+        arms.push((d.z, d.zc));
+    }
+    let zs: Vec<&[u8]> = arms.iter().map(|(z, _)| z.as_slice()).collect();
+    let Scratch {
+        batch,
+        counts,
+        words,
+        ..
+    } = scratch;
+    batch.pack(n, &zs);
+    let mut cont = vec![[[0.0f64; LANES]; 4]; lanes];
+    let mut sums = vec![estimate::suff::Singles::new(false); lanes];
+    let mut noise = [0.0f64; 2 * OUT_BLOCK];
+    let (mut eblock, mut yblock, mut y0block) = (
+        [0.0f64; OUT_BLOCK],
+        [0.0f64; OUT_BLOCK],
+        [0.0f64; OUT_BLOCK],
+    );
+    for base in (0..n).step_by(OUT_BLOCK) {
+        if en.cfg.cancel.is_cancelled() {
+            return Err(crate::Error::Cancelled);
+        }
+        let end = (base + OUT_BLOCK).min(n);
+        let len = end - base;
+        let inv = &pop.inv_in_strength[base..end];
+        let strength = &en.strength[base..end];
+        let stride = batch.count_block(g, base, len, counts, words);
+        // Two lanes at a time, their noise drawn together.
+        for (pair, rng) in rngs.chunks_mut(2).enumerate() {
+            let (na, nb) = noise.split_at_mut(OUT_BLOCK);
+            let (na, nb) = (&mut na[..len], &mut nb[..len]);
+            match rng {
+                [a, b] => pop.noise_fill_pair(a, b, na, nb),
+                [a] => pop.noise_fill(a, na),
+                _ => {}
+            }
+            for (h, nb) in [&*na, &*nb].into_iter().take(rng.len()).enumerate() {
+                let r = 2 * pair + h;
+                let zb = &zs[r][base..end];
+                let eb = &mut eblock[..len];
+                for ((ej, &c), &inv) in eb.iter_mut().zip(&counts[r * stride..]).zip(inv) {
+                    *ej = f64::from(c) * inv;
+                }
+                let (yb, y0b) = (&mut yblock[..len], &mut y0block[..len]);
+                pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
+                contamination(zb, eb, strength, &mut cont[r]);
+                sums[r].add([&*yb, &*y0b], zb, eb, &[]);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(lanes);
+    for (r, ri) in rs.enumerate() {
+        let (z, zc) = &arms[r];
+        let rep = conclude(en, &m, ri, z, zc, [&[], &[]], &[], &cont[r], Some(&sums[r]));
+        tick();
+        out.push((rep, Vec::new()));
+    }
+    scratch.arms.extend(arms);
+    Ok(out)
+}
+
+/// A replicate's estimates and diagnostics from its outcomes `y` (model
+/// and null run; empty when lean), arms, exposures `e` (empty when lean),
+/// contamination sums and block sums.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    en: &Engine,
+    m: &Modes,
+    r_index: usize,
+    z: &[u8],
+    zc: &[u8],
+    [y, y0]: [&[f64]; 2],
+    e: &[f64],
+    cont: &[[f64; LANES]; 4],
+    singles_sums: Option<&estimate::suff::Singles>,
+) -> Replicate {
+    let (g, pop, design, cfg) = (en.g, en.pop, en.design, en.cfg);
+    let n = pop.len();
+    let (part, labels, k) = (m.part, m.part.labels(), m.part.count());
+    let (contamination_treated, contamination_control) = contamination_shares(cont);
+    let suff = m.use_suff.then(|| match singles_sums {
         Some(sums) => sums.finish(),
-        None => estimate::suff::Sufficient::collect([y, y0], &z, e, &pop.x, labels, k, singles),
+        None => estimate::suff::Sufficient::collect([y, y0], z, e, &pop.x, labels, k, m.singles),
     });
     let run = |yv: &[f64], kind: EstimatorKind, null_run: bool| -> Outcome {
         if let Some(s) = &suff {
             let o = usize::from(null_run);
-            if let Some(out) = s.estimate(kind, o, yv, &z, e, en.connected_share, cfg.alpha) {
+            if let Some(out) = s.estimate(kind, o, yv, z, e, en.connected_share, cfg.alpha) {
                 return out;
             }
         }
         let ex = estimate::Experiment {
             y: yv,
-            z: &z,
+            z,
             e,
             x: &pop.x,
             more: &pop.covariates,
             cluster: labels,
             clusters: k,
-            blocking: b,
+            blocking: m.blocking,
             connected_share: en.connected_share,
         };
         match estimate::analyst(kind) {
@@ -1183,7 +1422,7 @@ fn finish(
         }
     };
     let exposure_runs = en.ht.as_ref().map(|h| {
-        let [eff, nul] = h.estimate(g, cfg, part, &z, [y, y0]);
+        let [eff, nul] = h.estimate(g, cfg, part, z, [y, y0]);
         (eff, nul)
     });
     let pick = |kind: EstimatorKind, yv: &[f64], null_run: bool| -> Outcome {
@@ -1231,25 +1470,25 @@ fn finish(
         _ => {
             let (t, c) = match &suff {
                 Some(s) => s.arm_moments(1),
-                None => estimate::arm_moments(y0, &z),
+                None => estimate::arm_moments(y0, z),
             };
             (t.n > 0.0 && c.n > 0.0).then_some(t.mean - c.mean)
         }
     };
     let (effect, null) = match &en.saturation {
         Some(sat) => (
-            sat.estimate(design, &zc, &z, y, cfg.alpha),
-            sat.estimate(design, &zc, &z, y0, cfg.alpha),
+            sat.estimate(design, zc, z, y, cfg.alpha),
+            sat.estimate(design, zc, z, y0, cfg.alpha),
         ),
         None => (effect, null),
     };
-    let (ri_effect, ri_null) = if en.saturation.is_some() || redrawn.is_some() {
+    let (ri_effect, ri_null) = if en.saturation.is_some() || m.redrawn {
         (vec![None; effect.len()], vec![None; effect.len()])
     } else {
         randomization_p_values(en, r_index, y, y0, &effect, &null)
     };
-    let balance = pop.balance.iter().map(|(_, x)| smd(x, &z)).collect();
-    Ok(Replicate {
+    let balance = pop.balance.iter().map(|(_, x)| smd(x, z)).collect();
+    Replicate {
         balance,
         effect,
         null,
@@ -1258,7 +1497,7 @@ fn finish(
         ri_null,
         contamination_treated,
         contamination_control,
-        icc: if cluster_design {
+        icc: if m.cluster_design {
             match suff.as_ref().and_then(|s| s.unit_moments(1)) {
                 Some(sums) => crate::stats::anova_icc_from_sums(sums, n, k),
                 None => anova_icc(y0, labels, k),
@@ -1266,7 +1505,7 @@ fn finish(
         } else {
             None
         },
-    })
+    }
 }
 
 /// How `design` restricted the randomization, for the analysis to follow it.
