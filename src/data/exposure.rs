@@ -1655,39 +1655,85 @@ fn wide_counts(g: &Graph) -> bool {
     off.windows(2).any(|w| w[1] - w[0] > usize::from(u16::MAX))
 }
 
-/// Pack arms one bit per lane: bit r of `bits[i]` is `zs[r][i]` (0 or 1).
+/// Pack arms one bit per lane: bit r of `bits[i]` is `zs[r][i] & 1`
+/// (entries past the end of `zs[r]` count as 0; at most 64 lanes).
+///
+/// # Complexity
+/// O(len · lanes / 8 + len · 6): each lane's arms of 64 users become one
+/// word, eight arms per multiplication, and the 64 × 64 bits are transposed.
 fn pack(zs: &[&[u8]], len: usize, bits: &mut Vec<u64>) {
     bits.clear();
     bits.resize(len, 0);
-    // A block of words at a time, so the words stay in cache across lanes.
-    const WORDS: usize = 4096;
-    for (w, block) in bits.chunks_mut(WORDS).enumerate() {
-        let start = w * WORDS;
-        for (r, z) in zs.iter().enumerate() {
-            let z = z.get(start..).unwrap_or(&[]);
-            for (b, &zi) in block.iter_mut().zip(z.iter()) {
-                *b |= u64::from(zi & 1) << r;
+    let zs = &zs[..zs.len().min(64)];
+    for (g, block) in bits.chunks_mut(64).enumerate() {
+        let start = 64 * g;
+        // rows[r]: bit j is lane r's arm of user start + j.
+        let mut rows = [0u64; 64];
+        for (row, z) in rows.iter_mut().zip(zs) {
+            let z = z.get(start..(start + 64).min(z.len())).unwrap_or(&[]);
+            for (q, eight) in z.chunks(8).enumerate() {
+                let mut b = [0u8; 8];
+                b[..eight.len()].copy_from_slice(eight);
+                *row |= gather_low_bits(u64::from_le_bytes(b)) << (8 * q);
             }
         }
+        transpose_bits(&mut rows);
+        block.copy_from_slice(&rows[..block.len()]);
     }
 }
 
-/// Each user's treated in-neighbour count in every lane, for users `range`:
-/// `put(i, counts)` with lane r's count at `counts[r]`. `bits` holds the
-/// packed arms (bit r of `bits[j]` is lane r's arm of user j), `off`/`src`
-/// the in-adjacency (no self-loops).
+/// The low bit of each byte of `x`, byte j's as bit j of the result.
+#[inline]
+fn gather_low_bits(x: u64) -> u64 {
+    // Byte j's low bit times 2^(56 − 7j) lands on bit 56 + j, and no two of
+    // the 64 partial products share a bit, so nothing carries.
+    (x & LOW_BITS).wrapping_mul(0x0102_0408_1020_4080) >> 56
+}
+
+/// Transpose the 64 × 64 bit matrix whose row r is `a[r]` (column c = bit
+/// c): afterwards bit c of `a[r]` is the old bit r of `a[c]`.
+#[inline]
+fn transpose_bits(a: &mut [u64; 64]) {
+    let (mut j, mut m) = (32usize, 0x0000_0000_ffff_ffff_u64);
+    while j != 0 {
+        // Swap the upper-right and lower-left j × j blocks of every 2j × 2j
+        // block on the diagonal.
+        let mut k = 0;
+        while k < 64 {
+            let t = ((a[k] >> j) ^ a[k + j]) & m;
+            a[k] ^= t << j;
+            a[k + j] ^= t;
+            k = (k + j + 1) & !j;
+        }
+        j >>= 1;
+        m ^= m << j;
+    }
+}
+
+/// One user's treated in-neighbour counts from [`sweep_range`].
+enum UserCounts<'a> {
+    /// At most 255 in-neighbours: lane r = 8b + k's count in byte b of word k.
+    Bytes(&'a [u64; 8]),
+    /// More: each lane's count.
+    Wide(&'a [u32]),
+}
+
+/// Each user's treated in-neighbour counts in every lane, for users
+/// `range`: `put(i, counts)`. `bits` holds the packed arms (bit r of
+/// `bits[j]` is lane r's arm of user j), `off`/`src` the in-adjacency (no
+/// self-loops).
 ///
 /// # Complexity
 /// O(in-arcs of `range` + users · lanes); the neighbours' words are read
 /// once for every lane.
-fn count_range(
+fn sweep_range(
     off: &[usize],
     src: &[u32],
     bits: &[u64],
     lanes: usize,
     range: std::ops::Range<usize>,
     words: &mut Vec<u64>,
-    mut put: impl FnMut(usize, &[u32]),
+    mut put: impl FnMut(usize, UserCounts),
 ) {
     let lane_of = |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
     let mut total = [0u32; MAX_LANES];
@@ -1713,6 +1759,7 @@ fn count_range(
                     *t += lane_of(&acc, r);
                 }
             }
+            put(i, UserCounts::Wide(&total[..lanes]));
         } else {
             if i >= group_end {
                 group = i;
@@ -1727,12 +1774,52 @@ fn count_range(
                 words.extend(src[a..off[group_end]].iter().map(|&j| bits[j as usize]));
             }
             let row = &words[a - off[group]..b - off[group]];
-            let acc = swar_words(row);
+            put(i, UserCounts::Bytes(&swar_words(row)));
+        }
+    }
+}
+
+/// Each user's treated in-neighbour count in every lane, for users `range`:
+/// `put(i, counts)` with lane r's count at `counts[r]` (see [`sweep_range`]).
+fn count_range(
+    off: &[usize],
+    src: &[u32],
+    bits: &[u64],
+    lanes: usize,
+    range: std::ops::Range<usize>,
+    words: &mut Vec<u64>,
+    mut put: impl FnMut(usize, &[u32]),
+) {
+    let lanes = lanes.min(MAX_LANES);
+    let mut total = [0u32; MAX_LANES];
+    sweep_range(off, src, bits, lanes, range, words, |i, c| match c {
+        UserCounts::Bytes(acc) => {
             for (r, t) in total[..lanes].iter_mut().enumerate() {
-                *t = lane_of(&acc, r);
+                *t = ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
+            }
+            put(i, &total[..lanes]);
+        }
+        UserCounts::Wide(t) => put(i, t),
+    });
+}
+
+/// Transpose the 8 × 8 bytes of `a`: byte b of `a[j]` goes to byte j of
+/// `a[b]`.
+#[inline]
+fn transpose_bytes(a: &mut [u64; 8]) {
+    for (half, mask) in [
+        (32, 0x0000_0000_ffff_ffff_u64),
+        (16, 0x0000_ffff_0000_ffff),
+        (8, 0x00ff_00ff_00ff_00ff),
+    ] {
+        let step = half / 8;
+        for j in 0..8 {
+            if j & step == 0 {
+                let t = ((a[j] >> half) ^ a[j + step]) & mask;
+                a[j] ^= t << half;
+                a[j + step] ^= t;
             }
         }
-        put(i, &total[..lanes]);
     }
 }
 
@@ -1753,41 +1840,69 @@ impl BatchCounts {
     }
 
     /// The treated in-neighbour counts of users `start..start + len` in
-    /// every lane of the packed batch ([`BatchCounts::pack`]), lane after
-    /// lane: lane r's count of user `start + j` at `out[r * stride + j]`,
-    /// the count [`ExposureOp::apply_batch`] gives, where `stride` (at
-    /// least `len`, returned) keeps the lanes off one cache set. `g` must be
-    /// counted by node ([`ExposureOp::counts_by_node`]); `words` is scratch.
+    /// every lane of the packed batch ([`BatchCounts::pack`]), the counts
+    /// [`ExposureOp::apply_batch`] gives: lane r's count of user `start + j`
+    /// at `out[r * stride + j]` when below 256, where `stride` (returned, at
+    /// least `len`) keeps the lanes off one cache set; users with more than
+    /// 255 in-neighbours are in `hubs` instead, as (j, each lane's count),
+    /// and their bytes in `out` are 0. `g` must be counted by node
+    /// ([`ExposureOp::counts_by_node`]); `words` is scratch.
     ///
     /// # Complexity
-    /// O(in-arcs of the block + len · lanes).
+    /// O(in-arcs of the block + len · lanes / 8): eight users' byte counts
+    /// are transposed into their lanes a word at a time.
     pub fn count_block(
         &self,
         g: &Graph,
         start: usize,
         len: usize,
-        out: &mut Vec<u32>,
+        out: &mut Vec<u8>,
+        hubs: &mut Vec<(usize, [u32; MAX_LANES])>,
         words: &mut Vec<u64>,
     ) -> usize {
         let (off, src, _) = g.in_csr();
-        // Lanes 4 KiB apart would share the cache sets a write of every lane
-        // of one user lands in.
-        let stride = len + 16;
-        out.clear();
-        out.resize(stride * self.lanes, 0);
-        count_range(
-            off,
-            src,
-            &self.bits,
-            self.lanes,
-            start..start + len,
-            words,
-            |i, t| {
-                for (r, &t) in t.iter().enumerate() {
-                    out[r * stride + i - start] = t;
+        // Whole words per lane, and lanes 4 KiB apart would share the cache
+        // sets every group's writes land in.
+        let stride = len.div_ceil(8) * 8 + 64;
+        let lanes = self.lanes;
+        // Every byte read (each lane's first `len`) is written below.
+        out.resize(stride * lanes, 0);
+        hubs.clear();
+        // Eight users' byte-lane sums: group[k][j] is user j's word k.
+        let mut group = [[0u64; 8]; 8];
+        let mut flush = |group: &mut [[u64; 8]; 8], first: usize| {
+            for (k, words) in group.iter_mut().enumerate() {
+                transpose_bytes(words);
+                // words[b] now holds lane 8b + k's counts of the 8 users.
+                for (b, &w) in words.iter().enumerate() {
+                    let r = 8 * b + k;
+                    if r < lanes {
+                        let at = r * stride + first;
+                        out[at..at + 8].copy_from_slice(&w.to_le_bytes());
+                    }
                 }
-            },
-        );
+            }
+            *group = [[0u64; 8]; 8];
+        };
+        let end = start + len;
+        sweep_range(off, src, &self.bits, lanes, start..end, words, |i, c| {
+            let j = i - start;
+            match c {
+                UserCounts::Bytes(acc) => {
+                    for (k, &w) in acc.iter().enumerate() {
+                        group[k][j % 8] = w;
+                    }
+                }
+                UserCounts::Wide(t) => {
+                    let mut all = [0u32; MAX_LANES];
+                    all[..t.len()].copy_from_slice(t);
+                    hubs.push((j, all));
+                }
+            }
+            if j % 8 == 7 || i + 1 == end {
+                flush(&mut group, j - j % 8);
+            }
+        });
         stride
     }
 }
@@ -1923,6 +2038,34 @@ impl ExposureOp {
 mod tests {
     use super::*;
     use crate::graph::{BuildOptions, GraphBuilder};
+
+    /// Issue 14: packing by multiplication and bit transposition equals
+    /// setting each bit on its own: lanes from 1 to 64, lengths that are
+    /// and are not multiples of 8 and 64, arms shorter than the length, and
+    /// arms other than 0 and 1 (their low bit counts).
+    #[test]
+    fn packed_arms_equal_bit_by_bit() {
+        use rand::RngExt;
+        let mut r = crate::rng::stream(5, &[1]);
+        for (lanes, len) in [(1, 1), (3, 7), (64, 64), (64, 200), (17, 129), (64, 1000)] {
+            let zs: Vec<Vec<u8>> = (0..lanes)
+                .map(|l| {
+                    let n = if l % 5 == 4 { len / 2 } else { len };
+                    (0..n).map(|_| r.random_range(0..4u8)).collect()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = zs.iter().map(|z| z.as_slice()).collect();
+            let mut bits = vec![7u64; 3];
+            pack(&refs, len, &mut bits);
+            assert_eq!(bits.len(), len);
+            for (i, &w) in bits.iter().enumerate() {
+                let want = (0..lanes).fold(0u64, |acc, l| {
+                    acc | u64::from(zs[l].get(i).map_or(0, |&z| z & 1)) << l
+                });
+                assert_eq!(w, want, "user {i} of {len}, {lanes} lanes");
+            }
+        }
+    }
 
     /// A 9-node ring with one chord, in 4 clusters.
     fn ring9() -> (Graph, [u32; 9]) {

@@ -983,7 +983,10 @@ pub struct Scratch {
     y0: Vec<f64>,
     batch: BatchCounts,
     /// A streamed block's counts, lane after lane.
-    counts: Vec<u32>,
+    counts: Vec<u8>,
+    /// A streamed block's users with more than 255 in-neighbours, and
+    /// their counts.
+    hubs: Vec<(usize, [u32; crate::data::exposure::MAX_LANES])>,
     /// The sweep's gathered words.
     words: Vec<u64>,
     /// Arms buffers (users', units') of streamed batches, for the next batch.
@@ -1079,7 +1082,7 @@ fn draw_assignment_into(
         seed,
         &[rng::purpose::REPLICATE, design_index as u64, r_index as u64],
     );
-    z.clear();
+    // Every user's arm is written by the draw: stale entries need no zeroing.
     z.resize(g.node_count(), 0);
     zc.clear();
     let redrawn = design.draw_full(g, &mut rng, &mut zc, &mut z)?;
@@ -1319,6 +1322,7 @@ fn finish_streamed(
     let Scratch {
         batch,
         counts,
+        hubs,
         words,
         ..
     } = scratch;
@@ -1339,7 +1343,7 @@ fn finish_streamed(
         let len = end - base;
         let inv = &pop.inv_in_strength[base..end];
         let strength = &en.strength[base..end];
-        let stride = batch.count_block(g, base, len, counts, words);
+        let stride = batch.count_block(g, base, len, counts, hubs, words);
         // Two lanes at a time, their noise drawn together.
         for (pair, rng) in rngs.chunks_mut(2).enumerate() {
             let (na, nb) = noise.split_at_mut(OUT_BLOCK);
@@ -1355,6 +1359,9 @@ fn finish_streamed(
                 let eb = &mut eblock[..len];
                 for ((ej, &c), &inv) in eb.iter_mut().zip(&counts[r * stride..]).zip(inv) {
                     *ej = f64::from(c) * inv;
+                }
+                for (j, c) in hubs.iter() {
+                    eb[*j] = f64::from(c[r]) * inv[*j];
                 }
                 let (yb, y0b) = (&mut yblock[..len], &mut y0block[..len]);
                 pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
