@@ -1329,7 +1329,7 @@ fn finish_streamed(
     batch.pack(n, &zs);
     let mut cont = vec![[[0.0f64; LANES]; 4]; lanes];
     let mut sums = vec![estimate::suff::Singles::new(false); lanes];
-    let mut noise = [0.0f64; 2 * OUT_BLOCK];
+    let mut noise = [0.0f64; OUT_BLOCK];
     let (mut eblock, mut yblock, mut y0block) = (
         [0.0f64; OUT_BLOCK],
         [0.0f64; OUT_BLOCK],
@@ -1344,30 +1344,21 @@ fn finish_streamed(
         let inv = &pop.inv_in_strength[base..end];
         let strength = &en.strength[base..end];
         let stride = batch.count_block(g, base, len, counts, hubs, words);
-        // Two lanes at a time, their noise drawn together.
-        for (pair, rng) in rngs.chunks_mut(2).enumerate() {
-            let (na, nb) = noise.split_at_mut(OUT_BLOCK);
-            let (na, nb) = (&mut na[..len], &mut nb[..len]);
-            match rng {
-                [a, b] => pop.noise_fill_pair(a, b, na, nb),
-                [a] => pop.noise_fill(a, na),
-                _ => {}
+        for (r, rng) in rngs.iter_mut().enumerate() {
+            let nb = &mut noise[..len];
+            pop.noise_fill(rng, nb);
+            let zb = &zs[r][base..end];
+            let eb = &mut eblock[..len];
+            for ((ej, &c), &inv) in eb.iter_mut().zip(&counts[r * stride..]).zip(inv) {
+                *ej = f64::from(c) * inv;
             }
-            for (h, nb) in [&*na, &*nb].into_iter().take(rng.len()).enumerate() {
-                let r = 2 * pair + h;
-                let zb = &zs[r][base..end];
-                let eb = &mut eblock[..len];
-                for ((ej, &c), &inv) in eb.iter_mut().zip(&counts[r * stride..]).zip(inv) {
-                    *ej = f64::from(c) * inv;
-                }
-                for (j, c) in hubs.iter() {
-                    eb[*j] = f64::from(c[r]) * inv[*j];
-                }
-                let (yb, y0b) = (&mut yblock[..len], &mut y0block[..len]);
-                pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
-                contamination(zb, eb, strength, &mut cont[r]);
-                sums[r].add([&*yb, &*y0b], zb, eb, &[]);
+            for (j, c) in hubs.iter() {
+                eb[*j] = f64::from(c[r]) * inv[*j];
             }
+            let (yb, y0b) = (&mut yblock[..len], &mut y0block[..len]);
+            pop.observe_block(base, en.tau, zb, eb, nb, yb, y0b);
+            contamination(zb, eb, strength, &mut cont[r]);
+            sums[r].add([&*yb, &*y0b], zb, eb, &[]);
         }
     }
     let mut out = Vec::with_capacity(lanes);

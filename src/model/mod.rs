@@ -605,30 +605,6 @@ impl Population {
         }
     }
 
-    /// [`Population::noise_fill`] of two streams at once, `a` into `out_a`
-    /// and `b` into `out_b` (of equal length): each gets exactly what
-    /// [`Population::noise_fill`] gives it, but the two streams' draws
-    /// overlap in the processor.
-    pub fn noise_fill_pair<R: rand::Rng + ?Sized>(
-        &self,
-        a: &mut R,
-        b: &mut R,
-        out_a: &mut [f64],
-        out_b: &mut [f64],
-    ) {
-        let pairs = out_a.iter_mut().zip(out_b.iter_mut());
-        match self.kind {
-            Kind::Continuous => pairs.for_each(|(va, vb)| {
-                *va = StandardNormal.sample(a);
-                *vb = StandardNormal.sample(b);
-            }),
-            Kind::Binary => pairs.for_each(|(va, vb)| {
-                *va = a.random::<f64>();
-                *vb = b.random::<f64>();
-            }),
-        }
-    }
-
     /// The observed outcomes of users `start..start + z.len()` under the
     /// model (`y`) and the null model (`y0`), from their arms `z`, exposures
     /// `e` and noise draws `noise`: for each user exactly
