@@ -225,6 +225,8 @@ pub struct Singles {
     extra: bool,
     started: bool,
     arms: [ArmLanes; 2],
+    /// Each arm's users of the block being added (kept, not zeroed per block).
+    lists: Box<[[u16; BLOCK]; 2]>,
 }
 
 impl Singles {
@@ -237,6 +239,7 @@ impl Singles {
             extra,
             started: false,
             arms: [ArmLanes::default(); 2],
+            lists: Box::new([[0u16; BLOCK]; 2]),
         }
     }
 
@@ -251,7 +254,7 @@ impl Singles {
             self.kx = x.first().copied().unwrap_or(0.0);
             self.started = true;
         }
-        let mut lists = [[0u16; BLOCK]; 2];
+        let lists = &mut *self.lists;
         for base in (0..z.len()).step_by(BLOCK) {
             let end = (base + BLOCK).min(z.len());
             let (mut lens, zb) = ([0usize; 2], &z[base..end]);

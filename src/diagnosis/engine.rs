@@ -172,21 +172,33 @@ const LANES: usize = 4;
 /// the in-weight from treated users; the treated arm's sums multiply by the
 /// arm (0 or 1), without branching on it. See [`contamination_shares`].
 fn contamination(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
-    // The arms as 0.0 or 1.0 first, in a loop of its own, so the sums below
-    // run without branches.
-    let mut arm = [0.0f64; OUT_BLOCK];
-    for chunk in z
-        .chunks(OUT_BLOCK)
-        .zip(e.chunks(OUT_BLOCK))
-        .zip(strength.chunks(OUT_BLOCK))
-    {
-        let ((z, e), strength) = chunk;
-        let t = &mut arm[..z.len()];
-        for (t, &zi) in t.iter_mut().zip(z) {
-            *t = TREATED[usize::from(zi)];
+    let [mut s1, mut se1, mut st, mut set] = *acc;
+    let (zc, ec, sc) = (
+        z.chunks_exact(LANES),
+        e.chunks_exact(LANES),
+        strength.chunks_exact(LANES),
+    );
+    let (zr, er, sr) = (zc.remainder(), ec.remainder(), sc.remainder());
+    for ((zc, ec), sc) in zc.zip(ec).zip(sc) {
+        for l in 0..LANES {
+            // The arm as 0.0 or 1.0 through a table: no branch on it.
+            let t = TREATED[usize::from(zc[l])];
+            let se = sc[l] * ec[l];
+            s1[l] += sc[l];
+            se1[l] += se;
+            st[l] += t * sc[l];
+            set[l] += t * se;
         }
-        contamination_sums(t, e, strength, acc);
     }
+    for l in 0..zr.len() {
+        let t = TREATED[usize::from(zr[l])];
+        let se = sr[l] * er[l];
+        s1[l] += sr[l];
+        se1[l] += se;
+        st[l] += t * sr[l];
+        set[l] += t * se;
+    }
+    *acc = [s1, se1, st, set];
 }
 
 /// 1.0 for the arm 1 (treated), else 0.0: a table, since compilers turn
@@ -196,34 +208,6 @@ static TREATED: [f64; 256] = {
     t[1] = 1.0;
     t
 };
-
-/// [`contamination`] with the arms as 0.0 or 1.0.
-fn contamination_sums(t: &[f64], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
-    let [mut s1, mut se1, mut st, mut set] = *acc;
-    let (tc, ec, sc) = (
-        t.chunks_exact(LANES),
-        e.chunks_exact(LANES),
-        strength.chunks_exact(LANES),
-    );
-    let (tr, er, sr) = (tc.remainder(), ec.remainder(), sc.remainder());
-    for ((tc, ec), sc) in tc.zip(ec).zip(sc) {
-        for l in 0..LANES {
-            let se = sc[l] * ec[l];
-            s1[l] += sc[l];
-            se1[l] += se;
-            st[l] += tc[l] * sc[l];
-            set[l] += tc[l] * se;
-        }
-    }
-    for l in 0..tr.len() {
-        let se = sr[l] * er[l];
-        s1[l] += sr[l];
-        se1[l] += se;
-        st[l] += tr[l] * sr[l];
-        set[l] += tr[l] * se;
-    }
-    *acc = [s1, se1, st, set];
-}
 
 /// Contamination of each arm from the sums of [`contamination`]: the share
 /// of the treated users' in-weight that comes from control users, and of
