@@ -257,14 +257,19 @@ impl Singles {
         let lists = &mut *self.lists;
         for base in (0..z.len()).step_by(BLOCK) {
             let end = (base + BLOCK).min(z.len());
-            let (mut lens, zb) = ([0usize; 2], &z[base..end]);
+            let zb = &z[base..end];
+            let (mut l0, mut l1) = (0usize, 0usize);
             for (j, &zj) in zb.iter().enumerate() {
                 let t = usize::from(zj == 1);
-                lists[1][lens[1]] = j as u16;
-                lists[0][lens[0]] = j as u16;
-                lens[1] += t;
-                lens[0] += 1 - t;
+                // Both lists get j at their end; only the user's arm's grows.
+                // (Lengths stay below BLOCK, a power of two: the masks change
+                // nothing but spare a bounds check per user.)
+                lists[1][l1 & (BLOCK - 1)] = j as u16;
+                lists[0][l0 & (BLOCK - 1)] = j as u16;
+                l1 += t;
+                l0 += 1 - t;
             }
+            let lens = [l0, l1];
             for a in 0..2 {
                 self.arms[a].add(
                     &lists[a][..lens[a]],
