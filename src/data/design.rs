@@ -1351,24 +1351,24 @@ fn choose_all<R: Rng + ?Sized>(r: &mut R, m: usize, zc: &mut [u8]) {
     let t = start_threshold(len, m);
     let mut treated = 0usize;
     let mut words = [0u64; 64];
+    let mut fields = [0u16; 4 * 64];
     for chunk in zc.chunks_mut(4 * words.len()) {
         let used = &mut words[..chunk.len().div_ceil(4)];
         for w in used.iter_mut() {
             *w = r.next_u64();
         }
-        let mut quads = chunk.chunks_exact_mut(4);
-        for (q, &w) in (&mut quads).zip(used.iter()) {
-            for (k, v) in q.iter_mut().enumerate() {
-                *v = u8::from((w >> (16 * k)) & 0xffff < t);
+        // The draws' 16-bit fields in unit order (field k of word w is unit
+        // 4w + k), then one comparison per unit, all independent.
+        for (f, &w) in fields.chunks_exact_mut(4).zip(used.iter()) {
+            for (k, fk) in f.iter_mut().enumerate() {
+                *fk = (w >> (16 * k)) as u16;
             }
         }
-        let rest = quads.into_remainder();
-        if let Some(&w) = used.last().filter(|_| !rest.is_empty()) {
-            for (k, v) in rest.iter_mut().enumerate() {
-                *v = u8::from((w >> (16 * k)) & 0xffff < t);
-            }
+        let t32 = t as u32;
+        for (v, &f) in chunk.iter_mut().zip(fields.iter()) {
+            *v = u8::from(u32::from(f) < t32);
         }
-        treated += chunk.iter().map(|&v| usize::from(v)).sum::<usize>();
+        treated += chunk.iter().fold(0u32, |a, &v| a + u32::from(v)) as usize;
     }
     correct(r, len, m, treated, |i| i, zc);
 }
