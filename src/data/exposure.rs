@@ -2063,6 +2063,28 @@ mod tests {
     use super::*;
     use crate::graph::{BuildOptions, GraphBuilder};
 
+    /// Issue 14: the byte-lane sums equal counting each bit position of
+    /// each word on its own, for 0 to 255 words (multiples of 3 and 15 and
+    /// not), all-ones words (the largest sums) included.
+    #[test]
+    fn swar_sums_equal_bit_counts() {
+        use rand::RngExt;
+        let mut r = crate::rng::stream(6, &[2]);
+        for len in [0usize, 1, 2, 3, 4, 14, 15, 16, 29, 30, 31, 100, 254, 255] {
+            for ones in [false, true] {
+                let words: Vec<u64> = (0..len)
+                    .map(|_| if ones { u64::MAX } else { r.random() })
+                    .collect();
+                let acc = swar_words(&words);
+                for lane in 0..64 {
+                    let want = words.iter().filter(|&&w| w >> lane & 1 == 1).count() as u64;
+                    let got = (acc[lane % 8] >> (8 * (lane / 8))) & 0xff;
+                    assert_eq!(got, want, "{len} words, lane {lane}");
+                }
+            }
+        }
+    }
+
     /// Issue 14: packing by multiplication and bit transposition equals
     /// setting each bit on its own: lanes from 1 to 64, lengths that are
     /// and are not multiples of 8 and 64, arms shorter than the length, and
