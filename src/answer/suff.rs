@@ -262,8 +262,8 @@ impl Singles {
             for (j, &zj) in zb.iter().enumerate() {
                 let t = usize::from(zj == 1);
                 // Both lists get j at their end; only the user's arm's grows.
-                // (Lengths stay below BLOCK, a power of two: the masks change
-                // nothing but spare a bounds check per user.)
+                // (Each write's index is at most j < BLOCK, a power of two:
+                // the masks change nothing but spare a bounds check per user.)
                 lists[1][l1 & (BLOCK - 1)] = j as u16;
                 lists[0][l0 & (BLOCK - 1)] = j as u16;
                 l1 += t;

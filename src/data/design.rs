@@ -1481,6 +1481,27 @@ mod tests {
         }
     }
 
+    /// Issue 14: `choose_all` (contiguous units, draws compared a block at
+    /// a time) draws exactly what `choose_by` draws on the identity, and
+    /// leaves the stream where it does: lengths around its 256-unit blocks
+    /// and the 4-unit words, shares from none to all.
+    #[test]
+    fn choose_all_equals_choose_by_on_contiguous_units() {
+        for len in [0usize, 1, 3, 4, 5, 255, 256, 257, 1023, 5000] {
+            for share in [0.0, 0.01, 0.5, 0.77, 1.0] {
+                let m = (share * len as f64).round() as usize;
+                let key = [len as u64, m as u64];
+                let (mut ra, mut rb) = (crate::rng::draws(3, &key), crate::rng::draws(3, &key));
+                let (mut a, mut b) = (vec![9u8; len], vec![9u8; len]);
+                choose_all(&mut ra, m, &mut a);
+                choose_by(&mut rb, len, m, |i| i, &mut b);
+                assert_eq!(a, b, "{len} units, {m} treated");
+                assert_eq!(a.iter().filter(|&&v| v == 1).count(), m.min(len));
+                assert_eq!(ra.next_u64(), rb.next_u64(), "{len}, {m}: the stream after");
+            }
+        }
+    }
+
     /// Issue 14: complete randomization by exchangeable correction is
     /// uniform over the subsets of its size. 30,000 draws of 3 of 6 units
     /// (the first step exact at p = 1/2), of 2 of 7 (p rounded to 16 bits,

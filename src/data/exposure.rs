@@ -1563,7 +1563,10 @@ pub const MAX_LANES: usize = 64;
 pub const MAX_CLUSTER_LANES: usize = 8;
 
 /// The exposures of a batch of assignments from one sweep of the operator
-/// (see [`ExposureOp::apply_batch`]). Lane `r` belongs to assignment `r`.
+/// (see [`ExposureOp::apply_batch`]), or, after [`BatchCounts::pack`], only
+/// the batch's packed arms, to be counted block by block
+/// ([`BatchCounts::count_block`]; the lane's exposures are then NaN). Lane
+/// `r` belongs to assignment `r`.
 #[derive(Debug, Default)]
 pub struct BatchCounts {
     n: usize,
@@ -1587,7 +1590,8 @@ impl BatchCounts {
 
     /// Lane `lane`'s exposures when the batch holds them whole (by cluster).
     pub fn values(&self, lane: usize) -> Option<&[f64]> {
-        (!self.values.is_empty()).then(|| &self.values[lane * self.n..(lane + 1) * self.n])
+        let lane = lane.checked_mul(self.n)?..lane.checked_add(1)?.checked_mul(self.n)?;
+        self.values.get(lane).filter(|_| !self.values.is_empty())
     }
 
     /// Lane `lane`'s exposures of users `start..start + out.len()` into
@@ -1598,6 +1602,9 @@ impl BatchCounts {
         let b = a + out.len();
         if let Some(v) = self.values(lane) {
             out.copy_from_slice(&v[start..start + out.len()]);
+        } else if self.narrow.len() < b && self.wide.len() < b {
+            // Packed arms only (or a lane out of range): no counts to give.
+            out.fill(f64::NAN);
         } else if self.wide.is_empty() {
             for ((ei, &c), &inv) in out.iter_mut().zip(&self.narrow[a..b]).zip(inv) {
                 *ei = f64::from(c) * inv;
@@ -1616,6 +1623,9 @@ impl BatchCounts {
         let (a, b) = (lane * self.n, (lane + 1) * self.n);
         if let Some(v) = self.values(lane) {
             e.copy_from_slice(v);
+        } else if self.narrow.len() < b && self.wide.len() < b {
+            // Packed arms only (or a lane out of range): no counts to give.
+            e.fill(f64::NAN);
         } else if self.wide.is_empty() {
             for ((ei, &c), &inv) in e.iter_mut().zip(&self.narrow[a..b]).zip(inv_in_strength) {
                 *ei = f64::from(c) * inv;
@@ -1631,8 +1641,9 @@ impl BatchCounts {
 /// Byte lanes of a word: bit k of byte b of `(w >> k) & LOW_BITS` is bit 8b + k of w.
 const LOW_BITS: u64 = 0x0101_0101_0101_0101;
 
-/// Users whose in-neighbours' packed arms [`ExposureOp::apply_batch`]
-/// gathers at once.
+/// Users whose in-neighbours' packed arms the batched sweep
+/// ([`ExposureOp::apply_batch`], [`BatchCounts::count_block`]) gathers at
+/// once.
 const GATHER: usize = 16;
 
 /// In-arcs past the current group whose neighbours' words
@@ -1643,14 +1654,14 @@ const PREFETCH: usize = 256;
 /// processor has no such instruction, and the value is not read).
 #[inline(always)]
 fn prefetch(bits: &[u64], j: usize) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
     if let Some(w) = bits.get(j) {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
         // SAFETY: SSE is in every x86-64 processor, and a prefetch is a hint
         // on a valid address: it neither faults nor changes memory.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(w).cast::<i8>()) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = (bits, j);
 }
 

@@ -873,11 +873,13 @@ impl<'a> Engine<'a> {
     /// Replicates `rs` with one shared exposure sweep (when the operator
     /// batches and `rs` holds at most [`Engine::batch_lanes`] replicates;
     /// otherwise one by one), each with its per-cluster other-arm weights
-    /// (`width` clusters); `tick` after each. Equal, bit for bit, to running
-    /// them one by one.
+    /// (`width` clusters); `tick` after each (a streamed batch, see
+    /// [`Engine::streams`], ticks for all its replicates at its end). Equal,
+    /// bit for bit, to running them one by one.
     ///
     /// # Complexity
-    /// One exposure sweep for the batch (see [`ExposureOp::apply_batch`]),
+    /// One exposure sweep for the batch (see [`ExposureOp::apply_batch`], or
+    /// block by block with [`BatchCounts::count_block`] when it streams),
     /// then O(users + units) per replicate for the outcomes and estimators.
     pub fn replicate_batch(
         &self,
@@ -903,7 +905,7 @@ impl<'a> Engine<'a> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             if self.streams {
-                return finish_streamed(self, rs, drawn, scratch, tick);
+                return finish_streamed(self, rs, drawn, width, scratch, tick);
             }
             let zs: Vec<&[u8]> = drawn.iter().map(|d| d.z.as_slice()).collect();
             let zcs: Vec<&[u8]> = drawn.iter().map(|d| d.zc.as_slice()).collect();
@@ -1217,12 +1219,7 @@ fn finish(
     let no_x: &[f64] = &[];
     // Contamination in lanes (see `contamination`).
     let mut cont = [[0.0f64; LANES]; 4];
-    let mut noise = [0.0f64; OUT_BLOCK];
-    let (mut eblock, mut yblock, mut y0block) = (
-        [0.0f64; OUT_BLOCK],
-        [0.0f64; OUT_BLOCK],
-        [0.0f64; OUT_BLOCK],
-    );
+    let [mut noise, mut eblock, mut yblock, mut y0block] = [[0.0f64; OUT_BLOCK]; 4];
     for base in (0..n).step_by(OUT_BLOCK) {
         let end = (base + OUT_BLOCK).min(n);
         let len = end - base;
@@ -1290,6 +1287,7 @@ fn finish_streamed(
     en: &Engine,
     rs: std::ops::Range<usize>,
     drawn: Vec<DrawnAssignment>,
+    width: usize,
     scratch: &mut Scratch,
     tick: &(dyn Fn() + Sync),
 ) -> Result<Vec<(Replicate, Vec<f64>)>> {
@@ -1313,12 +1311,7 @@ fn finish_streamed(
     batch.pack(n, &zs);
     let mut cont = vec![[[0.0f64; LANES]; 4]; lanes];
     let mut sums = vec![estimate::suff::Singles::new(false); lanes];
-    let mut noise = [0.0f64; OUT_BLOCK];
-    let (mut eblock, mut yblock, mut y0block) = (
-        [0.0f64; OUT_BLOCK],
-        [0.0f64; OUT_BLOCK],
-        [0.0f64; OUT_BLOCK],
-    );
+    let [mut noise, mut eblock, mut yblock, mut y0block] = [[0.0f64; OUT_BLOCK]; 4];
     for base in (0..n).step_by(OUT_BLOCK) {
         if en.cfg.cancel.is_cancelled() {
             return Err(crate::Error::Cancelled);
@@ -1350,7 +1343,8 @@ fn finish_streamed(
         let (z, zc) = &arms[r];
         let rep = conclude(en, &m, ri, z, zc, [&[], &[]], &[], &cont[r], Some(&sums[r]));
         tick();
-        out.push((rep, Vec::new()));
+        // A user-level design has no clusters to sum other-arm weights in.
+        out.push((rep, vec![0.0; width]));
     }
     scratch.arms.extend(arms);
     Ok(out)
