@@ -1740,6 +1740,12 @@ fn transpose_bits(a: &mut [u64; 64]) {
     }
 }
 
+/// Lane r's sum in [`swar_words`]' layout: byte r / 8 of word r mod 8.
+#[inline]
+fn byte_lane(acc: &[u64; 8], r: usize) -> u32 {
+    ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32
+}
+
 /// One user's treated in-neighbour counts from [`sweep_range`].
 enum UserCounts<'a> {
     /// At most 255 in-neighbours: lane r = 8b + k's count in byte b of word k.
@@ -1765,7 +1771,6 @@ fn sweep_range(
     words: &mut Vec<u64>,
     mut put: impl FnMut(usize, UserCounts),
 ) {
-    let lane_of = |acc: &[u64; 8], r: usize| ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
     let mut total = [0u32; MAX_LANES];
     let lanes = lanes.min(MAX_LANES);
     // A group of up to GATHER users at a time (none with more than 255
@@ -1786,7 +1791,7 @@ fn sweep_range(
                 words.extend(part.iter().map(|&j| bits[j as usize]));
                 let acc = swar_words(words);
                 for (r, t) in total[..lanes].iter_mut().enumerate() {
-                    *t += lane_of(&acc, r);
+                    *t += byte_lane(&acc, r);
                 }
             }
             put(i, UserCounts::Wide(&total[..lanes]));
@@ -1830,7 +1835,7 @@ fn count_range(
     sweep_range(off, src, bits, lanes, range, words, |i, c| match c {
         UserCounts::Bytes(acc) => {
             for (r, t) in total[..lanes].iter_mut().enumerate() {
-                *t = ((acc[r % 8] >> (8 * (r / 8))) & 0xff) as u32;
+                *t = byte_lane(acc, r);
             }
             put(i, &total[..lanes]);
         }
