@@ -111,6 +111,40 @@ const LANES: usize = 4;
 /// listed first (without branching on the arm), then summed.
 const BLOCK: usize = 2048;
 
+/// Bit k set where byte k of `w` (user k of eight) is 1, the treated arm.
+#[inline]
+fn treated_byte(w: u64) -> u32 {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Bytes equal to 1 become 0; a byte's high bit is then set exactly where
+    // it is 0 (no carry crosses a byte: each sum is at most 0xfe).
+    let x = w ^ LOW;
+    let zero = !(((x & HIGH7) + HIGH7) | x) & (LOW << 7);
+    // Byte k's flag times 2^(56 − 7k) lands on bit 56 + k; nothing carries.
+    ((zero >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// For each byte `m`, the positions of its set bits in increasing order,
+/// then zeros.
+static OFFSETS: [[u16; 8]; 256] = offsets();
+
+const fn offsets() -> [[u16; 8]; 256] {
+    let mut t = [[0u16; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut k, mut n) = (0, 0);
+        while k < 8 {
+            if m >> k & 1 == 1 {
+                t[m][n] = k as u16;
+                n += 1;
+            }
+            k += 1;
+        }
+        m += 1;
+    }
+    t
+}
+
 /// One arm's lane sums of both outcomes, the shared ones (covariate,
 /// exposure) kept once.
 #[derive(Debug, Clone, Copy, Default)]
@@ -259,15 +293,36 @@ impl Singles {
             let end = (base + BLOCK).min(z.len());
             let zb = &z[base..end];
             let (mut l0, mut l1) = (0usize, 0usize);
-            for (j, &zj) in zb.iter().enumerate() {
+            // Eight users at a time: the treated among them as a byte, whose
+            // table entry lists their offsets; both lists get eight entries
+            // at their end and grow by their arm's users. (l0, l1 ≤ j, so
+            // the eight entries end by j + 8 ≤ BLOCK.)
+            let mut groups = zb.chunks_exact(8);
+            let mut j = 0usize;
+            for g in &mut groups {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(g);
+                let t = treated_byte(u64::from_le_bytes(w));
+                let k = t.count_ones() as usize;
+                for (a, l, m) in [(1, l1, t), (0, l0, !t & 0xff)] {
+                    let offs = &OFFSETS[m as usize];
+                    let dst = &mut lists[a][l..l + 8];
+                    for (d, &o) in dst.iter_mut().zip(offs) {
+                        *d = o + j as u16;
+                    }
+                }
+                l1 += k;
+                l0 += 8 - k;
+                j += 8;
+            }
+            for &zj in groups.remainder() {
                 let t = usize::from(zj == 1);
                 // Both lists get j at their end; only the user's arm's grows.
-                // (Each write's index is at most j < BLOCK, a power of two:
-                // the masks change nothing but spare a bounds check per user.)
-                lists[1][l1 & (BLOCK - 1)] = j as u16;
-                lists[0][l0 & (BLOCK - 1)] = j as u16;
+                lists[1][l1] = j as u16;
+                lists[0][l0] = j as u16;
                 l1 += t;
                 l0 += 1 - t;
+                j += 1;
             }
             let lens = [l0, l1];
             for a in 0..2 {
@@ -798,6 +853,59 @@ mod tests {
             assert!(lean
                 .estimate(EstimatorKind::Cuped, 0, &y, &z, &e, 0.5, 0.05)
                 .is_none());
+        }
+    }
+
+    /// The arm lists built eight users at a time give the same bits as
+    /// listing each user on its own (lane = the user's place in its arm's
+    /// list of the block), for arms other than 0 and 1 (control, as
+    /// everywhere) and lengths that are not multiples of eight.
+    #[test]
+    fn arm_lists_equal_listing_each_user() {
+        use rand::RngExt;
+        let mut r = crate::rng::stream(11, &[]);
+        for byte in 0..=255u8 {
+            for k in 0..8 {
+                let mut w = [0u8; 8];
+                w.iter_mut()
+                    .for_each(|b| *b = [0, 1, 2, 255, 0x81][r.random_range(0..5)]);
+                w[k] = byte;
+                let want = (0..8).filter(|&i| w[i] == 1).fold(0, |m, i| m | 1 << i);
+                assert_eq!(treated_byte(u64::from_le_bytes(w)), want, "{w:?}");
+            }
+        }
+        for n in [1, 7, 8, 9, 1023, 1024, 2047, 2048, 2049, 5003] {
+            let y: Vec<f64> = (0..n).map(|_| r.random::<f64>() * 10.0 - 3.0).collect();
+            let y0: Vec<f64> = (0..n).map(|_| r.random::<f64>()).collect();
+            let z: Vec<u8> = (0..n)
+                .map(|_| [0, 1, 1, 2, 255][r.random_range(0..5)])
+                .collect();
+            let mut s = Singles::new(false);
+            s.add([&y, &y0], &z, &[], &[]);
+            let got = s.finish();
+            let ky = [y[0], y0[0]];
+            let mut lanes = [[[0.0f64; LANES]; 2]; 2];
+            let mut squares = lanes;
+            for b in (0..n).step_by(BLOCK) {
+                let mut place = [0usize; 2];
+                for i in b..(b + BLOCK).min(n) {
+                    let a = usize::from(z[i] == 1);
+                    let l = place[a] % LANES;
+                    place[a] += 1;
+                    for (o, yo) in [&y, &y0].into_iter().enumerate() {
+                        let v = yo[i] - ky[o];
+                        lanes[a][o][l] += v;
+                        squares[a][o][l] += v * v;
+                    }
+                }
+            }
+            for a in 0..2 {
+                for o in 0..2 {
+                    let g = &got.arms[o][a];
+                    assert_eq!(g.d.to_bits(), fold(&lanes[a][o]).to_bits(), "n {n}");
+                    assert_eq!(g.dd.to_bits(), fold(&squares[a][o]).to_bits(), "n {n}");
+                }
+            }
         }
     }
 
