@@ -598,11 +598,19 @@ impl Population {
     }
 
     /// Fill `out` with consecutive noise draws, each as [`Population::noise`].
-    pub fn noise_fill<R: rand::Rng + ?Sized>(&self, r: &mut R, out: &mut [f64]) {
+    ///
+    /// The draws come from a copy of `r` that is written back at the end:
+    /// a generator only this function can see stays in registers, where
+    /// one behind a reference is stored back after every draw.
+    pub fn noise_fill<R: rand::Rng + Clone>(&self, r: &mut R, out: &mut [f64]) {
+        let mut local = r.clone();
         match self.kind {
-            Kind::Continuous => out.iter_mut().for_each(|v| *v = StandardNormal.sample(r)),
-            Kind::Binary => out.iter_mut().for_each(|v| *v = r.random::<f64>()),
+            Kind::Continuous => out
+                .iter_mut()
+                .for_each(|v| *v = StandardNormal.sample(&mut local)),
+            Kind::Binary => out.iter_mut().for_each(|v| *v = local.random::<f64>()),
         }
+        *r = local;
     }
 
     /// The observed outcomes of users `start..start + z.len()` under the
