@@ -178,3 +178,38 @@ fn repeated_header_is_an_error_with_its_line() {
     assert!(msg.contains("repeats the header"), "{msg}");
     assert_eq!(err.exit_code(), 2);
 }
+
+/// Ids are text: "7" and "007", "0" and "00" are different users, numbers
+/// and names mix, and the largest plain numbers (19 digits and beyond) keep
+/// their spelling. (Plain decimals are looked up by value, the rest by text.)
+#[test]
+fn numeric_ids_keep_their_spelling() {
+    let text = "7 007\n007 x\n7 0\n00 0\n9999999999999999999 18446744073709551616\n\
+                18446744073709551616 7\n+7 7\n";
+    let (g, _) = read(text, ReadOptions::default());
+    let mut labels: Vec<String> = (0..g.node_count() as u32)
+        .map(|u| g.label(u).into_owned())
+        .collect();
+    labels.sort();
+    assert_eq!(
+        labels,
+        [
+            "+7",
+            "0",
+            "00",
+            "007",
+            "18446744073709551616",
+            "7",
+            "9999999999999999999",
+            "x"
+        ]
+    );
+    let got = edges(&g);
+    assert!(got
+        .iter()
+        .any(|(a, b, _)| (a == "7" && b == "007") || (a == "007" && b == "7")));
+    assert!(got
+        .iter()
+        .any(|(a, b, _)| (a == "00" && b == "0") || (a == "0" && b == "00")));
+    assert_eq!(got.len(), 7);
+}

@@ -163,6 +163,18 @@ fn fields(line: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The value of `tok` when it is a decimal number written the one plain way
+/// (digits only, no leading zero unless it is "0", below 10^19).
+fn plain_decimal(tok: &str) -> Option<u64> {
+    let b = tok.as_bytes();
+    if b.is_empty() || b.len() > 19 || (b[0] == b'0' && b.len() > 1) {
+        return None;
+    }
+    b.iter().try_fold(0u64, |v, &c| {
+        c.is_ascii_digit().then(|| v * 10 + u64::from(c - b'0'))
+    })
+}
+
 fn is_name(tok: &str, names: &[&str]) -> bool {
     let t = tok.trim_matches('"').to_ascii_lowercase();
     names.contains(&t.as_str())
@@ -231,7 +243,9 @@ fn read_inner<R: BufRead>(
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<(Graph, Option<Graph>, ReadReport)> {
-    let mut interner: HashMap<Box<str>, u32> = HashMap::new();
+    // foldhash: several times faster than the standard SipHash on short ids,
+    // and ids are numbered by first appearance, never by hash order.
+    let mut interner: HashMap<Box<str>, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut names: Vec<Box<str>> = Vec::new();
     let mut src: Vec<u32> = Vec::new();
     let mut dst: Vec<u32> = Vec::new();
@@ -247,8 +261,17 @@ fn read_inner<R: BufRead>(
     let mut buf = Vec::new();
     let mut line_no = 0usize;
 
+    // Ids written as plain decimals (no sign, no leading zero: one string
+    // per number) are looked up by their value, the rest by their text; the
+    // two never meet, since each such number has exactly one such spelling.
+    let mut numbers: HashMap<u64, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut intern = |tok: &str, line_no: usize| -> Result<u32> {
-        if let Some(&id) = interner.get(tok) {
+        let number = plain_decimal(tok);
+        let known = match number {
+            Some(v) => numbers.get(&v),
+            None => interner.get(tok),
+        };
+        if let Some(&id) = known {
             return Ok(id);
         }
         if names.len() >= opts.max_nodes {
@@ -263,7 +286,14 @@ fn read_inner<R: BufRead>(
         }
         let id = names.len() as u32;
         let name: Box<str> = tok.into();
-        interner.insert(name.clone(), id);
+        match number {
+            Some(v) => {
+                numbers.insert(v, id);
+            }
+            None => {
+                interner.insert(name.clone(), id);
+            }
+        }
         names.push(name);
         Ok(id)
     };
@@ -276,33 +306,39 @@ fn read_inner<R: BufRead>(
                     third: &mut Vec<f64>,
                     third_lines: &mut Vec<usize>|
      -> Result<()> {
-        let f: Vec<&str> = fields(text).collect();
+        // The first three fields and how many there are (no allocation a line).
+        let (mut f, mut count) = ([""; 3], 0usize);
+        for t in fields(text) {
+            if let Some(slot) = f.get_mut(count) {
+                *slot = t;
+            }
+            count += 1;
+        }
         match *columns {
             None => {
-                if f.len() < 2 || f.len() > 3 {
+                if !(2..=3).contains(&count) {
                     return Err(Error::parse(
                         path,
                         line_no,
                         format!(
-                            "expected 2 or 3 columns (source, target, optional weight or timestamp), found {}",
-                            f.len()
+                            "expected 2 or 3 columns (source, target, optional weight or timestamp), found {count}",
                         ),
                     ));
                 }
-                *columns = Some((f.len(), line_no));
+                *columns = Some((count, line_no));
             }
-            Some((c, first)) if c != f.len() => {
+            Some((c, first)) if c != count => {
                 return Err(Error::parse(
                     path,
                     line_no,
-                    format!("expected {c} columns as on line {first}, found {}", f.len()),
+                    format!("expected {c} columns as on line {first}, found {count}"),
                 ));
             }
             _ => {}
         }
         src.push(intern(f[0], line_no)?);
         dst.push(intern(f[1], line_no)?);
-        if f.len() == 3 && opts.third_column != ThirdColumn::Ignore {
+        if count == 3 && opts.third_column != ThirdColumn::Ignore {
             let v: f64 = f[2].parse().map_err(|_| {
                 Error::parse(
                     path,
