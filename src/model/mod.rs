@@ -602,6 +602,7 @@ impl Population {
     /// The draws come from a copy of `r` that is written back at the end:
     /// a generator only this function can see stays in registers, where
     /// one behind a reference is stored back after every draw.
+    #[inline(never)]
     pub fn noise_fill<R: rand::Rng + Clone>(&self, r: &mut R, out: &mut [f64]) {
         let mut local = r.clone();
         match self.kind {
