@@ -24,9 +24,9 @@ cost per replicate is the slope between two runs of the same scenario, with
 R1 = 64 and R2 = 576 replicates: (T(R2) − T(R1)) / (2 (R2 − R1)), each time
 the best of 3 (as numpy's), so reading the graph, partitioning it for the
 population's clusters and drawing the population cancel out. The runs
-differ by 1,024 replicates (about 10 s) so that the fixed part's jitter
-(about 13 s of reading and partitioning a million-user graph) moves the
-slope by little.
+differ by 512 replicates of each of the two designs (1,024 replicates,
+about 9 s) so that the fixed part's jitter (about 11 s of reading and
+partitioning a million-user graph) moves the slope by little.
 Both are multiples of 64, the batch a one-thread run shares one exposure
 sweep among, so the slope charges each replicate its share of the sweep.
 """

@@ -910,10 +910,11 @@ mod tests {
     }
 
     /// proptest's shrunk case (4 users in 4 clusters, y exactly linear in z
-    /// and e): the regression's three parameters leave one cluster-level
-    /// degree of freedom, where [`check`] compares the estimate only.
+    /// and e, the two control users' exposures 0.0009 apart): each treated
+    /// cluster's leverage is within 10⁻⁶ of 1 and the regression's df about
+    /// 1, where [`check`] compares the estimate and SE but not the df.
     #[test]
-    fn one_residual_cluster_df_compares_the_estimate() {
+    fn near_unit_leverage_compares_estimate_and_se() {
         let users = [
             (0u32, 0.0f64, 0.0f64, 0.7829404883364689f64, 0.0f64),
             (6, 0.0, 0.0, 0.0, 0.0),
@@ -938,24 +939,20 @@ mod tests {
         check(&y, &y0, &z, &e, &x, &cluster, k);
     }
 
-    fn clusters_used(cluster: &[u32]) -> usize {
-        let mut c = cluster.to_vec();
-        c.sort_unstable();
-        c.dedup();
-        c.len()
-    }
-
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-7 * (1.0 + a.abs().max(b.abs())) || (a.is_nan() && b.is_nan())
     }
 
     /// Every unblocked analyst estimator from the sums equals the user-level
     /// reference, failures included, for one user per unit and for clusters
-    /// (empty, one-user and large ones).
+    /// (empty, one-user and large ones); the df, CI and p only where the df
+    /// is at least 1.5, and an exact fit's SE of 0 may come out as rounding
+    /// noise (see the match).
     fn check(y: &[f64], y0: &[f64], z: &[u8], e: &[f64], x: &[f64], cluster: &[u32], k: usize) {
         let singles = one_user_per_unit(cluster, k);
         let s = Sufficient::collect([y, y0], z, e, x, cluster, k, singles);
         for (o, yv) in [y, y0].into_iter().enumerate() {
+            let scale = yv.iter().fold(1.0f64, |m, v| m.max(v.abs()));
             for kind in EstimatorKind::ALL {
                 let ex = Experiment {
                     y: yv,
@@ -971,16 +968,24 @@ mod tests {
                 let want = analyst(kind).unwrap().estimate(&ex, 0.05);
                 let got = s.estimate(kind, o, yv, z, e, 0.8, 0.05).unwrap();
                 match (&want, &got) {
-                    // With at most one cluster more than the regression's
-                    // three parameters, its CR2 SE and Bell–McCaffrey df are
-                    // ratios of differences of nearly equal sums (here of
-                    // residuals at rounding level when y is an exact fit),
-                    // and the two implementations' rounding shows in the
-                    // third digit: the estimate itself must still agree.
-                    (Ok(a), Ok(b))
-                        if kind == EstimatorKind::Regression && clusters_used(cluster) <= 4 =>
-                    {
-                        assert!(close(a.value, b.value), "{kind:?}: {a:?} vs {b:?}");
+                    // With about one residual degree of freedom (a
+                    // Bell–McCaffrey df under 1.5: three parameters on four
+                    // clusters, or a cluster whose leverage is near 1) the
+                    // df is a difference of nearly equal terms, and its
+                    // rounding moves the t quantile (12.7 at df 1) in the
+                    // sixth digit (proptest found such cases): there the
+                    // estimate and its SE must still agree.
+                    // So too at an exact fit (y exactly constant or linear in
+                    // the regressors, as proptest's shrinking makes it): the
+                    // SE is 0 in exact arithmetic and rounding noise in each
+                    // implementation (under 10⁻⁶ of the outcomes' scale,
+                    // where a real SE here is above 10⁻⁴ of it), so its CI
+                    // and p mean nothing.
+                    (Ok(a), Ok(b)) if a.df.min(b.df) < 1.5 || a.se.min(b.se) <= 1e-6 * scale => {
+                        assert!(
+                            close(a.value, b.value) && close(a.se, b.se),
+                            "{kind:?}: {a:?} vs {b:?}"
+                        );
                     }
                     (Ok(a), Ok(b)) => {
                         let pairs = [
@@ -997,6 +1002,10 @@ mod tests {
                         );
                     }
                     (Err(a), Err(b)) => assert_eq!(a, b, "{kind:?}"),
+                    // At an exact fit one implementation may reach an SE of
+                    // exactly 0 (a failure), the other rounding noise.
+                    (Err(Failure::DegenerateSe), Ok(x)) | (Ok(x), Err(Failure::DegenerateSe))
+                        if x.se <= 1e-6 * scale => {}
                     _ => panic!("{kind:?} singles={singles}: {want:?} vs {got:?}"),
                 }
             }
