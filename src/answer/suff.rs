@@ -924,19 +924,7 @@ mod tests {
         let mut arms = [false; 12];
         arms[5] = true;
         arms[6] = true;
-        let shift = 0.0;
-        let n = users.len();
-        let (cluster, k): (Vec<u32>, usize) = (users.iter().map(|u| u.0).collect(), 12);
-        let z: Vec<u8> = (0..n)
-            .map(|i| u8::from(arms[cluster[i] as usize % 12]))
-            .collect();
-        let e: Vec<f64> = users.iter().map(|u| u.3).collect();
-        let x: Vec<f64> = users.iter().map(|u| shift + u.4).collect();
-        let y: Vec<f64> = (0..n)
-            .map(|i| shift + users[i].1 + 0.5 * f64::from(z[i]) + e[i] + 0.3 * x[i])
-            .collect();
-        let y0: Vec<f64> = (0..n).map(|i| shift + users[i].2 + 0.3 * x[i]).collect();
-        check(&y, &y0, &z, &e, &x, &cluster, k);
+        proptest_case(&users, &arms, 0.0, false);
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -1029,23 +1017,35 @@ mod tests {
             shift in -1e3f64..1e3,
             per_user in any::<bool>(),
         ) {
-            let n = users.len();
-            let (cluster, k): (Vec<u32>, usize) = if per_user {
-                ((0..n as u32).collect(), n)
-            } else {
-                (users.iter().map(|u| u.0).collect(), 12)
-            };
-            let z: Vec<u8> = (0..n)
-                .map(|i| u8::from(arms[cluster[i] as usize % 12] ^ (per_user && i % 2 == 0)))
-                .collect();
-            let e: Vec<f64> = users.iter().map(|u| u.3).collect();
-            let x: Vec<f64> = users.iter().map(|u| shift + u.4).collect();
-            let y: Vec<f64> = (0..n)
-                .map(|i| shift + users[i].1 + 0.5 * f64::from(z[i]) + e[i] + 0.3 * x[i])
-                .collect();
-            let y0: Vec<f64> = (0..n).map(|i| shift + users[i].2 + 0.3 * x[i]).collect();
-            check(&y, &y0, &z, &e, &x, &cluster, k);
+            proptest_case(&users, &arms, shift, per_user);
         }
+    }
+
+    /// One case of `sums_equal_the_reference`: users (cluster, outcome noise,
+    /// null noise, exposure, covariate), the clusters' arms (every other
+    /// user flipped when `per_user`), a common shift.
+    fn proptest_case(
+        users: &[(u32, f64, f64, f64, f64)],
+        arms: &[bool],
+        shift: f64,
+        per_user: bool,
+    ) {
+        let n = users.len();
+        let (cluster, k): (Vec<u32>, usize) = if per_user {
+            ((0..n as u32).collect(), n)
+        } else {
+            (users.iter().map(|u| u.0).collect(), 12)
+        };
+        let z: Vec<u8> = (0..n)
+            .map(|i| u8::from(arms[cluster[i] as usize % 12] ^ (per_user && i % 2 == 0)))
+            .collect();
+        let e: Vec<f64> = users.iter().map(|u| u.3).collect();
+        let x: Vec<f64> = users.iter().map(|u| shift + u.4).collect();
+        let y: Vec<f64> = (0..n)
+            .map(|i| shift + users[i].1 + 0.5 * f64::from(z[i]) + e[i] + 0.3 * x[i])
+            .collect();
+        let y0: Vec<f64> = (0..n).map(|i| shift + users[i].2 + 0.3 * x[i]).collect();
+        check(&y, &y0, &z, &e, &x, &cluster, k);
     }
 
     #[test]
