@@ -243,8 +243,8 @@ fn read_inner<R: BufRead>(
     path: &Path,
     opts: &ReadOptions,
 ) -> Result<(Graph, Option<Graph>, ReadReport)> {
-    // foldhash: several times faster than the standard SipHash on short ids,
-    // and ids are numbered by first appearance, never by hash order.
+    // foldhash rather than SipHash (README, Dependencies): ids are interned
+    // by first appearance and then sorted, never taken in hash order.
     let mut interner: HashMap<Box<str>, u32, foldhash::fast::RandomState> = HashMap::default();
     let mut names: Vec<Box<str>> = Vec::new();
     let mut src: Vec<u32> = Vec::new();
