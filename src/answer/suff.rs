@@ -200,25 +200,26 @@ impl ArmLanes {
                 }
             }
         } else {
-            let (mut d, mut dd) = (s.d, s.dd);
-            let mut chunks = list.chunks_exact(LANES);
-            for c in &mut chunks {
-                for o in 0..2 {
+            // One outcome at a time: its eight running sums stay in
+            // registers (both outcomes' sixteen spilled to the stack).
+            for o in 0..2 {
+                let (mut d, mut dd) = (s.d[o], s.dd[o]);
+                let (yo, k) = (&y[o][base..], ky[o]);
+                let mut chunks = list.chunks_exact(LANES);
+                for c in &mut chunks {
                     for l in 0..LANES {
-                        let v = y[o][base + c[l] as usize] - ky[o];
-                        d[o][l] += v;
-                        dd[o][l] += v * v;
+                        let v = yo[c[l] as usize] - k;
+                        d[l] += v;
+                        dd[l] += v * v;
                     }
                 }
-            }
-            for (l, &j) in chunks.remainder().iter().enumerate() {
-                for o in 0..2 {
-                    let v = y[o][base + j as usize] - ky[o];
-                    d[o][l] += v;
-                    dd[o][l] += v * v;
+                for (l, &j) in chunks.remainder().iter().enumerate() {
+                    let v = yo[j as usize] - k;
+                    d[l] += v;
+                    dd[l] += v * v;
                 }
+                (s.d[o], s.dd[o]) = (d, dd);
             }
-            (s.d, s.dd) = (d, dd);
         }
         *self = s;
     }

@@ -1695,20 +1695,41 @@ fn pack(zs: &[&[u8]], len: usize, bits: &mut Vec<u64>) {
     bits.clear();
     bits.resize(len, 0);
     let zs = &zs[..zs.len().min(64)];
-    for (g, block) in bits.chunks_mut(64).enumerate() {
-        let start = 64 * g;
-        // rows[r]: bit j is lane r's arm of user start + j.
-        let mut rows = [0u64; 64];
-        for (row, z) in rows.iter_mut().zip(zs) {
-            let z = z.get(start..(start + 64).min(z.len())).unwrap_or(&[]);
-            for (q, eight) in z.chunks(8).enumerate() {
+    // Groups of 64 users, TILE groups at a time: each lane's arms of a tile
+    // are read in one run (a kilobyte, not 64 lanes' 64 bytes in turn).
+    const TILE: usize = 16;
+    let mut rows = [[0u64; 64]; TILE];
+    for (t, tile) in bits.chunks_mut(64 * TILE).enumerate() {
+        let start = 64 * TILE * t;
+        let groups = tile.len().div_ceil(64);
+        // rows[k][r]: bit j is lane r's arm of user start + 64k + j.
+        for rk in rows[..groups].iter_mut() {
+            *rk = [0u64; 64];
+        }
+        for (r, z) in zs.iter().enumerate() {
+            let z = z
+                .get(start..(start + 64 * TILE).min(z.len()))
+                .unwrap_or(&[]);
+            // Whole groups of eight as fixed-size loads (a slice of unknown
+            // length would be copied by a call per group), the last padded.
+            let mut eights = z.chunks_exact(8);
+            for (q, eight) in (&mut eights).enumerate() {
                 let mut b = [0u8; 8];
-                b[..eight.len()].copy_from_slice(eight);
-                *row |= gather_low_bits(u64::from_le_bytes(b)) << (8 * q);
+                b.copy_from_slice(eight);
+                rows[q / 8][r] |= gather_low_bits(u64::from_le_bytes(b)) << (8 * (q % 8));
+            }
+            let rest = eights.remainder();
+            if !rest.is_empty() {
+                let mut b = [0u8; 8];
+                b[..rest.len()].copy_from_slice(rest);
+                let q = z.len() / 8;
+                rows[q / 8][r] |= gather_low_bits(u64::from_le_bytes(b)) << (8 * (q % 8));
             }
         }
-        transpose_bits(&mut rows);
-        block.copy_from_slice(&rows[..block.len()]);
+        for (block, rk) in tile.chunks_mut(64).zip(rows.iter_mut()) {
+            transpose_bits(rk);
+            block.copy_from_slice(&rk[..block.len()]);
+        }
     }
 }
 
@@ -2103,13 +2124,24 @@ mod tests {
 
     /// Issue 14: packing by multiplication and bit transposition equals
     /// setting each bit on its own: lanes from 1 to 64, lengths that are
-    /// and are not multiples of 8 and 64, arms shorter than the length, and
-    /// arms other than 0 and 1 (their low bit counts).
+    /// and are not multiples of 8, 64 and the 1,024-user tile, arms shorter
+    /// than the length (ending inside a group, a tile, or at a tile's end),
+    /// and arms other than 0 and 1 (their low bit counts).
     #[test]
     fn packed_arms_equal_bit_by_bit() {
         use rand::RngExt;
         let mut r = crate::rng::stream(5, &[1]);
-        for (lanes, len) in [(1, 1), (3, 7), (64, 64), (64, 200), (17, 129), (64, 1000)] {
+        let cases = [
+            (1, 1),
+            (3, 7),
+            (64, 64),
+            (64, 200),
+            (17, 129),
+            (64, 1000),
+            (64, 2125),
+            (9, 3072),
+        ];
+        for (lanes, len) in cases {
             let zs: Vec<Vec<u8>> = (0..lanes)
                 .map(|l| {
                     let n = if l % 5 == 4 { len / 2 } else { len };
