@@ -165,6 +165,68 @@ fn fold(l: &[f64; LANES]) -> f64 {
     (l[0] + l[1]) + (l[2] + l[3])
 }
 
+/// Add `yo[j] − k` and its square to lane l of `d` and `dd` for each
+/// group of four listed users `j` (lane l the l-th of the group). On x86_64
+/// two lanes share a register: the compiler keeps the loop's running sums
+/// one to a register, and the difference was 1.1 → 0.7 ms per million users.
+#[inline]
+fn sum_listed(
+    yo: &[f64],
+    groups: &mut std::slice::ChunksExact<'_, u16>,
+    k: f64,
+    d: &mut [f64; LANES],
+    dd: &mut [f64; LANES],
+) {
+    // SAFETY: SSE2 is part of every x86_64 target.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        sum_listed_sse2(yo, groups, k, d, dd)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    for c in groups {
+        for l in 0..LANES {
+            let v = yo[usize::from(c[l])] - k;
+            d[l] += v;
+            dd[l] += v * v;
+        }
+    }
+}
+
+/// [`sum_listed`] with lanes (0, 1) and (2, 3) in two SSE2 registers each:
+/// lane by lane the same IEEE operations as the scalar loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+fn sum_listed_sse2(
+    yo: &[f64],
+    groups: &mut std::slice::ChunksExact<'_, u16>,
+    k: f64,
+    d: &mut [f64; LANES],
+    dd: &mut [f64; LANES],
+) {
+    use std::arch::x86_64::{
+        __m128d, _mm_add_pd, _mm_cvtsd_f64, _mm_mul_pd, _mm_set1_pd, _mm_set_pd, _mm_sub_pd,
+        _mm_unpackhi_pd,
+    };
+    let kk = _mm_set1_pd(k);
+    let (mut d01, mut d23) = (_mm_set_pd(d[1], d[0]), _mm_set_pd(d[3], d[2]));
+    let (mut q01, mut q23) = (_mm_set_pd(dd[1], dd[0]), _mm_set_pd(dd[3], dd[2]));
+    for c in groups {
+        let at = |l: usize| yo[usize::from(c[l])];
+        let v01 = _mm_sub_pd(_mm_set_pd(at(1), at(0)), kk);
+        let v23 = _mm_sub_pd(_mm_set_pd(at(3), at(2)), kk);
+        d01 = _mm_add_pd(d01, v01);
+        d23 = _mm_add_pd(d23, v23);
+        q01 = _mm_add_pd(q01, _mm_mul_pd(v01, v01));
+        q23 = _mm_add_pd(q23, _mm_mul_pd(v23, v23));
+    }
+    let lanes = |x: __m128d, y: __m128d| {
+        let hi = |v: __m128d| _mm_cvtsd_f64(_mm_unpackhi_pd(v, v));
+        [_mm_cvtsd_f64(x), hi(x), _mm_cvtsd_f64(y), hi(y)]
+    };
+    *d = lanes(d01, d23);
+    *dd = lanes(q01, q23);
+}
+
 impl ArmLanes {
     /// Add the users `list` (offsets from `base`): the outcomes' count, sum
     /// and sum of squares, and with `extra` the covariate's and exposure's.
@@ -204,17 +266,11 @@ impl ArmLanes {
             // registers (both outcomes' sixteen spilled to the stack).
             for o in 0..2 {
                 let (mut d, mut dd) = (s.d[o], s.dd[o]);
-                let (yo, k) = (&y[o][base..], ky[o]);
+                let yo = &y[o][base..];
                 let mut chunks = list.chunks_exact(LANES);
-                for c in &mut chunks {
-                    for l in 0..LANES {
-                        let v = yo[c[l] as usize] - k;
-                        d[l] += v;
-                        dd[l] += v * v;
-                    }
-                }
+                sum_listed(yo, chunks.by_ref(), ky[o], &mut d, &mut dd);
                 for (l, &j) in chunks.remainder().iter().enumerate() {
-                    let v = yo[j as usize] - k;
+                    let v = yo[j as usize] - ky[o];
                     d[l] += v;
                     dd[l] += v * v;
                 }
@@ -857,10 +913,11 @@ mod tests {
         }
     }
 
-    /// The arm lists built eight users at a time give the same bits as
-    /// listing each user on its own (lane = the user's place in its arm's
-    /// list of the block), for arms other than 0 and 1 (control, as
-    /// everywhere) and lengths that are not multiples of eight.
+    /// The arm lists built eight users at a time, and their sums two lanes
+    /// to a register (x86_64), give the same bits as listing and summing
+    /// each user on its own (lane = the user's place in its arm's list of
+    /// the block), for arms other than 0 and 1 (control, as everywhere) and
+    /// lengths that are not multiples of eight or four.
     #[test]
     fn arm_lists_equal_listing_each_user() {
         use rand::RngExt;
