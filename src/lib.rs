@@ -45,6 +45,7 @@ pub mod partition;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod simd;
 pub mod stats;
 
 pub use error::{Error, Result};

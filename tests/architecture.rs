@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Top to bottom; a module may depend on modules after it (never before).
-const LAYERS: [&str; 14] = [
+const LAYERS: [&str; 15] = [
     "api",
     "report",
     "scenario",
@@ -20,6 +20,7 @@ const LAYERS: [&str; 14] = [
     "stats",
     "fsutil",
     "rng",
+    "simd",
     "error",
 ];
 

@@ -172,6 +172,23 @@ const LANES: usize = 4;
 /// the in-weight from treated users; the treated arm's sums multiply by the
 /// arm (0 or 1), without branching on it. See [`contamination_shares`].
 fn contamination(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: this CPU has AVX2.
+        return unsafe { contamination_avx2(z, e, strength, acc) };
+    }
+    contamination_body(z, e, strength, acc)
+}
+
+/// [`contamination`] compiled for AVX2 (see [`crate::simd`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn contamination_avx2(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
+    contamination_body(z, e, strength, acc)
+}
+
+#[inline(always)]
+fn contamination_body(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES]; 4]) {
     let [mut s1, mut se1, mut st, mut set] = *acc;
     let (zc, ec, sc) = (
         z.chunks_exact(LANES),
@@ -199,6 +216,31 @@ fn contamination(z: &[u8], e: &[f64], strength: &[f64], acc: &mut [[f64; LANES];
         set[l] += t * se;
     }
     *acc = [s1, se1, st, set];
+}
+
+/// Exposures `e` of a block's users from their treated in-neighbour counts
+/// and inverse in-strengths: `count · inv`, user by user.
+fn exposures_from_counts(counts: &[u8], inv: &[f64], e: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: this CPU has AVX2.
+        return unsafe { exposures_from_counts_avx2(counts, inv, e) };
+    }
+    exposures_from_counts_body(counts, inv, e)
+}
+
+/// [`exposures_from_counts`] compiled for AVX2 (see [`crate::simd`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn exposures_from_counts_avx2(counts: &[u8], inv: &[f64], e: &mut [f64]) {
+    exposures_from_counts_body(counts, inv, e)
+}
+
+#[inline(always)]
+fn exposures_from_counts_body(counts: &[u8], inv: &[f64], e: &mut [f64]) {
+    for ((ej, &c), &inv) in e.iter_mut().zip(counts).zip(inv) {
+        *ej = f64::from(c) * inv;
+    }
 }
 
 /// 1.0 for the arm 1 (treated), else 0.0: a table, since compilers turn
@@ -1326,9 +1368,7 @@ fn finish_streamed(
             pop.noise_fill(rng, nb);
             let zb = &zs[r][base..end];
             let eb = &mut eblock[..len];
-            for ((ej, &c), &inv) in eb.iter_mut().zip(&counts[r * stride..]).zip(inv) {
-                *ej = f64::from(c) * inv;
-            }
+            exposures_from_counts(&counts[r * stride..], inv, eb);
             for (j, c) in hubs.iter() {
                 eb[*j] = f64::from(c[r]) * inv[*j];
             }
@@ -1856,4 +1896,48 @@ pub fn simulate_rest(
             None => run_design(&p.graph, &p.population, d, &p.config, i, tick),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::RngExt;
+
+    /// Issue 14: the AVX2 copies of the contamination sums and of the
+    /// exposures from counts give the baseline's bits, for arms other than
+    /// 0 and 1 and lengths around the lanes and vector widths. (Without AVX2
+    /// there is nothing to compare, and the test says so.)
+    #[test]
+    fn avx2_loops_equal_the_baseline() {
+        if !crate::simd::avx2() {
+            eprintln!("no AVX2 on this CPU: only the baseline runs");
+            return;
+        }
+        let mut r = crate::rng::stream(22, &[]);
+        for n in [0usize, 1, 3, 4, 5, 17, 1024, 1027] {
+            let z: Vec<u8> = (0..n)
+                .map(|_| [0, 1, 1, 2, 255][r.random_range(0..5)])
+                .collect();
+            let e: Vec<f64> = (0..n).map(|_| r.random::<f64>()).collect();
+            let s: Vec<f64> = (0..n).map(|_| 1.0 + 100.0 * r.random::<f64>()).collect();
+            let start = [[0.5, -1.0, 2.0, 1e-3]; 4];
+            let (mut a, mut b) = (start, start);
+            contamination_body(&z, &e, &s, &mut a);
+            // SAFETY: this CPU has AVX2 (checked above).
+            unsafe { contamination_avx2(&z, &e, &s, &mut b) };
+            let bits = |x: &[[f64; LANES]; 4]| x.map(|l| l.map(f64::to_bits));
+            assert_eq!(bits(&a), bits(&b), "contamination, n {n}");
+
+            let counts: Vec<u8> = (0..n).map(|_| r.random::<u8>()).collect();
+            let inv: Vec<f64> = (0..n)
+                .map(|_| 1.0 / (1.0 + 300.0 * r.random::<f64>()))
+                .collect();
+            let (mut ea, mut eb) = (vec![0.0; n], vec![1.0; n]);
+            exposures_from_counts_body(&counts, &inv, &mut ea);
+            // SAFETY: as above.
+            unsafe { exposures_from_counts_avx2(&counts, &inv, &mut eb) };
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ea), bits(&eb), "exposures, n {n}");
+        }
+    }
 }
