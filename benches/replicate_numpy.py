@@ -21,14 +21,16 @@ spillover's replicate: the same work as `spillover run` does it (user design,
 estimator `dm-naive`, model and null run), on one thread (`--threads 1`). A
 scenario compares at least two designs, so it holds the user design twice; its
 cost per replicate is the slope between two runs of the same scenario, with
-R1 = 64 and R2 = 1088 replicates: (T(R2) − T(R1)) / (2 (R2 − R1)), each time
-the best of 3 (as numpy's), the two run in turn (R1, R2, R1, R2, ...) so a
-slow spell of the machine meets both, so reading the graph, partitioning it
-for the population's clusters and drawing the population cancel out. The
-runs differ by 1,024 replicates of each of the two designs (2,048
-replicates, about 13 s) because the fixed part (about 10 s of reading and
-partitioning a million-user graph) varies by up to 3 s from run to run on
-this machine: over 1,024 replicates that moved the slope by up to 2 ms.
+R1 = 64 and R2 = 1088 replicates: (T(R2) − T(R1)) / (2 (R2 − R1)), so
+reading the graph, partitioning it for the population's clusters and
+drawing the population cancel out. It is the median of three such slopes,
+each from a pair of runs one after the other, so that a slow spell of the
+machine (seen to last minutes and to slow a run by 30 %) meets both runs of
+a pair and one odd pair does not decide. The runs differ by 1,024
+replicates of each of the two designs (2,048 replicates, about 10 s)
+because the fixed part (about 10 s of reading and partitioning a
+million-user graph) varies by up to 3 s from run to run: over 1,024
+replicates that moved the slope by up to 2 ms.
 Both are multiples of 64, the batch a one-thread run shares one exposure
 sweep among, so the slope charges each replicate its share of the sweep.
 """
@@ -128,18 +130,21 @@ estimators = ["dm-naive"]
                         "--out", os.path.join(tmp, "out")], check=True)
         return time.perf_counter() - t0
 
-    # Best of 3 of each, in turn.
-    best = {R1: float("inf"), R2: float("inf")}
-    for _ in range(3):
-        for r in (R1, R2):
-            best[r] = min(best[r], run(r))
+    # Three pairs of runs, each pair one after the other (so a slow spell of
+    # the machine meets both of its runs); the median of the three slopes.
     # Two identical user designs (a scenario compares at least two).
-    return (best[R2] - best[R1]) / (2 * (R2 - R1)) * 1000
+    slopes = []
+    for _ in range(3):
+        t1 = run(R1)
+        t2 = run(R2)
+        slopes.append((t2 - t1) / (2 * (R2 - R1)) * 1000)
+    return sorted(slopes)[1], slopes
 
 
-print(f"{'graph':<8} {'users':>9} {'numpy ms':>9} {'spillover ms':>13} {'ratio':>6}   (one replicate, model + null run, one thread)")
+print(f"{'graph':<8} {'users':>9} {'numpy ms':>9} {'spillover ms':>13} {'ratio':>6}   (one replicate, model + null run, one thread; spillover's three slopes)")
 for kind in kinds:
     path = generate(kind)
     np_ms, users = numpy_replicate_ms(path)
-    sp_ms = spillover_replicate_ms(path)
-    print(f"{kind:<8} {users:>9} {np_ms:>9.1f} {sp_ms:>13.1f} {np_ms / sp_ms:>5.1f}x", flush=True)
+    sp_ms, slopes = spillover_replicate_ms(path)
+    three = " ".join(f"{x:.2f}" for x in slopes)
+    print(f"{kind:<8} {users:>9} {np_ms:>9.1f} {sp_ms:>13.2f} {np_ms / sp_ms:>5.1f}x   {three}", flush=True)
