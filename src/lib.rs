@@ -24,7 +24,8 @@
 //! - [`model`]: the population and its potential outcomes (synthetic, or
 //!   from the user's population file), and the one exposure definition.
 //! - [`partition`], [`graph`]: clusters and networks.
-//! - [`stats`], [`rng`], [`fsutil`], [`error`]: shared utilities.
+//! - [`stats`], [`rng`], [`fsutil`], [`simd`], [`error`]: shared utilities
+//!   ([`simd`]: which copy of a hot loop this CPU runs).
 //!
 //! The library works without the command line: the `spillover` binary
 //! (`src/main.rs`, `src/cli.rs`, feature `cli`) is a thin layer on top, and

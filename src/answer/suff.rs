@@ -177,12 +177,12 @@ fn sum_listed(
     d: &mut [f64; LANES],
     dd: &mut [f64; LANES],
 ) {
-    // SAFETY: SSE2 is part of every x86_64 target.
-    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the build enables SSE2 (every x86_64 target does).
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     unsafe {
         sum_listed_sse2(yo, groups, k, d, dd)
     };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     for c in groups {
         for l in 0..LANES {
             let v = yo[usize::from(c[l])] - k;
@@ -194,7 +194,7 @@ fn sum_listed(
 
 /// [`sum_listed`] with lanes (0, 1) and (2, 3) in two SSE2 registers each:
 /// lane by lane the same IEEE operations as the scalar loop.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
 fn sum_listed_sse2(
     yo: &[f64],
