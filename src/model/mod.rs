@@ -286,52 +286,38 @@ pub struct MetricSummary {
     pub model: String,
 }
 
-/// The common case of [`Population::observe_block`]: a continuous metric
-/// with one noise scale.
-struct Continuous {
+/// A block of users in the common case of [`Population::observe_block`]: a
+/// continuous metric with one noise scale.
+struct Continuous<'a> {
     sd: f64,
     gamma: f64,
     /// The threshold exposure's cut, if the exposure is thresholded.
     threshold: Option<f64>,
     /// Every user's direct effect, where `taus` is empty.
     tau: f64,
+    /// Per-user direct effects, or empty.
+    taus: &'a [f64],
+    alpha: &'a [f64],
+    z: &'a [u8],
+    e: &'a [f64],
+    noise: &'a [f64],
 }
 
 /// [`observe_continuous`] compiled for AVX2 (four users a step, where the
 /// baseline has two): the same IEEE operations user by user.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-fn observe_continuous_avx2(
-    c: &Continuous,
-    alpha: &[f64],
-    taus: &[f64],
-    z: &[u8],
-    e: &[f64],
-    noise: &[f64],
-    y: &mut [f64],
-    y0: &mut [f64],
-) {
-    observe_continuous(c, alpha, taus, z, e, noise, y, y0)
+fn observe_continuous_avx2(c: &Continuous, y: &mut [f64], y0: &mut [f64]) {
+    observe_continuous(c, y, y0)
 }
 
-/// Outcomes `y` (model) and `y0` (null) of a block of users, with per-user
-/// direct effects `taus` unless empty; one plain loop per case, so each is
-/// branch-free and vectorizes.
+/// Outcomes `y` (model) and `y0` (null) of the block `c`; one plain loop
+/// per case, so each is branch-free and vectorizes.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn observe_continuous(
-    c: &Continuous,
-    alpha: &[f64],
-    taus: &[f64],
-    z: &[u8],
-    e: &[f64],
-    noise: &[f64],
-    y: &mut [f64],
-    y0: &mut [f64],
-) {
-    let n = z.len();
-    let (alpha, e, noise, y, y0) = (&alpha[..n], &e[..n], &noise[..n], &mut y[..n], &mut y0[..n]);
+fn observe_continuous(c: &Continuous, y: &mut [f64], y0: &mut [f64]) {
+    let n = c.z.len();
+    let (z, alpha, e, noise) = (c.z, &c.alpha[..n], &c.e[..n], &c.noise[..n]);
+    let (y, y0) = (&mut y[..n], &mut y0[..n]);
     let (sd, gamma, tau) = (c.sd, c.gamma, c.tau);
     macro_rules! rows {
         ($f:expr, $t:expr) => {
@@ -343,15 +329,15 @@ fn observe_continuous(
             }
         };
     }
-    match (c.threshold, taus.is_empty()) {
+    match (c.threshold, c.taus.is_empty()) {
         (None, true) => rows!(|ej| ej, |_| tau),
         (Some(thr), true) => rows!(|ej| f64::from(u8::from(ej >= thr)), |_| tau),
         (None, false) => {
-            let taus = &taus[..n];
+            let taus = &c.taus[..n];
             rows!(|ej| ej, |j: usize| taus[j])
         }
         (Some(thr), false) => {
-            let taus = &taus[..n];
+            let taus = &c.taus[..n];
             rows!(|ej| f64::from(u8::from(ej >= thr)), |j: usize| taus[j])
         }
     }
@@ -721,14 +707,19 @@ impl Population {
                 gamma: self.gamma,
                 threshold,
                 tau: tau.unwrap_or(0.0),
+                taus,
+                alpha,
+                z,
+                e,
+                noise,
             };
             #[cfg(target_arch = "x86_64")]
             if crate::simd::avx2() {
                 // SAFETY: this CPU has AVX2.
-                unsafe { observe_continuous_avx2(&c, alpha, taus, z, e, noise, y, y0) };
+                unsafe { observe_continuous_avx2(&c, y, y0) };
                 return;
             }
-            observe_continuous(&c, alpha, taus, z, e, noise, y, y0);
+            observe_continuous(&c, y, y0);
         } else {
             for j in 0..n {
                 let i = start + j;
@@ -803,15 +794,17 @@ mod tests {
                         gamma: -0.3,
                         threshold,
                         tau: 0.15,
+                        taus: if per_user { &taus[..] } else { &[][..] },
+                        alpha: &alpha,
+                        z: &z,
+                        e: &e,
+                        noise: &noise,
                     };
-                    let taus = if per_user { &taus[..] } else { &[][..] };
                     let (mut y, mut y0) = (vec![0.0; n], vec![0.0; n]);
                     let (mut ya, mut y0a) = (vec![1.0; n], vec![1.0; n]);
-                    observe_continuous(&c, &alpha, taus, &z, &e, &noise, &mut y, &mut y0);
+                    observe_continuous(&c, &mut y, &mut y0);
                     // SAFETY: this CPU has AVX2 (checked above).
-                    unsafe {
-                        observe_continuous_avx2(&c, &alpha, taus, &z, &e, &noise, &mut ya, &mut y0a)
-                    };
+                    unsafe { observe_continuous_avx2(&c, &mut ya, &mut y0a) };
                     let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                     let case = format!("n {n}, threshold {threshold:?}, per-user tau {per_user}");
                     assert_eq!(bits(&y), bits(&ya), "{case}");
