@@ -2,8 +2,8 @@
 //!
 //! This module owns the run-time check behind the replicate's few loops that
 //! are compiled twice, for the x86_64 baseline (SSE2) and for AVX2: the
-//! outcomes of a block of users, its contamination sums and exposures from
-//! treated in-neighbour counts. Both copies do the same IEEE operations in the
+//! outcomes of a block of users, its contamination sums, exposures from
+//! treated in-neighbour counts, and the normals of its noise. Both copies do the same IEEE operations in the
 //! same order for every user (no fused multiply-add, no reassociation), so
 //! results are identical bit for bit on any CPU; tests in each module compare
 //! the copies.

@@ -6,7 +6,9 @@
 //! sums and the contamination moved to fixed lanes (every float within
 //! 3.3e-12 relative of the old files, no text changed), and when replicates
 //! moved to the xoshiro256++ generator and exchangeable complete
-//! randomization (every simulated number redrawn); regenerate them only
+//! randomization (every simulated number redrawn), and in its ninth session
+//! when the noise moved to eight streams with a 1,024-layer ziggurat
+//! (`rng::Noise`: every noise draw redrawn); regenerate them only
 //! deliberately, when a change of numbers or format is intended:
 //!
 //! ```sh

@@ -343,14 +343,16 @@ partition = { method = "file", path = "clusters.txt" }
         // The library's draw, continued into the replicate's noise, gives the
         // simulation's null-run difference in means of replicate 0: the same
         // assignment and the same stream.
-        let mut drawn =
+        let drawn =
             spillover::diagnosis::draw_assignment(&p.graph, &p.designs[k], s.seed, k, 0).unwrap();
         let pop = &p.population;
+        let mut noise = vec![0.0; n];
+        pop.noise_fill(
+            &mut spillover::rng::Noise::new(drawn.rng.clone()),
+            &mut noise,
+        );
         let y0: Vec<f64> = (0..n)
-            .map(|i| {
-                let e = pop.noise(&mut drawn.rng);
-                pop.observe_user(i, pop.null_mean_outcome(i), e)
-            })
+            .map(|i| pop.observe_user(i, pop.null_mean_outcome(i), noise[i]))
             .collect();
         let arm = |t: u8| {
             let v: Vec<f64> = (0..n).filter(|&i| drawn.z[i] == t).map(|i| y0[i]).collect();

@@ -88,8 +88,11 @@ estimators = ["dm-naive", "dm-cr2", "ht", "hajek"]
 /// about 0.925, and the eligibility line at 400 replicates is 0.928
 /// (0.95 − 2 MC SE), so its eligibility, and the pick, went with the seed
 /// (0.917 and 0.935 on seeds 11 and 13 with that generator). At 1,600
-/// replicates the line is 0.939 and every seed picks the same pair with
-/// either generator.
+/// replicates the line is 0.939, which separated the pair for that
+/// generator but not for the next (eight streams of normals with a
+/// 1,024-layer ziggurat: 0.929 and 0.940 on seeds 13 and 14, and seed 14
+/// picked `louvain` × CUPED). At 3,200 replicates the line is 0.942, about
+/// 2.7 MC SE above that pair's coverage.
 #[test]
 fn quickstart_recommendation_is_stable_across_seeds() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.toml");
@@ -99,7 +102,7 @@ fn quickstart_recommendation_is_stable_across_seeds() {
         .split("[power_curve]")
         .next()
         .unwrap()
-        .replace("\nreplicates = 400 ", "\nreplicates = 1600 ")
+        .replace("\nreplicates = 400 ", "\nreplicates = 3200 ")
         .replace("seed = 2026", "SEED");
     let mut picks = Vec::new();
     for seed in 11..=14 {

@@ -1037,7 +1037,8 @@ fn zeroed(v: &mut Vec<f64>, n: usize) -> &mut [f64] {
 /// One replicate's assignment, drawn exactly as the simulation draws it,
 /// with the random stream positioned where the replicate's noise starts.
 pub struct DrawnAssignment {
-    /// The replicate's stream after the draw (its noise comes next).
+    /// The replicate's stream after the draw: its noise is
+    /// `rng::Noise::new(rng)`.
     pub rng: rng::Draws,
     /// Each unit's arm (saturation designs: each cluster's level index).
     pub zc: Vec<u8>,
@@ -1202,7 +1203,7 @@ fn finish(
         z,
         redrawn,
     } = drawn;
-    let mut r = rng;
+    let mut r = rng::Noise::new(rng);
     let m = Modes::new(en, redrawn.as_ref());
     let labels = m.part.labels();
     // With one user per unit the sums are taken block by block below, while
@@ -1314,7 +1315,7 @@ fn finish_streamed(
     let lanes = drawn.len();
     let (mut rngs, mut arms) = (Vec::with_capacity(lanes), Vec::with_capacity(lanes));
     for d in drawn {
-        rngs.push(d.rng);
+        rngs.push(rng::Noise::new(d.rng));
         arms.push((d.z, d.zc));
     }
     let zs: Vec<&[u8]> = arms.iter().map(|(z, _)| z.as_slice()).collect();

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::partition::Partition;
 use crate::rng::{self, Rng};
-use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
@@ -646,29 +645,17 @@ impl Population {
         }
     }
 
-    /// Draw the noise for one unit.
-    pub fn noise<R: rand::Rng + ?Sized>(&self, r: &mut R) -> f64 {
-        match self.kind {
-            Kind::Continuous => StandardNormal.sample(r),
-            Kind::Binary => r.random::<f64>(),
-        }
-    }
-
-    /// Fill `out` with consecutive noise draws, each as [`Population::noise`].
+    /// Fill `out` with consecutive noise draws from `noise`: standard normals
+    /// for a continuous metric (scaled by [`Population::observe`]), uniforms
+    /// on [0, 1) for a binary one.
     ///
-    /// The draws come from a copy of `r` that is written back at the end:
-    /// a generator only this function can see stays in registers, where
-    /// one behind a reference is stored back after every draw.
-    #[inline(never)]
-    pub fn noise_fill<R: rand::Rng + Clone>(&self, r: &mut R, out: &mut [f64]) {
-        let mut local = r.clone();
+    /// # Complexity
+    /// O(out.len()).
+    pub fn noise_fill(&self, noise: &mut crate::rng::Noise, out: &mut [f64]) {
         match self.kind {
-            Kind::Continuous => out
-                .iter_mut()
-                .for_each(|v| *v = StandardNormal.sample(&mut local)),
-            Kind::Binary => out.iter_mut().for_each(|v| *v = local.random::<f64>()),
+            Kind::Continuous => noise.normals(out),
+            Kind::Binary => noise.uniforms(out),
         }
-        *r = local;
     }
 
     /// The observed outcomes of users `start..start + z.len()` under the

@@ -9,12 +9,18 @@
 use rand::rngs::ChaCha8Rng;
 use rand::SeedableRng;
 
+mod normal;
+mod ziggurat_tables;
+
+pub use normal::Noise;
+
 /// The random number generator of graph generators, partitioners, the
 /// population and exposure probabilities.
 pub type Rng = ChaCha8Rng;
 
-/// The generator of Monte Carlo replicates (each replicate's assignment and
-/// noise, and the re-randomizations of randomization inference):
+/// The generator of Monte Carlo replicates (each replicate's assignment, the
+/// seeds and rare slow draws of its [`Noise`], and the re-randomizations of
+/// randomization inference):
 /// xoshiro256++, several times faster per draw than ChaCha8, which matters
 /// where a replicate draws a normal per user. Statistical quality is ample for
 /// simulation (it passes BigCrush); it is not a cryptographic generator.
