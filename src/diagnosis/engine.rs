@@ -161,6 +161,9 @@ const CHUNK: usize = 64;
 /// Users per block of a replicate's outcome loop: the block's noise, outcomes
 /// and sums stay in cache.
 const OUT_BLOCK: usize = 1024;
+// `rng::Noise` fills in pieces of multiples of 8 as at once: the block's
+// noise then equals one fill over all users (as `tests/population.rs` draws it).
+const _: () = assert!(OUT_BLOCK.is_multiple_of(8));
 
 /// Running sums per contamination total: users add into lane (position mod
 /// `LANES`), and the lanes are added in a fixed order.

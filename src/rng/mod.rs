@@ -99,7 +99,8 @@ pub mod purpose {
     pub const PARTITION: u64 = 3;
     /// The finite population of potential outcomes.
     pub const OUTCOME: u64 = 4;
-    /// Monte Carlo replicates: assignment and noise ([`super::Draws`]).
+    /// Monte Carlo replicates: the assignment ([`super::Draws`]), then the
+    /// seeds and slow draws of the noise ([`super::Noise`]).
     pub const REPLICATE: u64 = 5;
     /// Auxiliary assignments for exposure probabilities.
     pub const EXPOSURE: u64 = 6;
