@@ -1686,14 +1686,54 @@ fn prefetch(bits: &[u64], j: usize) {
 
 /// Per byte lane sums of the bits of `words` (the packed arms of at most
 /// 255 in-neighbours, so no byte overflows): lane r = 8b + k lives in byte b
-/// of word k.
+/// of word k. The AVX2 copy where the CPU has it (the same integer sums).
 #[inline]
 fn swar_words(words: &[u64]) -> [u64; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::avx2() {
+        // SAFETY: this CPU has AVX2.
+        return unsafe { swar_words_avx2(words) };
+    }
+    swar_words_portable(words)
+}
+
+/// [`swar_words`] in plain Rust: 24 operations a word.
+#[inline]
+fn swar_words_portable(words: &[u64]) -> [u64; 8] {
     let mut acc = [0u64; 8];
     for &w in words {
         for (k, a) in acc.iter_mut().enumerate() {
             *a += (w >> k) & LOW_BITS;
         }
+    }
+    acc
+}
+
+/// [`swar_words`] with AVX2: the word broadcast to four 64-bit lanes and
+/// shifted by 0–3 and 4–7 at once (7 operations a word instead of 24).
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn swar_words_avx2(words: &[u64]) -> [u64; 8] {
+    use std::arch::x86_64::*;
+    let (lo, hi) = (
+        _mm256_setr_epi64x(0, 1, 2, 3),
+        _mm256_setr_epi64x(4, 5, 6, 7),
+    );
+    let low = _mm256_set1_epi64x(LOW_BITS as i64);
+    let (mut a0, mut a1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for &w in words {
+        let v = _mm256_set1_epi64x(w as i64);
+        a0 = _mm256_add_epi64(a0, _mm256_and_si256(_mm256_srlv_epi64(v, lo), low));
+        a1 = _mm256_add_epi64(a1, _mm256_and_si256(_mm256_srlv_epi64(v, hi), low));
+    }
+    let mut acc = [0u64; 8];
+    // SAFETY: 4 u64 at 0 and at 4 within an 8-element array.
+    unsafe {
+        _mm256_storeu_si256(acc.as_mut_ptr().cast(), a0);
+        _mm256_storeu_si256(acc.as_mut_ptr().add(4).cast(), a1);
     }
     acc
 }
@@ -2119,8 +2159,8 @@ mod tests {
     use super::*;
     use crate::graph::{BuildOptions, GraphBuilder};
 
-    /// Issue 14: the byte-lane sums equal counting each bit position of
-    /// each word on its own, for 0 to 255 words (multiples of 3 and 15 and
+    /// Issue 14: the byte-lane sums, on both copies, equal counting each
+    /// bit position of each word on its own, for 0 to 255 words (multiples of 3 and 15 and
     /// not), all-ones words (the largest sums) included.
     #[test]
     fn swar_sums_equal_bit_counts() {
@@ -2131,11 +2171,13 @@ mod tests {
                 let words: Vec<u64> = (0..len)
                     .map(|_| if ones { u64::MAX } else { r.random() })
                     .collect();
-                let acc = swar_words(&words);
-                for lane in 0..64 {
-                    let want = words.iter().filter(|&&w| w >> lane & 1 == 1).count() as u64;
-                    let got = (acc[lane % 8] >> (8 * (lane / 8))) & 0xff;
-                    assert_eq!(got, want, "{len} words, lane {lane}");
+                // The copy this CPU runs (AVX2 where it has it) and the portable one.
+                for acc in [swar_words(&words), swar_words_portable(&words)] {
+                    for lane in 0..64 {
+                        let want = words.iter().filter(|&&w| w >> lane & 1 == 1).count() as u64;
+                        let got = (acc[lane % 8] >> (8 * (lane / 8))) & 0xff;
+                        assert_eq!(got, want, "{len} words, lane {lane}");
+                    }
                 }
             }
         }
