@@ -8,7 +8,9 @@
 //! moved to the xoshiro256++ generator and exchangeable complete
 //! randomization (every simulated number redrawn), and in its ninth session
 //! when the noise moved to eight streams with a 1,024-layer ziggurat
-//! (`rng::Noise`: every noise draw redrawn); regenerate them only
+//! (`rng::Noise`: every noise draw redrawn), then when the outcomes' arm
+//! sums were masked rather than listed (lanes by position: every float within
+//! 1.1e-10 relative, the largest a null p-value; no text changed); regenerate them only
 //! deliberately, when a change of numbers or format is intended:
 //!
 //! ```sh

@@ -99,16 +99,18 @@ impl ArmSums {
 }
 
 /// Lanes of the one-user-per-unit sums: users are summed into `LANES`
-/// running sums by their position in their arm's list, then the lanes are
-/// added in a fixed order, so the result depends on the users' order and on
+/// running sums (the outcomes' by their position in the block, [`masked`];
+/// the covariate's and exposure's by their position in their arm's list of
+/// the block), then the lanes are added in a fixed order, so the result depends on the users' order and on
 /// the blocks they are added in (never on threads) and the sums vectorize.
 /// The simulation adds blocks of 1,024 whether or not it keeps the users'
 /// outcomes, so both give the same bits; [`Sufficient::collect`], one call,
 /// may differ from them in the last bits.
 const LANES: usize = 4;
 
-/// Users per block of [`Singles::add`]: each arm's users in a block are
-/// listed first (without branching on the arm), then summed.
+/// Users per block of [`Singles::add`] with the covariate's and exposure's
+/// sums: each arm's users in a block are listed first (without branching on
+/// the arm), then summed.
 const BLOCK: usize = 2048;
 
 /// Bit k set where byte k of `w` (user k of eight) is 1, the treated arm.
@@ -165,74 +167,125 @@ fn fold(l: &[f64; LANES]) -> f64 {
     (l[0] + l[1]) + (l[2] + l[3])
 }
 
-/// Add `yo[j] − k` and its square to lane l of `d` and `dd` for each
-/// group of four listed users `j` (lane l the l-th of the group). On x86_64
-/// two lanes share a register: the compiler keeps the loop's running sums
-/// one to a register, and the difference was 1.1 → 0.7 ms per million users.
-#[inline]
-fn sum_listed(
-    yo: &[f64],
-    groups: &mut std::slice::ChunksExact<'_, u16>,
-    k: f64,
-    d: &mut [f64; LANES],
-    dd: &mut [f64; LANES],
-) {
-    // SAFETY: the build enables SSE2 (every x86_64 target does).
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    unsafe {
-        sum_listed_sse2(yo, groups, k, d, dd)
+/// Both arms' outcome sums for the users `z` (arm 1 treated, any other
+/// control) without lists: user j of the call goes to lane j mod `LANES`,
+/// its d = y − k to its own arm's sums and +0.0 to the other's (which leaves
+/// a sum unchanged), so the loop has neither a branch nor a gather. The AVX2
+/// copy where the CPU has it: the same IEEE operations lane by lane.
+fn masked(y: [&[f64]; 2], z: &[u8], ky: [f64; 2], arms: &mut [ArmLanes; 2]) {
+    let n = z.len();
+    let (y, y0) = (&y[0][..n], &y[1][..n]);
+    // The AVX2 copy takes eight users at a time; the rest start at a lane 0.
+    let whole = n / 8 * 8;
+    #[cfg(target_arch = "x86_64")]
+    let treated = if crate::simd::avx2() {
+        // SAFETY: this CPU has AVX2.
+        unsafe { masked_avx2(&y[..whole], &y0[..whole], &z[..whole], ky, arms) }
+    } else {
+        masked_lanes(&y[..whole], &y0[..whole], &z[..whole], ky, arms)
     };
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-    for c in groups {
-        for l in 0..LANES {
-            let v = yo[usize::from(c[l])] - k;
-            d[l] += v;
-            dd[l] += v * v;
-        }
-    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let treated = masked_lanes(&y[..whole], &y0[..whole], &z[..whole], ky, arms);
+    let treated = treated + masked_lanes(&y[whole..], &y0[whole..], &z[whole..], ky, arms);
+    arms[1].n += treated as f64;
+    arms[0].n += (n - treated) as f64;
 }
 
-/// [`sum_listed`] with lanes (0, 1) and (2, 3) in two SSE2 registers each:
-/// lane by lane the same IEEE operations as the scalar loop.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[target_feature(enable = "sse2")]
-fn sum_listed_sse2(
-    yo: &[f64],
-    groups: &mut std::slice::ChunksExact<'_, u16>,
-    k: f64,
-    d: &mut [f64; LANES],
-    dd: &mut [f64; LANES],
-) {
-    use std::arch::x86_64::{
-        __m128d, _mm_add_pd, _mm_cvtsd_f64, _mm_mul_pd, _mm_set1_pd, _mm_set_pd, _mm_sub_pd,
-        _mm_unpackhi_pd,
-    };
-    let kk = _mm_set1_pd(k);
-    let (mut d01, mut d23) = (_mm_set_pd(d[1], d[0]), _mm_set_pd(d[3], d[2]));
-    let (mut q01, mut q23) = (_mm_set_pd(dd[1], dd[0]), _mm_set_pd(dd[3], dd[2]));
-    for c in groups {
-        let at = |l: usize| yo[usize::from(c[l])];
-        let v01 = _mm_sub_pd(_mm_set_pd(at(1), at(0)), kk);
-        let v23 = _mm_sub_pd(_mm_set_pd(at(3), at(2)), kk);
-        d01 = _mm_add_pd(d01, v01);
-        d23 = _mm_add_pd(d23, v23);
-        q01 = _mm_add_pd(q01, _mm_mul_pd(v01, v01));
-        q23 = _mm_add_pd(q23, _mm_mul_pd(v23, v23));
+/// [`masked`]'s loop in plain Rust, for users whose lane is their position
+/// mod `LANES`; returns how many are treated.
+fn masked_lanes(y: &[f64], y0: &[f64], z: &[u8], ky: [f64; 2], arms: &mut [ArmLanes; 2]) -> usize {
+    let mut treated = 0;
+    for (j, &a) in z.iter().enumerate() {
+        let l = j % LANES;
+        treated += usize::from(a == 1);
+        for (o, yo) in [y, y0].into_iter().enumerate() {
+            let v = yo[j] - ky[o];
+            let (t, c) = if a == 1 { (v, 0.0) } else { (0.0, v) };
+            arms[1].d[o][l] += t;
+            arms[1].dd[o][l] += t * t;
+            arms[0].d[o][l] += c;
+            arms[0].dd[o][l] += c * c;
+        }
     }
-    let lanes = |x: __m128d, y: __m128d| {
-        let hi = |v: __m128d| _mm_cvtsd_f64(_mm_unpackhi_pd(v, v));
-        [_mm_cvtsd_f64(x), hi(x), _mm_cvtsd_f64(y), hi(y)]
+    treated
+}
+
+/// [`masked_lanes`] with AVX2 for a multiple of eight users: the four lanes
+/// in one register (users j..j+3, then j+4..j+7, in order), both outcomes
+/// in one pass (eight independent running sums), the arm as a mask made
+/// from eight arm bytes at once.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn masked_avx2(
+    y: &[f64],
+    y0: &[f64],
+    z: &[u8],
+    ky: [f64; 2],
+    arms: &mut [ArmLanes; 2],
+) -> usize {
+    use std::arch::x86_64::*;
+    let n = z.len().min(y.len()).min(y0.len()) / 8 * 8;
+    let load = |v: &[f64; LANES]| {
+        // SAFETY: four doubles.
+        unsafe { _mm256_loadu_pd(v.as_ptr()) }
     };
-    *d = lanes(d01, d23);
-    *dd = lanes(q01, q23);
+    let mut d1 = [load(&arms[1].d[0]), load(&arms[1].d[1])];
+    let mut q1 = [load(&arms[1].dd[0]), load(&arms[1].dd[1])];
+    let mut d0 = [load(&arms[0].d[0]), load(&arms[0].d[1])];
+    let mut q0 = [load(&arms[0].dd[0]), load(&arms[0].dd[1])];
+    let k = [_mm256_set1_pd(ky[0]), _mm256_set1_pd(ky[1])];
+    let one = _mm_set1_epi8(1);
+    let mut count = _mm256_setzero_si256();
+    let ys = [y.as_ptr(), y0.as_ptr()];
+    for (j, arms8) in (0..n).step_by(8).zip(z.chunks_exact(8)) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(arms8);
+        let flags = _mm_cmpeq_epi8(_mm_cvtsi64_si128(i64::from_le_bytes(w)), one);
+        let masks = [
+            _mm256_cvtepi8_epi64(flags),
+            _mm256_cvtepi8_epi64(_mm_srli_si128::<4>(flags)),
+        ];
+        for (h, m) in masks.into_iter().enumerate() {
+            // Each treated user's mask is −1: subtracting counts them.
+            count = _mm256_sub_epi64(count, m);
+            let t = _mm256_castsi256_pd(m);
+            for o in 0..2 {
+                // SAFETY: j + 4h + 4 <= n, within both outcomes.
+                let v = _mm256_sub_pd(unsafe { _mm256_loadu_pd(ys[o].add(j + 4 * h)) }, k[o]);
+                let (a, b) = (_mm256_and_pd(t, v), _mm256_andnot_pd(t, v));
+                d1[o] = _mm256_add_pd(d1[o], a);
+                q1[o] = _mm256_add_pd(q1[o], _mm256_mul_pd(a, a));
+                d0[o] = _mm256_add_pd(d0[o], b);
+                q0[o] = _mm256_add_pd(q0[o], _mm256_mul_pd(b, b));
+            }
+        }
+    }
+    let store = |v: &mut [f64; LANES], x: __m256d| {
+        // SAFETY: four doubles.
+        unsafe { _mm256_storeu_pd(v.as_mut_ptr(), x) }
+    };
+    for o in 0..2 {
+        store(&mut arms[1].d[o], d1[o]);
+        store(&mut arms[1].dd[o], q1[o]);
+        store(&mut arms[0].d[o], d0[o]);
+        store(&mut arms[0].dd[o], q0[o]);
+    }
+    let mut c = [0u64; 4];
+    // SAFETY: four u64.
+    unsafe { _mm256_storeu_si256(c.as_mut_ptr().cast(), count) };
+    c.iter().sum::<u64>() as usize
 }
 
 impl ArmLanes {
-    /// Add the users `list` (offsets from `base`): the outcomes' count, sum
-    /// and sum of squares, and with `extra` the covariate's and exposure's.
+    /// Add the covariate's and exposure's sums of the users `list` (offsets
+    /// from `base`), and their products with both outcomes; lane l takes the
+    /// list's users l, l + 4, … (the outcomes' own sums are [`masked`]'s).
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn add(
+    fn add_extra(
         &mut self,
         list: &[u16],
         base: usize,
@@ -241,40 +294,19 @@ impl ArmLanes {
         x: &[f64],
         kx: f64,
         e: &[f64],
-        extra: bool,
     ) {
-        self.n += list.len() as f64;
         let mut s = *self;
-        if extra {
-            for (l, &j) in list.iter().enumerate() {
-                let (i, l) = (base + j as usize, l % LANES);
-                let (xi, ei) = (x[i] - kx, e[i]);
-                s.x[l] += xi;
-                s.xx[l] += xi * xi;
-                s.e[l] += ei;
-                s.ee[l] += ei * ei;
-                for o in 0..2 {
-                    let d = y[o][i] - ky[o];
-                    s.d[o][l] += d;
-                    s.dd[o][l] += d * d;
-                    s.xd[o][l] += xi * d;
-                    s.ed[o][l] += ei * d;
-                }
-            }
-        } else {
-            // One outcome at a time: its eight running sums stay in
-            // registers (both outcomes' sixteen spilled to the stack).
+        for (l, &j) in list.iter().enumerate() {
+            let (i, l) = (base + j as usize, l % LANES);
+            let (xi, ei) = (x[i] - kx, e[i]);
+            s.x[l] += xi;
+            s.xx[l] += xi * xi;
+            s.e[l] += ei;
+            s.ee[l] += ei * ei;
             for o in 0..2 {
-                let (mut d, mut dd) = (s.d[o], s.dd[o]);
-                let yo = &y[o][base..];
-                let mut chunks = list.chunks_exact(LANES);
-                sum_listed(yo, chunks.by_ref(), ky[o], &mut d, &mut dd);
-                for (l, &j) in chunks.remainder().iter().enumerate() {
-                    let v = yo[j as usize] - ky[o];
-                    d[l] += v;
-                    dd[l] += v * v;
-                }
-                (s.d[o], s.dd[o]) = (d, dd);
+                let d = y[o][i] - ky[o];
+                s.xd[o][l] += xi * d;
+                s.ed[o][l] += ei * d;
             }
         }
         *self = s;
@@ -345,6 +377,10 @@ impl Singles {
             self.kx = x.first().copied().unwrap_or(0.0);
             self.started = true;
         }
+        masked(y, z, self.ky, &mut self.arms);
+        if !self.extra {
+            return;
+        }
         let lists = &mut *self.lists;
         for base in (0..z.len()).step_by(BLOCK) {
             let end = (base + BLOCK).min(z.len());
@@ -383,16 +419,7 @@ impl Singles {
             }
             let lens = [l0, l1];
             for a in 0..2 {
-                self.arms[a].add(
-                    &lists[a][..lens[a]],
-                    base,
-                    y,
-                    self.ky,
-                    x,
-                    self.kx,
-                    e,
-                    self.extra,
-                );
+                self.arms[a].add_extra(&lists[a][..lens[a]], base, y, self.ky, x, self.kx, e);
             }
         }
     }
@@ -913,11 +940,11 @@ mod tests {
         }
     }
 
-    /// The arm lists built eight users at a time, and their sums two lanes
-    /// to a register (x86_64), give the same bits as listing and summing
-    /// each user on its own (lane = the user's place in its arm's list of
-    /// the block), for arms other than 0 and 1 (control, as everywhere) and
-    /// lengths that are not multiples of eight or four.
+    /// The arm lists built eight users at a time give the covariate's and
+    /// exposure's sums the same bits as listing and summing each user on its
+    /// own (lane = the user's place in its arm's list of the block), for
+    /// arms other than 0 and 1 (control, as everywhere) and lengths that are
+    /// not multiples of eight or four.
     #[test]
     fn arm_lists_equal_listing_each_user() {
         use rand::RngExt;
@@ -938,32 +965,94 @@ mod tests {
             let z: Vec<u8> = (0..n)
                 .map(|_| [0, 1, 1, 2, 255][r.random_range(0..5)])
                 .collect();
-            let mut s = Singles::new(false);
-            s.add([&y, &y0], &z, &[], &[]);
+            let x: Vec<f64> = (0..n).map(|_| r.random::<f64>() * 4.0 - 1.0).collect();
+            let mut s = Singles::new(true);
+            s.add([&y, &y0], &z, &y0, &x);
             let got = s.finish();
-            let ky = [y[0], y0[0]];
-            let mut lanes = [[[0.0f64; LANES]; 2]; 2];
-            let mut squares = lanes;
+            let (ky, kx) = ([y[0], y0[0]], x[0]);
+            // Per arm: x, x², e and, per outcome, x·d in lanes.
+            let mut lanes = [[[0.0f64; LANES]; 5]; 2];
             for b in (0..n).step_by(BLOCK) {
                 let mut place = [0usize; 2];
                 for i in b..(b + BLOCK).min(n) {
                     let a = usize::from(z[i] == 1);
                     let l = place[a] % LANES;
                     place[a] += 1;
+                    let xi = x[i] - kx;
+                    lanes[a][0][l] += xi;
+                    lanes[a][1][l] += xi * xi;
+                    lanes[a][2][l] += y0[i];
                     for (o, yo) in [&y, &y0].into_iter().enumerate() {
-                        let v = yo[i] - ky[o];
-                        lanes[a][o][l] += v;
-                        squares[a][o][l] += v * v;
+                        lanes[a][3 + o][l] += xi * (yo[i] - ky[o]);
                     }
                 }
             }
-            for a in 0..2 {
+            for (a, arm) in lanes.iter().enumerate() {
                 for o in 0..2 {
                     let g = &got.arms[o][a];
-                    assert_eq!(g.d.to_bits(), fold(&lanes[a][o]).to_bits(), "n {n}");
-                    assert_eq!(g.dd.to_bits(), fold(&squares[a][o]).to_bits(), "n {n}");
+                    let want = [0, 1, 2, 3 + o].map(|k| fold(&arm[k]).to_bits());
+                    assert_eq!([g.x, g.xx, g.e, g.xd].map(f64::to_bits), want, "n {n}");
                 }
             }
+        }
+    }
+
+    /// Without `extra` the sums are masked rather than listed: user j in
+    /// lane j mod 4, adding +0.0 to the other arm. Both copies (the one this
+    /// CPU runs and the plain loop) give the same bits as a user-by-user
+    /// reference, for arms other than 0 and 1 and lengths that are not
+    /// multiples of four, added in one call or in blocks of 1,024.
+    #[test]
+    fn masked_sums_equal_adding_each_user() {
+        use rand::RngExt;
+        let mut r = crate::rng::stream(12, &[]);
+        for n in [1, 3, 4, 5, 1023, 1024, 2049, 5003] {
+            let y: Vec<f64> = (0..n).map(|_| r.random::<f64>() * 10.0 - 3.0).collect();
+            let y0: Vec<f64> = (0..n).map(|_| r.random::<f64>()).collect();
+            let z: Vec<u8> = (0..n)
+                .map(|_| [0, 1, 1, 2, 255][r.random_range(0..5)])
+                .collect();
+            let ky = [y[0], y0[0]];
+            let mut lanes = [[[0.0f64; LANES]; 2]; 2];
+            let mut squares = lanes;
+            for i in 0..n {
+                let l = i % LANES;
+                for (o, yo) in [&y, &y0].into_iter().enumerate() {
+                    let v = yo[i] - ky[o];
+                    for a in 0..2 {
+                        let w = if usize::from(z[i] == 1) == a { v } else { 0.0 };
+                        lanes[a][o][l] += w;
+                        squares[a][o][l] += w * w;
+                    }
+                }
+            }
+            let mut one = Singles::new(false);
+            one.add([&y, &y0], &z, &[], &[]);
+            let mut blocks = Singles::new(false);
+            for b in (0..n).step_by(1024) {
+                let e = (b + 1024).min(n);
+                blocks.add([&y[b..e], &y0[b..e]], &z[b..e], &[], &[]);
+            }
+            let mut plain = [ArmLanes::default(); 2];
+            masked_lanes(&y, &y0, &z, ky, &mut plain);
+            for got in [one.arms, blocks.arms, plain] {
+                for a in 0..2 {
+                    for o in 0..2 {
+                        let (d, dd) = (&got[a].d[o], &got[a].dd[o]);
+                        assert_eq!(d.map(f64::to_bits), lanes[a][o].map(f64::to_bits), "n {n}");
+                        assert_eq!(
+                            dd.map(f64::to_bits),
+                            squares[a][o].map(f64::to_bits),
+                            "n {n}"
+                        );
+                    }
+                }
+            }
+            let treated = z.iter().filter(|&&a| a == 1).count() as f64;
+            assert_eq!(
+                (one.arms[1].n, one.arms[0].n),
+                (treated, n as f64 - treated)
+            );
         }
     }
 
