@@ -99,9 +99,10 @@ impl ArmSums {
 }
 
 /// Lanes of the one-user-per-unit sums: users are summed into `LANES`
-/// running sums (the outcomes' by their position in the block, [`masked`];
-/// the covariate's and exposure's by their position in their arm's list of
-/// the block), then the lanes are added in a fixed order, so the result depends on the users' order and on
+/// running sums (the outcomes' by their position mod 4 in the slice given to
+/// [`Singles::add`], see [`masked`]; the covariate's and exposure's by their
+/// position in their arm's list of a `BLOCK`), then the lanes are added in a
+/// fixed order, so the result depends on the users' order and on
 /// the blocks they are added in (never on threads) and the sums vectorize.
 /// The simulation adds blocks of 1,024 whether or not it keeps the users'
 /// outcomes, so both give the same bits; [`Sufficient::collect`], one call,
@@ -194,20 +195,24 @@ fn masked(y: [&[f64]; 2], z: &[u8], ky: [f64; 2], arms: &mut [ArmLanes; 2]) {
 /// [`masked`]'s loop in plain Rust, for users whose lane is their position
 /// mod `LANES`; returns how many are treated.
 fn masked_lanes(y: &[f64], y0: &[f64], z: &[u8], ky: [f64; 2], arms: &mut [ArmLanes; 2]) -> usize {
-    let mut treated = 0;
-    for (j, &a) in z.iter().enumerate() {
-        let l = j % LANES;
-        treated += usize::from(a == 1);
-        for (o, yo) in [y, y0].into_iter().enumerate() {
-            let v = yo[j] - ky[o];
-            let (t, c) = if a == 1 { (v, 0.0) } else { (0.0, v) };
-            arms[1].d[o][l] += t;
-            arms[1].dd[o][l] += t * t;
-            arms[0].d[o][l] += c;
-            arms[0].dd[o][l] += c * c;
+    for (o, yo) in [y, y0].into_iter().enumerate() {
+        // The eight running sums in locals, a group of four users at a time.
+        let (mut d1, mut q1) = (arms[1].d[o], arms[1].dd[o]);
+        let (mut d0, mut q0) = (arms[0].d[o], arms[0].dd[o]);
+        for (zc, yc) in z.chunks(LANES).zip(yo.chunks(LANES)) {
+            for (l, (&a, &v)) in zc.iter().zip(yc).enumerate() {
+                let v = v - ky[o];
+                let (t, c) = if a == 1 { (v, 0.0) } else { (0.0, v) };
+                d1[l] += t;
+                q1[l] += t * t;
+                d0[l] += c;
+                q0[l] += c * c;
+            }
         }
+        (arms[1].d[o], arms[1].dd[o]) = (d1, q1);
+        (arms[0].d[o], arms[0].dd[o]) = (d0, q0);
     }
-    treated
+    z.iter().filter(|&&a| a == 1).count()
 }
 
 /// [`masked_lanes`] with AVX2 for a multiple of eight users: the four lanes
@@ -368,6 +373,8 @@ impl Singles {
 
     /// Add the next users (blocks in user order, from the first user):
     /// outcomes `y`, arms `z`, exposures `e`, covariate `x` of these users.
+    /// The bits of the sums depend on the blocks' lengths mod 4 (see
+    /// `LANES`); the simulation adds blocks of 1,024.
     ///
     /// # Complexity
     /// O(users in the block).
@@ -970,8 +977,8 @@ mod tests {
             s.add([&y, &y0], &z, &y0, &x);
             let got = s.finish();
             let (ky, kx) = ([y[0], y0[0]], x[0]);
-            // Per arm: x, x², e and, per outcome, x·d in lanes.
-            let mut lanes = [[[0.0f64; LANES]; 5]; 2];
+            // Per arm: x, x², e, e² and, per outcome, x·d and e·d in lanes.
+            let mut lanes = [[[0.0f64; LANES]; 8]; 2];
             for b in (0..n).step_by(BLOCK) {
                 let mut place = [0usize; 2];
                 for i in b..(b + BLOCK).min(n) {
@@ -982,23 +989,26 @@ mod tests {
                     lanes[a][0][l] += xi;
                     lanes[a][1][l] += xi * xi;
                     lanes[a][2][l] += y0[i];
+                    lanes[a][3][l] += y0[i] * y0[i];
                     for (o, yo) in [&y, &y0].into_iter().enumerate() {
-                        lanes[a][3 + o][l] += xi * (yo[i] - ky[o]);
+                        lanes[a][4 + o][l] += xi * (yo[i] - ky[o]);
+                        lanes[a][6 + o][l] += y0[i] * (yo[i] - ky[o]);
                     }
                 }
             }
             for (a, arm) in lanes.iter().enumerate() {
                 for o in 0..2 {
                     let g = &got.arms[o][a];
-                    let want = [0, 1, 2, 3 + o].map(|k| fold(&arm[k]).to_bits());
-                    assert_eq!([g.x, g.xx, g.e, g.xd].map(f64::to_bits), want, "n {n}");
+                    let want = [0, 1, 2, 3, 4 + o, 6 + o].map(|k| fold(&arm[k]).to_bits());
+                    let got = [g.x, g.xx, g.e, g.ee, g.xd, g.ed].map(f64::to_bits);
+                    assert_eq!(got, want, "n {n}");
                 }
             }
         }
     }
 
-    /// Without `extra` the sums are masked rather than listed: user j in
-    /// lane j mod 4, adding +0.0 to the other arm. Both copies (the one this
+    /// The outcomes' sums are masked rather than listed (with or without
+    /// `extra`): user j in lane j mod 4, adding +0.0 to the other arm. Both copies (the one this
     /// CPU runs and the plain loop) give the same bits as a user-by-user
     /// reference, for arms other than 0 and 1 and lengths that are not
     /// multiples of four, added in one call or in blocks of 1,024.
@@ -1049,10 +1059,9 @@ mod tests {
                 }
             }
             let treated = z.iter().filter(|&&a| a == 1).count() as f64;
-            assert_eq!(
-                (one.arms[1].n, one.arms[0].n),
-                (treated, n as f64 - treated)
-            );
+            for s in [&one, &blocks] {
+                assert_eq!((s.arms[1].n, s.arms[0].n), (treated, n as f64 - treated));
+            }
         }
     }
 
