@@ -2160,8 +2160,8 @@ mod tests {
     use crate::graph::{BuildOptions, GraphBuilder};
 
     /// Issue 14: the byte-lane sums, on both copies, equal counting each
-    /// bit position of each word on its own, for 0 to 255 words (multiples of 3 and 15 and
-    /// not), all-ones words (the largest sums) included.
+    /// bit position of each word on its own, for 0 to 255 words (multiples
+    /// of 3 and 15 and not), all-ones words (the largest sums) included.
     #[test]
     fn swar_sums_equal_bit_counts() {
         use rand::RngExt;

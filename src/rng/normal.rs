@@ -76,10 +76,16 @@ fn step(s: &mut [[u64; LANES]; 4]) -> [u64; LANES] {
 /// `|x| < X[layer + 1]` (inside the layer's rectangle).
 #[inline(always)]
 fn candidate(bits: u64) -> (f64, bool) {
+    let (i, _, x) = layer_point(bits);
+    (x, x.abs() < X[i + 1])
+}
+
+/// An output's layer, its u and its x = u · X[layer].
+#[inline(always)]
+fn layer_point(bits: u64) -> (usize, f64, f64) {
     let i = bits as usize & (LAYERS - 1);
     let u = f64::from_bits(TWO | (bits >> 12)) - 3.0;
-    let x = u * X[i];
-    (x, x.abs() < X[i + 1])
+    (i, u, u * X[i])
 }
 
 /// Uniform on (0, 1): 52 bits and a half, exactly representable.
@@ -100,9 +106,7 @@ fn unit(r: &mut Draws) -> f64 {
 #[inline(never)]
 fn finish(r: &mut Draws, mut bits: u64) -> f64 {
     loop {
-        let i = bits as usize & (LAYERS - 1);
-        let u = f64::from_bits(TWO | (bits >> 12)) - 3.0;
-        let x = u * X[i];
+        let (i, u, x) = layer_point(bits);
         if i == 0 {
             // Marsaglia's tail beyond R.
             loop {
