@@ -298,6 +298,10 @@ struct PartitionArgs {
     /// earlier once a pass leaves the partition unchanged).
     #[arg(long, default_value_t = 10)]
     passes: usize,
+    /// Louvain without its multilevel refinement (plain Blondel et al.: the
+    /// top level's communities are not moved again on the way down).
+    #[arg(long)]
+    no_refine: bool,
     /// Clusters file for --method file.
     #[arg(long)]
     clusters: Option<PathBuf>,
@@ -1070,6 +1074,7 @@ fn partition(a: PartitionArgs) -> Result<()> {
         parts: a.parts,
         imbalance: a.imbalance,
         passes: a.passes,
+        refine: !a.no_refine,
         seed: Some(a.seed),
         path: a.clusters.clone(),
         ..PartitionSpec::new(a.method)

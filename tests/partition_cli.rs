@@ -56,6 +56,37 @@ fn partition_writes_clusters_and_reports_quality() {
     assert_eq!(v["quality"]["modularity"], w["quality"]["modularity"]);
 }
 
+/// `--no-refine` gives plain Louvain (the library's `refine: false`, through
+/// the same partition spec a scenario uses); the default refines it, to a
+/// higher modularity from the same seed.
+#[test]
+fn no_refine_gives_plain_louvain() {
+    use spillover::graph::io::{read_edge_list, ReadOptions};
+    use spillover::partition::{louvain, quality, Method};
+    let fb = common::shared_data("facebook_combined.txt");
+    let modularity = |extra: &[&str]| {
+        let mut args = vec!["partition", fb.to_str().unwrap(), "--json", "--seed", "2"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        v["quality"]["modularity"].as_f64().unwrap()
+    };
+    let (refined, plain) = (modularity(&[]), modularity(&["--no-refine"]));
+    let (g, _) = read_edge_list(&fb, &ReadOptions::default()).unwrap();
+    let lib = |refine| {
+        let p = louvain::Params {
+            seed: 2,
+            refine,
+            ..Default::default()
+        };
+        quality(&g, &Method::Louvain(p).run(&g).unwrap()).modularity
+    };
+    assert_eq!(plain, lib(false));
+    assert_eq!(refined, lib(true));
+    assert!(refined > plain, "refined {refined}, plain {plain}");
+}
+
 #[test]
 fn min_size_merges_small_clusters() {
     let fb = common::shared_data("facebook_combined.txt");

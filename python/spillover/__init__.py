@@ -413,7 +413,7 @@ def partition(
             and the same edges as a file or a DataFrame give the same clusters.
         options: the method's settings as in a scenario's
             ``[design.partition]``: ``resolution``, ``max_size``, ``min_size``,
-            ``parts``, ``imbalance``, ``passes``.
+            ``parts``, ``imbalance``, ``passes``, ``refine``.
 
     Returns:
         ``Partition(clusters, quality)``: a DataFrame ``user, cluster`` and

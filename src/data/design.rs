@@ -157,6 +157,9 @@ fn d_imbalance() -> f64 {
 fn d_passes() -> usize {
     10
 }
+fn d_true() -> bool {
+    true
+}
 
 /// Which clusters a cluster design randomizes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,6 +192,10 @@ pub struct PartitionSpec {
     /// earlier once a pass leaves the partition unchanged). Default 10.
     #[serde(default = "d_passes")]
     pub passes: usize,
+    /// Louvain: carry the top level's communities back down and move nodes
+    /// again on each level (multilevel refinement; default true).
+    #[serde(default = "d_true")]
+    pub refine: bool,
     /// Randomized graph cluster randomization: draw a fresh louvain/leiden
     /// partition (new seed) for every replicate (default false).
     #[serde(default)]
@@ -277,6 +284,7 @@ impl PartitionSpec {
             parts: None,
             imbalance: d_imbalance(),
             passes: d_passes(),
+            refine: true,
             seed: None,
             path: None,
             redraw: false,
@@ -668,6 +676,7 @@ pub fn make_partition(
         seed,
         max_size: spec.max_size,
         passes: spec.passes,
+        refine: spec.refine,
         ..Default::default()
     };
     let bp = |parts: usize| balanced::Params {

@@ -114,7 +114,8 @@ impl Partition {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "method", rename_all = "kebab-case")]
 pub enum Method {
-    /// Louvain modularity optimization.
+    /// Louvain modularity optimization, with multilevel refinement unless
+    /// [`louvain::Params::refine`] is false.
     Louvain(louvain::Params),
     /// Louvain with Leiden refinement: clusters are always connected.
     Leiden(louvain::Params),
