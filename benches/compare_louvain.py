@@ -15,7 +15,12 @@ edge list in a process of its own, so its peak memory (the child's maximum
 resident set, reading the graph included) is its own. Times are partitioning
 only (reading excluded), best of R runs (3 by default), on 1 and 2 threads
 where the implementation has threads (igraph has none). Modularity at
-resolution 1 as each library reports it. `--louvain-only` skips Leiden,
+resolution 1 as each library reports it, of the fastest run (the one whose
+time is shown), and its range over the R runs (networkit's parallel PLM
+varies from run to run; spillover's partition is the same in every run).
+spillover's Louvain refines by default (its multilevel refinement, as
+networkit's PLM with refine=True); rows for `--no-refine` (two threads) and
+for networkit's PLM with and without refine are shown beside it. `--louvain-only` skips Leiden,
 `--no-igraph` skips igraph (slow at a million nodes), `--no-multilevel` its
 multilevel (minutes per run on the BA graph). `--leiden-passes 2,6`
 adds rows for spillover's Leiden capped at those whole passes (`--passes K`,
@@ -50,18 +55,19 @@ tmp = tempfile.mkdtemp()
 NETWORKIT = r"""
 import json, sys, time
 import networkit as nk
-path, threads, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, threads, runs, refine = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 g = nk.readGraph(path, nk.Format.EdgeListTabZero, commentPrefix="#")
 nk.setNumberOfThreads(threads)
-secs = []
+secs, qs, ks = [], [], []
 for _ in range(runs):
     t = time.perf_counter()
-    algo = nk.community.PLM(g, refine=False, gamma=1.0)
+    algo = nk.community.PLM(g, refine=refine, gamma=1.0)
     algo.run()
     part = algo.getPartition()
     secs.append(time.perf_counter() - t)
-print(json.dumps({"seconds": secs, "modularity": nk.community.Modularity().getQuality(part, g),
-                  "clusters": part.numberOfSubsets()}))
+    qs.append(nk.community.Modularity().getQuality(part, g))
+    ks.append(part.numberOfSubsets())
+print(json.dumps({"seconds": secs, "modularity": qs, "clusters": ks}))
 """
 IGRAPH = r"""
 import json, sys, time
@@ -75,7 +81,7 @@ with open(path) as f:
             pairs.append((int(u), int(v)))
 n = 1 + max(max(p) for p in pairs)
 g = ig.Graph(n=n, edges=pairs)
-secs = []
+secs, qs, ks = [], [], []
 for _ in range(runs):
     t = time.perf_counter()
     if method == "multilevel":
@@ -83,7 +89,9 @@ for _ in range(runs):
     else:
         c = g.community_leiden(objective_function="modularity", n_iterations=2)
     secs.append(time.perf_counter() - t)
-print(json.dumps({"seconds": secs, "modularity": g.modularity(c.membership), "clusters": len(set(c.membership))}))
+    qs.append(g.modularity(c.membership))
+    ks.append(len(set(c.membership)))
+print(json.dumps({"seconds": secs, "modularity": qs, "clusters": ks}))
 """
 
 
@@ -98,26 +106,34 @@ def child(argv, env=None):
     return out, usage.ru_maxrss / 1024
 
 
+def fastest(secs, qs, ks):
+    """The fastest run's time, modularity and cluster count, and the range of
+    the modularity over all runs (spillover's is the same in every run)."""
+    i = secs.index(min(secs))
+    return secs[i], qs[i], ks[i], (min(qs), max(qs))
+
+
 def spillover(path, method, threads, extra=()):
-    secs, peak, q, k = [], 0.0, None, None
+    secs, qs, ks, peak = [], [], [], 0.0
     for _ in range(runs):
         env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
         line, mib = child([binary, "partition", path, "--method", method, "--json", *extra], env)
         v = json.loads(line)
         secs.append(v["seconds"])
         peak = max(peak, mib)
-        q, k = v["quality"]["modularity"], v["quality"]["clusters"]
-    return min(secs), q, k, peak
+        qs.append(v["quality"]["modularity"])
+        ks.append(v["quality"]["clusters"])
+    return (*fastest(secs, qs, ks), peak)
 
 
 def python_child(code, *argv):
     line, mib = child([sys.executable, "-c", code, *map(str, argv)])
     v = json.loads(line)
-    return min(v["seconds"]), v["modularity"], v["clusters"], mib
+    return (*fastest(v["seconds"], v["modularity"], v["clusters"]), mib)
 
 
-print(f"{'graph':<8} {'implementation':<44} {'threads':>7} {'seconds':>8} {'modularity':>10} {'clusters':>8} {'peak MiB':>8}",
-      flush=True)
+print(f"{'graph':<8} {'implementation':<44} {'threads':>7} {'seconds':>8} {'modularity':>10} {'clusters':>8} "
+      f"{'peak MiB':>8} {'modularity over runs':>21}", flush=True)
 for kind in kinds:
     path = os.path.join(tmp, f"{kind}.tsv")
     model = {
@@ -131,16 +147,19 @@ for kind in kinds:
     for method in ("louvain",) if "--louvain-only" in flags else ("louvain", "leiden"):
         for threads in (1, 2):
             rows.append((f"spillover {method}", threads, *spillover(path, method, threads)))
+        if method == "louvain":
+            rows.append(("spillover louvain --no-refine", 2, *spillover(path, method, 2, ("--no-refine",))))
     if "--louvain-only" not in flags:
         for k in leiden_passes:
             rows.append((f"spillover leiden --passes {k}", 2,
                          *spillover(path, "leiden", 2, ("--passes", str(k)))))
-    for threads in (1, 2):
-        try:
-            rows.append(("networkit PLM (refine=False)", threads, *python_child(NETWORKIT, path, threads, runs)))
-        except (RuntimeError, json.JSONDecodeError, IndexError) as e:
-            print(f"networkit skipped ({e}): pip install networkit")
-            break
+    try:
+        for refine in (0, 1):
+            for threads in (1, 2):
+                rows.append((f"networkit PLM (refine={bool(refine)})", threads,
+                             *python_child(NETWORKIT, path, threads, runs, refine)))
+    except (RuntimeError, json.JSONDecodeError, IndexError) as e:
+        print(f"networkit skipped ({e}): pip install networkit")
     if "--no-igraph" not in flags:
         methods = ("multilevel",) if "--louvain-only" in flags else ("multilevel", "leiden")
         if "--no-multilevel" in flags:
@@ -152,5 +171,6 @@ for kind in kinds:
                 rows.append((name, 1, *python_child(IGRAPH, path, method, runs)))
             except (RuntimeError, json.JSONDecodeError, IndexError) as e:
                 print(f"igraph skipped ({e}): pip install igraph")
-    for name, threads, secs, q, k, peak in rows:
-        print(f"{kind:<8} {name:<44} {threads:>7} {secs:>8.2f} {q:>10.6f} {k:>8} {peak:>8.0f}", flush=True)
+    for name, threads, secs, q, k, (lo, hi), peak in rows:
+        print(f"{kind:<8} {name:<44} {threads:>7} {secs:>8.2f} {q:>10.6f} {k:>8} {peak:>8.0f} "
+              f"{f'{lo:.6f}-{hi:.6f}':>21}", flush=True)

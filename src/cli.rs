@@ -298,8 +298,8 @@ struct PartitionArgs {
     /// earlier once a pass leaves the partition unchanged).
     #[arg(long, default_value_t = 10)]
     passes: usize,
-    /// Louvain without its multilevel refinement (plain Blondel et al.: the
-    /// top level's communities are not moved again on the way down).
+    /// Louvain only: skip its multilevel refinement (plain Blondel et al.:
+    /// the top level's communities are not moved again on the way down).
     #[arg(long)]
     no_refine: bool,
     /// Clusters file for --method file.
@@ -1089,10 +1089,11 @@ fn partition(a: PartitionArgs) -> Result<()> {
             &g,
             out,
             &format!(
-                "spillover partition {} method={:?} seed={}",
+                "spillover partition {} method={:?} seed={}{}",
                 a.graph.display(),
                 a.method,
-                a.seed
+                a.seed,
+                if a.no_refine { " no-refine" } else { "" }
             ),
         )?;
     }

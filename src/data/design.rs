@@ -192,8 +192,8 @@ pub struct PartitionSpec {
     /// earlier once a pass leaves the partition unchanged). Default 10.
     #[serde(default = "d_passes")]
     pub passes: usize,
-    /// Louvain: carry the top level's communities back down and move nodes
-    /// again on each level (multilevel refinement; default true).
+    /// Louvain only: carry the top level's communities back down and move
+    /// nodes again on each level (multilevel refinement; default true).
     #[serde(default = "d_true")]
     pub refine: bool,
     /// Randomized graph cluster randomization: draw a fresh louvain/leiden
@@ -284,7 +284,7 @@ impl PartitionSpec {
             parts: None,
             imbalance: d_imbalance(),
             passes: d_passes(),
-            refine: true,
+            refine: d_true(),
             seed: None,
             path: None,
             redraw: false,

@@ -19,7 +19,7 @@
 //! again on each, from those communities (Rotta & Noack 2011; networkit's
 //! PLMR), which on graphs without community structure lifts modularity well
 //! above plain Louvain's (0.254 → 0.288 on a million-node Barabási–Albert
-//! graph, for about 12 % more time).
+//! graph; `BENCHMARKS.md` gives the times).
 //! A maximum cluster size is respected by construction: a move that would make
 //! a community exceed it is never considered.
 
@@ -51,8 +51,9 @@ pub struct Params {
     /// communities (multilevel refinement: Rotta & Noack 2011, networkit's
     /// PLMR). It only ever takes moves that raise modularity against the
     /// state it evaluates them on, at the cost of one more local-moving
-    /// phase per level (about 15 % more time on a million-node graph).
-    /// Default true. Leiden ignores it: its later passes play this part.
+    /// phase per level (on the million-node graphs of `BENCHMARKS.md`, two
+    /// threads: 0.3–0.5 s more, 10–30 % of the time). Default true. Leiden
+    /// ignores it: its later passes play this part.
     pub refine: bool,
 }
 
@@ -818,7 +819,14 @@ fn permutation(n: usize, seed: u64, level: usize) -> Vec<u32> {
 pub const LEIDEN_ITERATIONS: usize = 10;
 
 /// One pass of local moving and aggregation from the communities `start`;
-/// returns the community of every node of `base`.
+/// returns the community of every node of `base` (labels below its node
+/// count, dense unless Louvain refined them: the caller renumbers them).
+///
+/// # Complexity
+/// O(arcs) per local-moving sweep, a few sweeps per level; Louvain's
+/// refinement adds one local-moving phase per level. Memory: every
+/// aggregated level is kept until the refinement has passed it (only the
+/// last one without refinement).
 fn pass(
     base: &Level,
     start: Vec<u32>,
@@ -827,14 +835,16 @@ fn pass(
     leiden: bool,
     iteration: usize,
 ) -> Vec<u32> {
-    // The levels above the base, and for each level but the top the node of
-    // the next level each of its nodes became.
-    let mut levels: Vec<Level> = Vec::new();
+    let refine = p.refine && !leiden;
+    // The levels above the base (without refinement only the last is kept),
+    // and for each level but the top the node of the next level each of its
+    // nodes became.
+    let mut levels: Vec<Option<Level>> = Vec::new();
     let mut maps: Vec<Vec<u32>> = Vec::new();
     // The communities of the top level's nodes.
     let mut comm = start;
     for lvl in 0..p.max_levels {
-        let level = levels.last().unwrap_or(base);
+        let level = levels.last().and_then(Option::as_ref).unwrap_or(base);
         let key = iteration * 100_000 + lvl;
         let order = permutation(level.n(), p.seed, key);
         let mut st = State::new(
@@ -872,17 +882,25 @@ fn pass(
         for v in 0..level.n() {
             next_init[agg_part[v] as usize] = comm[v];
         }
-        levels.push(level.aggregate(&agg_part, agg_count));
+        let next = level.aggregate(&agg_part, agg_count);
+        if !refine {
+            if let Some(last) = levels.last_mut() {
+                *last = None;
+            }
+        }
+        levels.push(Some(next));
         maps.push(agg_part);
         comm = next_init;
     }
     // Carry the top level's communities down to the base; Louvain moves
     // nodes again on each level on the way (multilevel refinement).
-    let refine = p.refine && !leiden;
     for (i, map) in maps.iter().enumerate().rev() {
-        let below = if i == 0 { base } else { &levels[i - 1] };
         comm = map.iter().map(|&u| comm[u as usize]).collect();
+        // The levels above the one `map` comes from are done with.
+        levels.truncate(i);
         if refine {
+            // Level i: the base, or the last one kept (all are, to refine).
+            let below = levels.last().and_then(Option::as_ref).unwrap_or(base);
             let order = permutation(below.n(), p.seed, iteration * 100_000 + 70_000 + i);
             let mut st = State::new(below, comm, p.resolution, m2, p.max_size);
             st.move_nodes(&order);
