@@ -52,7 +52,7 @@ pub struct Params {
     /// PLMR). It only ever takes moves that raise modularity against the
     /// state it evaluates them on, at the cost of one more local-moving
     /// phase per level (on the million-node graphs of `BENCHMARKS.md`, two
-    /// threads: 0.3–0.5 s more, 10–30 % of the time). Default true. Leiden
+    /// threads: 0.35–0.7 s more, 15–30 % of the time). Default true. Leiden
     /// ignores it: its later passes play this part.
     pub refine: bool,
 }
