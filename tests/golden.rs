@@ -10,7 +10,9 @@
 //! when the noise moved to eight streams with a 1,024-layer ziggurat
 //! (`rng::Noise`: every noise draw redrawn), then when the outcomes' arm
 //! sums were masked rather than listed (lanes by position: every float within
-//! 1.1e-10 relative, the largest a null p-value; no text changed); regenerate them only
+//! 1.1e-10 relative, the largest a null p-value; no text changed), and in
+//! its tenth when Louvain began to refine (its partitions, and the outcomes'
+//! ICC groups where they are Louvain clusters, changed); regenerate them only
 //! deliberately, when a change of numbers or format is intended:
 //!
 //! ```sh
