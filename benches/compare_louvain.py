@@ -20,8 +20,9 @@ time is shown), and its range over the R runs (networkit's parallel PLM
 varies from run to run; spillover's partition is the same in every run).
 spillover's Louvain refines by default (its multilevel refinement, as
 networkit's PLM with refine=True); rows for `--no-refine` (two threads) and
-for networkit's PLM with and without refine are shown beside it. `--louvain-only` skips Leiden,
-`--no-igraph` skips igraph (slow at a million nodes), `--no-multilevel` its
+for networkit's PLM with and without refine are shown beside it.
+`--louvain-only` skips Leiden, `--no-igraph` skips igraph (slow at a
+million nodes), `--no-multilevel` its
 multilevel (minutes per run on the BA graph). `--leiden-passes 2,6`
 adds rows for spillover's Leiden capped at those whole passes (`--passes K`,
 two threads); its default is at most 10, until the partition stops changing.
